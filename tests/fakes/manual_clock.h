@@ -15,7 +15,7 @@ namespace callrec::testing {
 
 class ManualClock final : public core::Clock {
  public:
-  static constexpr int64_t kStartMillis = 1763650800000;  // 2026-11-20T15:00:00.000Z
+  static constexpr int64_t kStartMillis = 1795186800000;  // 2026-11-20T15:00:00.000Z
 
   std::chrono::system_clock::time_point WallNow() override {
     std::lock_guard lock(mu_);
