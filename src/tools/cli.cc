@@ -31,7 +31,7 @@ int RunCallrec(int argc, char** argv) {
   Action action;
   // AddServeCommand(app, action);  // lands with its module
   // AddIntakeCommand(app, action);  // lands with its module
-  // AddAuditCommands(app, action);  // lands with its module
+  AddAuditCommands(app, action);
   AddStoreCommands(app, action);
   // AddReplayCommand(app, action);  // lands with its module
   // AddPgSyncCommand(app, action);  // lands with its module
