@@ -31,10 +31,10 @@ int RunCallrec(int argc, char** argv) {
   Action action;
   // AddServeCommand(app, action);  // lands with its module
   // AddIntakeCommand(app, action);  // lands with its module
-  // AddAuditCommands(app, action);  // lands with its module
+  AddAuditCommands(app, action);
   AddStoreCommands(app, action);
   // AddReplayCommand(app, action);  // lands with its module
-  // AddPgSyncCommand(app, action);  // lands with its module
+  AddPgSyncCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
