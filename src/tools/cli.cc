@@ -33,7 +33,7 @@ int RunCallrec(int argc, char** argv) {
   // AddIntakeCommand(app, action);  // lands with its module
   AddAuditCommands(app, action);
   AddStoreCommands(app, action);
-  // AddReplayCommand(app, action);  // lands with its module
+  AddReplayCommand(app, action);
   AddPgSyncCommand(app, action);
   try {
     app.parse(argc, argv);
