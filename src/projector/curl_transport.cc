@@ -39,7 +39,8 @@ struct Exchange {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -237,7 +238,7 @@ core::Result<HttpResponse> CurlTransport::Send(const HttpRequest& req) {
   off_t in_size = 0;
   if (!req.body_from_file.empty()) {
     res.in_fd = ::open(req.body_from_file.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st{};
+    struct stat st {};
     if (res.in_fd < 0 || ::fstat(res.in_fd, &st) != 0)
       return core::Status::FailedPrecondition("cannot read " + req.body_from_file + ": " +
                                               std::strerror(errno));

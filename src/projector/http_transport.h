@@ -94,7 +94,8 @@ inline std::string PercentDecode(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 && hex(value[i + 2]) >= 0) {
+    if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 &&
+        hex(value[i + 2]) >= 0) {
       out.push_back(char(hex(value[i + 1]) * 16 + hex(value[i + 2])));
       i += 2;
     } else {

@@ -25,7 +25,7 @@ class File {
   Status Open(const std::string& path) {
     path_ = path;
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st{};
+    struct stat st {};
     if (fd_ < 0 || ::fstat(fd_, &st) != 0) return Error("cannot open");
     if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + " is not a regular file");
     size_ = uint64_t(st.st_size);
@@ -207,8 +207,8 @@ DownloadResult DownloadMedia(HttpTransport& transport, const std::string& url,
   DownloadResult d;
   auto sent = transport.Send(req);
   if (!sent.ok()) {
-    d.outcome = sent.status().IsUnavailable() ? DownloadOutcome::kTransient
-                                              : DownloadOutcome::kFailed;
+    d.outcome =
+        sent.status().IsUnavailable() ? DownloadOutcome::kTransient : DownloadOutcome::kFailed;
     d.error = sent.status().message();
     return d;
   }

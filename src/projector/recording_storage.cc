@@ -37,7 +37,7 @@ Status MakeDirs(const fs::path& dir) {
     cur /= part;
     if (::mkdir(cur.c_str(), 0700) == 0) continue;
     if (errno != EEXIST) return Errno("cannot create directory " + cur.string());
-    struct stat st{};
+    struct stat st {};
     if (::stat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
       return Status::FailedPrecondition(cur.string() + " exists and is not a directory");
   }
@@ -70,8 +70,10 @@ Status CopyDurably(const std::string& from, const std::string& to) {
     for (ssize_t done = 0; done < r && result.ok();) {
       ssize_t w = ::write(out, buf.data() + done, size_t(r - done));
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) result = Errno("cannot write " + to);
-      else done += w;
+      if (w < 0)
+        result = Errno("cannot write " + to);
+      else
+        done += w;
     }
     if (!result.ok()) break;
   }
@@ -151,8 +153,10 @@ core::Result<StoredCopy> FsStorage::Store(std::string_view intake_id, const std:
   out.location = FileUrl(final_path);
   out.bytes = copy->bytes;
   out.sha256 = copy->sha256;
-  core::LogInfo("storage.stored", {{"storage", "fs"}, {"intake_id", std::string(intake_id)},
-                                   {"location", out.location}, {"bytes", out.bytes}});
+  core::LogInfo("storage.stored", {{"storage", "fs"},
+                                   {"intake_id", std::string(intake_id)},
+                                   {"location", out.location},
+                                   {"bytes", out.bytes}});
   return out;
 }
 
@@ -199,8 +203,7 @@ HttpRequest SupabaseStorage::Request(std::string method, std::string url) const 
 }
 
 core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
-                                                const std::string& local_path,
-                                                std::string_view ext,
+                                                const std::string& local_path, std::string_view ext,
                                                 std::string_view expected_sha256) {
   CALLREC_RETURN_IF_ERROR(ValidateIntakeIdForStorage(intake_id));
   CALLREC_RETURN_IF_ERROR(ValidateExt(ext));
@@ -218,9 +221,9 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
   up.body_from_file = local_path;
   auto sent = transport_.Send(up);
   CALLREC_RETURN_IF_ERROR(HttpStatus("upload", sent));
-  CALLREC_RETURN_IF_ERROR(VerifyStored(
-      url_ + "/storage/v1/object/authenticated/" + bucket + "/" + path, local_path, local.bytes,
-      local.sha256));
+  CALLREC_RETURN_IF_ERROR(
+      VerifyStored(url_ + "/storage/v1/object/authenticated/" + bucket + "/" + path, local_path,
+                   local.bytes, local.sha256));
 
   StoredCopy out;
   out.location = up.url;
@@ -229,8 +232,10 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
   out.status = sent->status;
   out.response_body = sent->body;
   out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.SteadyNow() - start);
-  core::LogInfo("storage.stored", {{"storage", "supabase"}, {"intake_id", std::string(intake_id)},
-                                   {"location", out.location}, {"bytes", out.bytes}});
+  core::LogInfo("storage.stored", {{"storage", "supabase"},
+                                   {"intake_id", std::string(intake_id)},
+                                   {"location", out.location},
+                                   {"bytes", out.bytes}});
   return out;
 }
 
@@ -247,8 +252,8 @@ Status SupabaseStorage::VerifyStored(const std::string& object_url, const std::s
     auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
     if (ec == std::errc() && end == length.data() + length.size() && n == bytes)
       return Status::Ok();
-    return Status::Unavailable("supabase verify: stored object has " + length + " bytes, uploaded " +
-                               std::to_string(bytes));
+    return Status::Unavailable("supabase verify: stored object has " + length +
+                               " bytes, uploaded " + std::to_string(bytes));
   }
   // Asked for, or the HEAD gave no size: fetch the object back and compare hashes.
   HttpRequest get = Request("GET", object_url);
@@ -257,7 +262,8 @@ Status SupabaseStorage::VerifyStored(const std::string& object_url, const std::s
   Status st = HttpStatus("verify", fetched);
   if (st.ok()) {
     auto stored = HashFile(get.body_to_file);
-    if (!stored.ok()) st = stored.status();
+    if (!stored.ok())
+      st = stored.status();
     else if (stored->sha256 != sha256)
       st = Status::Unavailable("supabase verify: stored object has sha256 " + stored->sha256 +
                                ", uploaded " + sha256);

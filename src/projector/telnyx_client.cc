@@ -169,12 +169,21 @@ void ApiResult::WriteEnvelopeFields(core::JsonWriter& w, std::optional<int64_t> 
   w.Key("duration_ms").Int(duration.count());
   w.Key("outcome").String(ApiOutcomeName(outcome));
   w.Key("error");
-  if (error.empty()) w.Null(); else w.String(error);
+  if (error.empty())
+    w.Null();
+  else
+    w.String(error);
   w.Key("retry_at");
-  if (retry_at_ms) w.String(core::FormatRfc3339Millis(*retry_at_ms)); else w.Null();
+  if (retry_at_ms)
+    w.String(core::FormatRfc3339Millis(*retry_at_ms));
+  else
+    w.Null();
   w.Key("body");
   // No answer has no body; an empty answer is an empty string, as received.
-  if (status == 0) w.Null(); else w.Payload(body);
+  if (status == 0)
+    w.Null();
+  else
+    w.Payload(body);
 }
 
 std::string ApiResult::EnvelopeJson(std::optional<int64_t> retry_at_ms) const {
@@ -225,8 +234,8 @@ ApiResult TelnyxClient::Call(std::string method, std::string path, std::string b
     r.ratelimit_reset_header = res.Header("x-ratelimit-reset");
     if (r.status < 200 || r.status >= 300) ParseTelnyxError(r);
     r.outcome = ClassifyResponse(r.status, r.error_code);
-    r.retry_after = RetryAfterFromHeaders(r.retry_after_header, r.ratelimit_reset_header,
-                                          clock_.WallNow());
+    r.retry_after =
+        RetryAfterFromHeaders(r.retry_after_header, r.ratelimit_reset_header, clock_.WallNow());
     if (r.outcome != ApiOutcome::kOk) r.error = ErrorText(r);
   }
   return r;
@@ -238,8 +247,11 @@ namespace {
 const ApiResult& Logged(const ApiResult& r) {
   bool fine = r.outcome == ApiOutcome::kOk || r.outcome == ApiOutcome::kNotFound;
   core::Log(fine ? core::LogLevel::kDebug : core::LogLevel::kWarn, "telnyx.api",
-            {{"method", r.method}, {"path", r.path}, {"status", r.status},
-             {"outcome", ApiOutcomeName(r.outcome)}, {"duration_ms", int64_t(r.duration.count())},
+            {{"method", r.method},
+             {"path", r.path},
+             {"status", r.status},
+             {"outcome", ApiOutcomeName(r.outcome)},
+             {"duration_ms", int64_t(r.duration.count())},
              {"error", r.error}});
   return r;
 }
@@ -253,8 +265,7 @@ ApiResult Refused(std::string method, std::string path, std::string why) {
 }
 }  // namespace
 
-ApiResult TelnyxClient::RecordStart(std::string_view call_control_id,
-                                    const RecordStartOptions& o) {
+ApiResult TelnyxClient::RecordStart(std::string_view call_control_id, const RecordStartOptions& o) {
   std::string path = "/v2/calls/" + PercentEncode(call_control_id) + "/actions/record_start";
   std::string refusal;
   if (call_control_id.empty()) {

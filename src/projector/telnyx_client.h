@@ -59,8 +59,8 @@ struct ApiResult {
   std::string path;    // path and query without scheme/host: "/v2/recordings?filter%5B..."
   int status = 0;      // 0: no HTTP answer
   std::string body;    // the response body as received
-  std::string retry_after_header;      // raw `retry-after`, "" when absent
-  std::string ratelimit_reset_header;  // raw `x-ratelimit-reset`, "" when absent
+  std::string retry_after_header;                        // raw `retry-after`, "" when absent
+  std::string ratelimit_reset_header;                    // raw `x-ratelimit-reset`, "" when absent
   std::optional<std::chrono::milliseconds> retry_after;  // RetryAfterFromHeaders
   std::chrono::milliseconds duration{0};
   std::string error;  // one line for people; "" when outcome is kOk or kNotFound
@@ -95,9 +95,9 @@ struct Recording {
 };
 
 struct RecordStartOptions {
-  std::string format = "wav";    // wav | mp3
-  std::string channels = "dual";  // single | dual
-  std::string trim{};             // "" or "trim-silence"
+  std::string format = "wav";      // wav | mp3
+  std::string channels = "dual";   // single | dual
+  std::string trim{};              // "" or "trim-silence"
   std::string custom_file_name{};  // manual mode: the intake id; Telnyx appends "-<unix time>"
   std::string command_id{};        // repeated ids for one call are ignored by Telnyx (60 s)
 };

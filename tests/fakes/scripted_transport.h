@@ -84,11 +84,11 @@ class ScriptedTransport final : public projector::HttpTransport {
   ScriptedTransport& Add(Matcher match, std::string description, Answer answer, bool repeat);
 
   mutable std::mutex mu_;
-  std::vector<Rule> rules_;                        // guarded by mu_
+  std::vector<Rule> rules_;                       // guarded by mu_
   std::vector<projector::HttpRequest> requests_;  // guarded by mu_
-  bool no_calls_ = false;                          // guarded by mu_
-  ManualClock* clock_ = nullptr;                   // guarded by mu_
-  std::chrono::milliseconds latency_{0};           // guarded by mu_
+  bool no_calls_ = false;                         // guarded by mu_
+  ManualClock* clock_ = nullptr;                  // guarded by mu_
+  std::chrono::milliseconds latency_{0};          // guarded by mu_
 };
 
 }  // namespace callrec::testing

@@ -62,7 +62,7 @@ TEST(BackoffTest, DecorrelatedJitterStaysBetweenBaseAndCap) {
   Backoff b(random, o, Backoff::Jitter::kDecorrelated);
   EXPECT_EQ(b.Next(), milliseconds(6000));   // [2000, 6000]
   EXPECT_EQ(b.Next(), milliseconds(6000));   // [2000, 18000] -> 2000 + 4000
-  r = 15999;  // 2000 + 15999 of [2000, 18000]
+  r = 15999;                                 // 2000 + 15999 of [2000, 18000]
   EXPECT_EQ(b.Next(), milliseconds(10000));  // capped
 }
 

@@ -68,8 +68,9 @@ class CurlTransportTest : public ::testing::Test {
     });
     s.Get("/missing", [](const httplib::Request&, httplib::Response& res) {
       res.status = 403;
-      res.set_content("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
-                      "application/xml");
+      res.set_content(
+          "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+          "application/xml");
     });
     s.Post("/upload", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
@@ -84,13 +85,14 @@ class CurlTransportTest : public ::testing::Test {
       res.set_redirect("/hello?n=redirected");
     });
     s.Get("/huge", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content_provider(
-          size_t(CurlTransport::kMaxInMemoryBody) + (1 << 20), "application/octet-stream",
-          [chunk = std::string(1 << 16, 'z')](size_t offset, size_t length, httplib::DataSink& sink) {
-            (void)offset;
-            sink.write(chunk.data(), std::min(length, chunk.size()));
-            return true;
-          });
+      res.set_content_provider(size_t(CurlTransport::kMaxInMemoryBody) + (1 << 20),
+                               "application/octet-stream",
+                               [chunk = std::string(1 << 16, 'z')](size_t offset, size_t length,
+                                                                   httplib::DataSink& sink) {
+                                 (void)offset;
+                                 sink.write(chunk.data(), std::min(length, chunk.size()));
+                                 return true;
+                               });
     });
     base_ = server_.Start();
   }
@@ -313,7 +315,9 @@ TEST_F(CurlTransportTest, SelfSignedTlsIsRejected) {
 
   httplib::SSLServer tls(cert_path.c_str(), key_path.c_str());
   ASSERT_TRUE(tls.is_valid());
-  tls.Get("/x", [](const httplib::Request&, httplib::Response& res) { res.set_content("x", "text/plain"); });
+  tls.Get("/x", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("x", "text/plain");
+  });
   int port = tls.bind_to_any_port("127.0.0.1");
   std::thread th([&] { tls.listen_after_bind(); });
   while (!tls.is_running()) std::this_thread::yield();
@@ -324,7 +328,8 @@ TEST_F(CurlTransportTest, SelfSignedTlsIsRejected) {
   th.join();
   ASSERT_FALSE(res.ok());
   EXPECT_TRUE(res.status().IsUnavailable());
-  EXPECT_NE(res.status().message().find("certificate"), std::string::npos) << res.status().message();
+  EXPECT_NE(res.status().message().find("certificate"), std::string::npos)
+      << res.status().message();
 }
 
 }  // namespace

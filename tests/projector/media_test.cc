@@ -137,8 +137,9 @@ TEST_F(MediaTest, StrayBytesAfterRiffAreRejected) {
 }
 
 TEST_F(MediaTest, HtmlErrorPageSavedAsWavIsRejected) {
-  std::string html = "<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body>"
-                     "<h1>Forbidden</h1><p>Request has expired</p></body></html>";
+  std::string html =
+      "<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body>"
+      "<h1>Forbidden</h1><p>Request has expired</p></body></html>";
   core::Status st = Check(html);
   EXPECT_EQ(st.code(), core::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("not a RIFF/WAVE"), std::string::npos);
@@ -178,7 +179,7 @@ TEST_F(MediaTest, BadMp3sAreRejected) {
   tag_past_end[8] = 0x7F;  // the tag now claims ~2 MB
   EXPECT_NE(Check(tag_past_end, MediaFormat::kMp3).message().find("ID3"), std::string::npos);
   EXPECT_FALSE(Check("\xFF\xFB\x90\x64", MediaFormat::kMp3).ok());  // too small
-  EXPECT_FALSE(Check(Wav(1, 8000, 200), MediaFormat::kMp3).ok());  // a WAV is not an MP3
+  EXPECT_FALSE(Check(Wav(1, 8000, 200), MediaFormat::kMp3).ok());   // a WAV is not an MP3
 }
 
 TEST_F(MediaTest, MissingAndNonRegularFiles) {
@@ -216,8 +217,10 @@ TEST_F(MediaTest, DownloadWritesFileAndSendsNoCredentials) {
 
 TEST_F(MediaTest, DownloadOutcomes) {
   ScriptedTransport t;
-  t.On("GET", "", ScriptedTransport::Reply(403, "<Error><Code>AccessDenied</Code>\n"
-                                                "<Message>Request has expired</Message></Error>"))
+  t.On("GET", "",
+       ScriptedTransport::Reply(403,
+                                "<Error><Code>AccessDenied</Code>\n"
+                                "<Message>Request has expired</Message></Error>"))
       .On("GET", "", ScriptedTransport::Reply(404, "<Error><Code>NoSuchKey</Code></Error>"))
       .On("GET", "", ScriptedTransport::Reply(503, "slow down"))
       .On("GET", "", ScriptedTransport::Reply(429, ""))

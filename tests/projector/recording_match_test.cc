@@ -24,8 +24,11 @@ Recording Rec(std::string id, int64_t created_ms, std::string file = "intake_1-1
 }
 
 CallIdentity Manual() {
-  return {.intake_id = "intake_1", .call_control_id = kCcid, .call_leg_id = kLeg,
-          .call_session_id = kSession, .expect_custom_file_name = true};
+  return {.intake_id = "intake_1",
+          .call_control_id = kCcid,
+          .call_leg_id = kLeg,
+          .call_session_id = kSession,
+          .expect_custom_file_name = true};
 }
 
 TEST(DownloadFileNameTest, LastSegmentBeforeQueryDecoded) {
@@ -96,7 +99,7 @@ TEST(VerifyTest, AutoModeMatchesBySessionWithoutFileName) {
 
 TEST(SelectRecordingTest, OtherCallsNewerRecordingListedFirstIsNotChosen) {
   std::vector<Recording> listing = {
-      Rec("other-newest", 9000, "intake_10-1763651099.wav"),   // another intake, newer, first
+      Rec("other-newest", 9000, "intake_10-1763651099.wav"),  // another intake, newer, first
       Rec("other-session", 8000, "intake_1-1763651090.wav", kLeg, "sess-2"),
       Rec("mine-old", 1000, "intake_1-1763651000.wav"),
       Rec("mine-new", 5000, "intake_1-1763651052.wav"),

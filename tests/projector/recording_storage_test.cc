@@ -130,7 +130,8 @@ TEST_F(FsStorageTest, HostileIdsExtensionsAndMissingFiles) {
   EXPECT_TRUE(storage.Store(std::string(64, 'a'), path, "wav", sha).ok());
   EXPECT_EQ(storage.Store("intake_1", path, "exe", sha).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_TRUE(storage.Store("intake_1", (dir_ / "absent").string(), "wav", "").status().IsNotFound());
+  EXPECT_TRUE(
+      storage.Store("intake_1", (dir_ / "absent").string(), "wav", "").status().IsNotFound());
 }
 
 // ---- SupabaseStorage ----------------------------------------------------------------------
@@ -158,8 +159,9 @@ class SupabaseStorageTest : public StorageTestBase {
       }
       if (!authorized(req)) {
         res.status = 400;
-        res.set_content(R"({"statusCode":"403","error":"Unauthorized","message":"invalid signature"})",
-                        "application/json");
+        res.set_content(
+            R"({"statusCode":"403","error":"Unauthorized","message":"invalid signature"})",
+            "application/json");
         return;
       }
       std::string key = req.matches[1].str() + "/" + req.matches[2].str();
@@ -173,18 +175,18 @@ class SupabaseStorageTest : public StorageTestBase {
       res.set_content(R"({"Id":"6d3c8c4e-0000-4000-8000-000000000001","Key":")" + key + "\"}",
                       "application/json");
     });
-    s.Get("/storage/v1/object/authenticated/([^/]+)/(.+)", [=, this](const httplib::Request& req,
-                                                                     httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      ++(req.method == "HEAD" ? heads_ : gets_);
-      auto it = objects_.find(req.matches[1].str() + "/" + req.matches[2].str());
-      if (!authorized(req) || it == objects_.end()) {
-        res.status = 404;
-        res.set_content(R"({"statusCode":"404","error":"not_found"})", "application/json");
-        return;
-      }
-      res.set_content(it->second, "audio/wav");
-    });
+    s.Get("/storage/v1/object/authenticated/([^/]+)/(.+)",
+          [=, this](const httplib::Request& req, httplib::Response& res) {
+            std::lock_guard lock(mu_);
+            ++(req.method == "HEAD" ? heads_ : gets_);
+            auto it = objects_.find(req.matches[1].str() + "/" + req.matches[2].str());
+            if (!authorized(req) || it == objects_.end()) {
+              res.status = 404;
+              res.set_content(R"({"statusCode":"404","error":"not_found"})", "application/json");
+              return;
+            }
+            res.set_content(it->second, "audio/wav");
+          });
     base_ = server_.Start();
   }
 

@@ -70,7 +70,8 @@ TEST(ScriptedTransportTest, FilesLikeCurl) {
   std::string up = (dir / "up").string(), down = (dir / "down").string();
   std::ofstream(up) << "upload body";
   ScriptedTransport t;
-  t.On("", "", ScriptedTransport::Reply(200, "media")).On("", "", ScriptedTransport::Reply(403, "expired"));
+  t.On("", "", ScriptedTransport::Reply(200, "media"))
+      .On("", "", ScriptedTransport::Reply(403, "expired"));
   HttpRequest r = Req("POST", "http://h/");
   r.body_from_file = up;
   r.body_to_file = down;

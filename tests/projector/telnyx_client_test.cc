@@ -30,7 +30,8 @@ std::string RecordingJson(const std::string& id, const std::string& created_at,
          R"(","call_leg_id":")" + leg + R"(","call_session_id":")" + kSession +
          R"(","conference_id":null,"channels":"dual","source":"call","status":"completed",)"
          R"("duration_millis":334798,"recording_started_at":"2026-11-20T15:04:12.902113Z",)"
-         R"("created_at":")" + created_at +
+         R"("created_at":")" +
+         created_at +
          R"(","download_urls":{"wav":"https://s3.example/x/intake_1-1763651052.wav?X-Amz-Expires=600"}})";
 }
 
@@ -53,9 +54,11 @@ class TelnyxClientTest : public ::testing::Test {
 TEST_F(TelnyxClientTest, RecordStartSendsEncodedIdAuthAndOptions) {
   transport_.On("POST", "/actions/record_start",
                 ScriptedTransport::Json(200, R"({"data":{"result":"ok"}})"));
-  ApiResult r = client_.RecordStart(
-      kCallId, {.format = "wav", .channels = "dual", .trim = "trim-silence",
-                .custom_file_name = "intake_1", .command_id = "rs-intake_1"});
+  ApiResult r = client_.RecordStart(kCallId, {.format = "wav",
+                                              .channels = "dual",
+                                              .trim = "trim-silence",
+                                              .custom_file_name = "intake_1",
+                                              .command_id = "rs-intake_1"});
   EXPECT_EQ(r.outcome, ApiOutcome::kOk);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.duration, milliseconds(250));
@@ -66,7 +69,8 @@ TEST_F(TelnyxClientTest, RecordStartSendsEncodedIdAuthAndOptions) {
                          "/actions/record_start");
   EXPECT_EQ(r.path, req.url.substr(std::string(kBase).size()));
   bool auth = false;
-  for (auto& [k, v] : req.headers) auth |= (k == "authorization" && v == "Bearer " + std::string(kKey));
+  for (auto& [k, v] : req.headers)
+    auth |= (k == "authorization" && v == "Bearer " + std::string(kKey));
   EXPECT_TRUE(auth);
   simdjson::dom::parser parser;
   auto body = core::ParseJson(parser, req.body);
@@ -82,8 +86,9 @@ TEST_F(TelnyxClientTest, CallControlIdWithReservedCharactersIsPercentEncoded) {
   transport_.On("POST", "", ScriptedTransport::Json(200, "{}"));
   ApiResult r = client_.RecordStart("v3:a/b+c=d e?f#g%", {});
   EXPECT_TRUE(r.ok());
-  EXPECT_EQ(transport_.requests()[0].url,
-            std::string(kBase) + "/v2/calls/v3%3Aa%2Fb%2Bc%3Dd%20e%3Ff%23g%25/actions/record_start");
+  EXPECT_EQ(
+      transport_.requests()[0].url,
+      std::string(kBase) + "/v2/calls/v3%3Aa%2Fb%2Bc%3Dd%20e%3Ff%23g%25/actions/record_start");
   simdjson::dom::parser parser;
   auto body = core::ParseJson(parser, transport_.requests()[0].body);
   ASSERT_TRUE(body.ok());
@@ -105,7 +110,8 @@ TEST_F(TelnyxClientTest, CallEndedIsFailedWithTelnyxDetail) {
 }
 
 TEST_F(TelnyxClientTest, AudioNotStartedIsRetry) {
-  transport_.On("POST", "", ScriptedTransport::Json(422, R"({"errors":[{"code":90020,"title":"x"}]})"));
+  transport_.On("POST", "",
+                ScriptedTransport::Json(422, R"({"errors":[{"code":90020,"title":"x"}]})"));
   ApiResult r = client_.RecordStart(kCallId, {});
   EXPECT_EQ(r.outcome, ApiOutcome::kRetry);
   EXPECT_EQ(r.error_code, "90020");  // numeric codes are read too
@@ -114,9 +120,10 @@ TEST_F(TelnyxClientTest, AudioNotStartedIsRetry) {
 TEST_F(TelnyxClientTest, RateLimitedHonoursRetryAfterSecondsAndDate) {
   std::string body = R"({"errors":[{"code":"10011","title":"Too many requests"}]})";
   transport_.On("GET", "", ScriptedTransport::Json(429, body, {{"Retry-After", "7"}}))
-      .On("GET", "", ScriptedTransport::Json(429, body,
-                                            {{"Retry-After", "Fri, 20 Nov 2026 15:01:00 GMT"},
-                                             {"X-RateLimit-Reset", "5"}}));
+      .On("GET", "",
+          ScriptedTransport::Json(
+              429, body,
+              {{"Retry-After", "Fri, 20 Nov 2026 15:01:00 GMT"}, {"X-RateLimit-Reset", "5"}}));
   RecordingLookup first = client_.GetRecording("r1");
   EXPECT_EQ(first.api.outcome, ApiOutcome::kTransient);
   EXPECT_EQ(first.api.retry_after, milliseconds(7000));
@@ -160,14 +167,13 @@ TEST_F(TelnyxClientTest, AuthAndOtherClientErrorsAreFailed) {
 
 TEST_F(TelnyxClientTest, ListParsesRecordingsAndEncodesFilter) {
   transport_.On("GET", "/v2/recordings?",
-                ScriptedTransport::Json(200, PageJson({RecordingJson("rec-1",
-                                                                     "2026-11-20T15:09:48.611000Z")},
-                                                      1, 1)));
+                ScriptedTransport::Json(
+                    200, PageJson({RecordingJson("rec-1", "2026-11-20T15:09:48.611000Z")}, 1, 1)));
   RecordingsPage page = client_.ListRecordings({.call_leg_id = kLeg}, 1, 250);
   ASSERT_EQ(page.api.outcome, ApiOutcome::kOk) << page.api.error;
-  EXPECT_EQ(transport_.requests()[0].url,
-            std::string(kBase) + "/v2/recordings?filter%5Bcall_leg_id%5D=" + kLeg +
-                "&page%5Bnumber%5D=1&page%5Bsize%5D=250");
+  EXPECT_EQ(transport_.requests()[0].url, std::string(kBase) +
+                                              "/v2/recordings?filter%5Bcall_leg_id%5D=" + kLeg +
+                                              "&page%5Bnumber%5D=1&page%5Bsize%5D=250");
   ASSERT_EQ(page.recordings.size(), 1u);
   const Recording& rec = page.recordings[0];
   EXPECT_EQ(rec.id, "rec-1");
@@ -189,9 +195,10 @@ TEST_F(TelnyxClientTest, ListBySessionAndEmptyListIsNotFound) {
   RecordingsPage page = client_.ListRecordings({.call_session_id = "s/1"}, 3, 20);
   EXPECT_EQ(page.api.outcome, ApiOutcome::kNotFound);
   EXPECT_EQ(page.api.error, "");
-  EXPECT_EQ(transport_.requests()[0].url,
-            std::string(kBase) +
-                "/v2/recordings?filter%5Bcall_session_id%5D=s%2F1&page%5Bnumber%5D=3&page%5Bsize%5D=20");
+  EXPECT_EQ(
+      transport_.requests()[0].url,
+      std::string(kBase) +
+          "/v2/recordings?filter%5Bcall_session_id%5D=s%2F1&page%5Bnumber%5D=3&page%5Bsize%5D=20");
 }
 
 TEST_F(TelnyxClientTest, ListNotFoundStatusIsFailed) {
@@ -218,8 +225,7 @@ TEST_F(TelnyxClientTest, BadArgumentsAreRefusedWithoutARequest) {
   EXPECT_EQ(client_.RecordStart(kCallId, {.trim = "yes"}).outcome, ApiOutcome::kFailed);
   EXPECT_EQ(client_.ListRecordings({}, 1, 20).api.outcome, ApiOutcome::kFailed);
   EXPECT_EQ(client_.ListRecordings({.call_leg_id = kLeg}, 0, 20).api.outcome, ApiOutcome::kFailed);
-  EXPECT_EQ(client_.ListRecordings({.call_leg_id = kLeg}, 1, 251).api.outcome,
-            ApiOutcome::kFailed);
+  EXPECT_EQ(client_.ListRecordings({.call_leg_id = kLeg}, 1, 251).api.outcome, ApiOutcome::kFailed);
   EXPECT_EQ(client_.GetRecording("").api.outcome, ApiOutcome::kFailed);
   ApiResult r = client_.DeleteRecording("");
   EXPECT_EQ(r.outcome, ApiOutcome::kFailed);
@@ -227,16 +233,18 @@ TEST_F(TelnyxClientTest, BadArgumentsAreRefusedWithoutARequest) {
 }
 
 TEST_F(TelnyxClientTest, ListAllWalksEveryPage) {
-  transport_.On("GET", "page%5Bnumber%5D=1&",
-                ScriptedTransport::Json(200, PageJson({RecordingJson("a", "2026-11-20T15:00:01Z"),
-                                                       RecordingJson("b", "2026-11-20T15:00:02Z")},
-                                                      1, 3)))
+  transport_
+      .On("GET", "page%5Bnumber%5D=1&",
+          ScriptedTransport::Json(200, PageJson({RecordingJson("a", "2026-11-20T15:00:01Z"),
+                                                 RecordingJson("b", "2026-11-20T15:00:02Z")},
+                                                1, 3)))
       .On("GET", "page%5Bnumber%5D=2&",
           ScriptedTransport::Json(200, PageJson({RecordingJson("c", "2026-11-20T15:00:03Z"),
                                                  RecordingJson("d", "2026-11-20T15:00:04Z")},
                                                 2, 3)))
       .On("GET", "page%5Bnumber%5D=3&",
-          ScriptedTransport::Json(200, PageJson({RecordingJson("e", "2026-11-20T15:00:05Z")}, 3, 3)));
+          ScriptedTransport::Json(200,
+                                  PageJson({RecordingJson("e", "2026-11-20T15:00:05Z")}, 3, 3)));
   RecordingsListing all = client_.ListAllRecordings({.call_leg_id = kLeg}, 2, 20);
   EXPECT_EQ(all.outcome, ApiOutcome::kOk);
   EXPECT_FALSE(all.truncated);
@@ -249,10 +257,11 @@ TEST_F(TelnyxClientTest, ListAllWalksEveryPage) {
 
 TEST_F(TelnyxClientTest, ListAllStopsAtPageCap) {
   for (int n = 1; n <= 2; ++n)
-    transport_.On("GET", "page%5Bnumber%5D=" + std::to_string(n) + "&",
-                  ScriptedTransport::Json(
-                      200, PageJson({RecordingJson("r" + std::to_string(n), "2026-11-20T15:00:01Z")},
-                                    n, 1000000)));
+    transport_.On(
+        "GET", "page%5Bnumber%5D=" + std::to_string(n) + "&",
+        ScriptedTransport::Json(
+            200, PageJson({RecordingJson("r" + std::to_string(n), "2026-11-20T15:00:01Z")}, n,
+                          1000000)));
   RecordingsListing all = client_.ListAllRecordings({.call_leg_id = kLeg}, 1, 2);
   EXPECT_EQ(all.requests.size(), 2u);  // a hostile total_pages does not make us walk forever
   EXPECT_TRUE(all.truncated);
@@ -261,9 +270,10 @@ TEST_F(TelnyxClientTest, ListAllStopsAtPageCap) {
 }
 
 TEST_F(TelnyxClientTest, ListAllStopsAtFailedPage) {
-  transport_.On("GET", "page%5Bnumber%5D=1&",
-                ScriptedTransport::Json(200, PageJson({RecordingJson("a", "2026-11-20T15:00:01Z")},
-                                                      1, 3)))
+  transport_
+      .On("GET", "page%5Bnumber%5D=1&",
+          ScriptedTransport::Json(200,
+                                  PageJson({RecordingJson("a", "2026-11-20T15:00:01Z")}, 1, 3)))
       .On("GET", "page%5Bnumber%5D=2&", ScriptedTransport::Reply(503, "busy"));
   RecordingsListing all = client_.ListAllRecordings({.call_leg_id = kLeg});
   EXPECT_EQ(all.outcome, ApiOutcome::kTransient);
@@ -279,13 +289,13 @@ TEST_F(TelnyxClientTest, ListAllWithNothingIsNotFound) {
 }
 
 TEST_F(TelnyxClientTest, GetRecordingReturnsFreshObjectAndChecksItsId) {
-  transport_.On("GET", "/v2/recordings/rec-1",
-                ScriptedTransport::Json(200, R"({"data":)" +
-                                                 RecordingJson("rec-1", "2026-11-20T15:09:48Z") +
-                                                 "}"))
+  transport_
       .On("GET", "/v2/recordings/rec-1",
-          ScriptedTransport::Json(200, R"({"data":)" +
-                                           RecordingJson("rec-2", "2026-11-20T15:09:48Z") + "}"));
+          ScriptedTransport::Json(
+              200, R"({"data":)" + RecordingJson("rec-1", "2026-11-20T15:09:48Z") + "}"))
+      .On("GET", "/v2/recordings/rec-1",
+          ScriptedTransport::Json(
+              200, R"({"data":)" + RecordingJson("rec-2", "2026-11-20T15:09:48Z") + "}"));
   RecordingLookup ok = client_.GetRecording("rec-1");
   ASSERT_TRUE(ok.api.ok()) << ok.api.error;
   ASSERT_TRUE(ok.recording.has_value());
@@ -319,9 +329,9 @@ TEST_F(TelnyxClientTest, NoAuthorizationHeaderWithoutKeyAndTimeoutsPassed) {
 // ---- Envelope -----------------------------------------------------------------------------
 
 TEST_F(TelnyxClientTest, EnvelopeEmbedsJsonBodyRawAndHasEveryField) {
-  transport_.On("GET", "", ScriptedTransport::Json(200, PageJson({RecordingJson("rec-1",
-                                                                                "2026-11-20T15:09:48Z")},
-                                                                 1, 1)));
+  transport_.On("GET", "",
+                ScriptedTransport::Json(
+                    200, PageJson({RecordingJson("rec-1", "2026-11-20T15:09:48Z")}, 1, 1)));
   RecordingsPage page = client_.ListRecordings({.call_leg_id = kLeg}, 1, 20);
   std::string env = page.api.EnvelopeJson(std::nullopt);
   simdjson::dom::parser parser;
