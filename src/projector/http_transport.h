@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,17 +20,23 @@
 namespace callrec::projector {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, POST, PUT, DELETE
+  std::string method = "GET";  // GET, HEAD, POST, PUT, DELETE
   std::string url;             // absolute: scheme://host[:port]/path?query
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // When set, the response body is streamed into this file (created/truncated) instead of
-  // HttpResponse::body, so large media never sits in memory.
+  // When set, the response body is streamed into this file (created/truncated, mode 0600)
+  // instead of HttpResponse::body, so large media never sits in memory. Only a 2xx body goes to
+  // the file: any other status's body (an S3 XML error, an HTML page) lands in
+  // HttpResponse::body, capped at 64 KiB, so callers can report it; the file is left empty.
   std::string body_to_file;
   // When set, the request body is streamed from this file instead of `body`.
   std::string body_from_file;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{30000};
+  // Follow up to 5 redirects (http/https only). Off for API calls, whose redirects would be a
+  // misconfiguration; media URLs on object storage may redirect. Credentials in `headers` are
+  // not forwarded to another host.
+  bool follow_redirects = false;
 };
 
 struct HttpResponse {
@@ -54,5 +61,48 @@ class HttpTransport {
   // refused, DNS, TLS, timeout), with the reason in the message.
   virtual core::Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
+
+// Percent-encodes everything outside RFC 3986 "unreserved" (A-Z a-z 0-9 - . _ ~), so a value
+// is safe as one path segment or query component: "v3:ab/c" -> "v3%3Aab%2Fc".
+inline std::string PercentEncode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (unsigned char c : value) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out.push_back(char(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// Decodes %XX escapes ('+' is left alone: paths do not use it for spaces). A malformed escape
+// is kept literally, so decoding never fails.
+inline std::string PercentDecode(std::string_view value) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 &&
+        hex(value[i + 2]) >= 0) {
+      out.push_back(char(hex(value[i + 1]) * 16 + hex(value[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(value[i]);
+    }
+  }
+  return out;
+}
 
 }  // namespace callrec::projector

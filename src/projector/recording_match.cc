@@ -1,0 +1,89 @@
+#include "projector/recording_match.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace callrec::projector {
+
+std::string DownloadFileName(std::string_view url) {
+  size_t cut = url.find_first_of("?#");
+  if (cut != std::string_view::npos) url = url.substr(0, cut);
+  size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+    size_t path = url.find('/');
+    url = path == std::string_view::npos ? std::string_view() : url.substr(path);
+  }
+  size_t slash = url.rfind('/');
+  if (slash != std::string_view::npos) url.remove_prefix(slash + 1);
+  return PercentDecode(url);
+}
+
+bool FileNameBelongsToIntake(std::string_view file_name, std::string_view intake_id) {
+  if (intake_id.empty() || file_name.size() <= intake_id.size() + 1) return false;
+  if (!file_name.starts_with(intake_id) || file_name[intake_id.size()] != '-') return false;
+  std::string_view suffix = file_name.substr(intake_id.size() + 1);
+  size_t dot = suffix.rfind('.');
+  if (dot != std::string_view::npos) suffix = suffix.substr(0, dot);
+  return !suffix.empty() &&
+         std::all_of(suffix.begin(), suffix.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+namespace {
+
+MatchVerdict No(std::string reason) { return {false, std::move(reason)}; }
+
+MatchVerdict VerifyFileNames(const Recording& rec, const CallIdentity& call) {
+  if (call.intake_id.empty()) return No("intake id unknown: cannot check the file name");
+  for (const std::string* url : {&rec.download_url_wav, &rec.download_url_mp3}) {
+    if (url->empty()) continue;
+    std::string name = DownloadFileName(*url);
+    if (!FileNameBelongsToIntake(name, call.intake_id))
+      return No("file name \"" + name + "\" is not " + call.intake_id + "-<timestamp>");
+  }
+  return {true, ""};
+}
+
+}  // namespace
+
+MatchVerdict Verify(const Recording& rec, const CallIdentity& call) {
+  if (call.call_session_id.empty()) return No("the call's call_session_id is unknown");
+  if (rec.call_session_id != call.call_session_id)
+    return No("call_session_id " + rec.call_session_id + " is another call's");
+  if (!call.call_leg_id.empty() && rec.call_leg_id != call.call_leg_id)
+    return No("call_leg_id " + rec.call_leg_id + " is another leg's");
+  if (!call.call_control_id.empty() && !rec.call_control_id.empty() &&
+      rec.call_control_id != call.call_control_id)
+    return No("call_control_id differs");
+  if (!rec.status.empty() && rec.status != "completed") return No("status is " + rec.status);
+  if (rec.download_url_wav.empty() && rec.download_url_mp3.empty()) return No("no download URL");
+  if (call.expect_custom_file_name) return VerifyFileNames(rec, call);
+  return {true, ""};
+}
+
+Selection SelectRecording(const std::vector<Recording>& candidates, const CallIdentity& call) {
+  Selection s;
+  std::set<std::string> seen;
+  const Recording* best = nullptr;
+  // Newest created_at wins; ties (same millisecond) break on start time, then id, so the choice
+  // never depends on listing order.
+  auto key = [](const Recording* r) {
+    return std::tie(r->created_at_ms, r->recording_started_at, r->id);
+  };
+  for (const Recording& rec : candidates) {
+    if (!seen.insert(rec.id).second) continue;  // pages can shift while we walk them
+    MatchVerdict v = Verify(rec, call);
+    if (!v.verified) {
+      s.rejected.emplace_back(rec.id, std::move(v.reason));
+      continue;
+    }
+    s.verified_ids.push_back(rec.id);
+    if (best == nullptr || key(&rec) > key(best)) best = &rec;
+  }
+  s.candidates = seen.size();
+  if (best != nullptr) s.chosen = *best;
+  return s;
+}
+
+}  // namespace callrec::projector

@@ -1,0 +1,275 @@
+#include "projector/recording_storage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "core/log.h"
+#include "projector/media.h"
+
+namespace callrec::projector {
+namespace {
+
+using core::Status;
+namespace fs = std::filesystem;
+
+Status ValidateExt(std::string_view ext) {
+  if (ext == "wav" || ext == "mp3") return Status::Ok();
+  return Status::InvalidArgument("recording extension must be wav or mp3, not \"" +
+                                 std::string(ext) + "\"");
+}
+
+Status Errno(const std::string& what) {
+  return Status::FailedPrecondition(what + ": " + std::strerror(errno));
+}
+
+// Creates each missing directory of `dir` with mode 0700; existing ones are left as they are.
+Status MakeDirs(const fs::path& dir) {
+  fs::path cur;
+  for (const fs::path& part : dir) {
+    cur /= part;
+    if (::mkdir(cur.c_str(), 0700) == 0) continue;
+    if (errno != EEXIST) return Errno("cannot create directory " + cur.string());
+    struct stat st {};
+    if (::stat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Status::FailedPrecondition(cur.string() + " exists and is not a directory");
+  }
+  return Status::Ok();
+}
+
+// Copies `from` into a new file `to` (0600) and fsyncs it.
+Status CopyDurably(const std::string& from, const std::string& to) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    return errno == ENOENT ? Status::NotFound("no such file " + from)
+                           : Errno("cannot open " + from);
+  }
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    Status s = Errno("cannot create " + to);
+    ::close(in);
+    return s;
+  }
+  Status result;
+  std::vector<char> buf(64 << 10);
+  for (;;) {
+    ssize_t r = ::read(in, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      result = Errno("cannot read " + from);
+      break;
+    }
+    if (r == 0) break;
+    for (ssize_t done = 0; done < r && result.ok();) {
+      ssize_t w = ::write(out, buf.data() + done, size_t(r - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0)
+        result = Errno("cannot write " + to);
+      else
+        done += w;
+    }
+    if (!result.ok()) break;
+  }
+  if (result.ok() && ::fsync(out) != 0) result = Errno("cannot fsync " + to);
+  if (::close(out) != 0 && result.ok()) result = Errno("cannot close " + to);
+  ::close(in);
+  return result;
+}
+
+Status FsyncDir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open directory " + dir.string());
+  int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Errno("cannot fsync directory " + dir.string());
+}
+
+std::string FileUrl(const fs::path& abs) {
+  std::string url = "file://";
+  for (const fs::path& part : abs.relative_path()) url += "/" + PercentEncode(part.string());
+  return url;
+}
+
+// Says whose fault a mismatch is: the caller's file, or the copy.
+Status Mismatch(const std::string& local_path, std::string_view expected, const std::string& got,
+                std::string_view where) {
+  auto source = HashFile(local_path);
+  if (source.ok() && source->sha256 != expected)
+    return Status::InvalidArgument(local_path + " is not the verified file: sha256 " +
+                                   source->sha256 + ", expected " + std::string(expected));
+  return Status::Unavailable(std::string(where) + " copy has sha256 " + got + ", expected " +
+                             std::string(expected));
+}
+
+}  // namespace
+
+Status ValidateIntakeIdForStorage(std::string_view id) {
+  bool ok = !id.empty() && id.size() <= 64;
+  for (char c : id)
+    ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-');
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("intake id must be 1-64 of [A-Za-z0-9_-]");
+}
+
+core::Result<StoredCopy> FsStorage::Store(std::string_view intake_id, const std::string& local_path,
+                                          std::string_view ext, std::string_view expected_sha256) {
+  CALLREC_RETURN_IF_ERROR(ValidateIntakeIdForStorage(intake_id));
+  CALLREC_RETURN_IF_ERROR(ValidateExt(ext));
+  std::error_code ec;
+  fs::path base = fs::absolute(dir_, ec);
+  if (ec) return Status::FailedPrecondition("cannot resolve " + dir_ + ": " + ec.message());
+  fs::path dir = (base / std::string(intake_id)).lexically_normal();
+  fs::path final_path = dir / ("recording." + std::string(ext));
+  CALLREC_RETURN_IF_ERROR(MakeDirs(dir));
+
+  // Phase 1: a private temp copy, durable before it can take the final name.
+  static std::atomic<uint64_t> counter{0};
+  std::string temp = final_path.string() + ".tmp." + std::to_string(::getpid()) + "." +
+                     std::to_string(counter.fetch_add(1));
+  Status st = CopyDurably(local_path, temp);
+  // Phase 2: read the copy back; a copy that does not hash right never becomes the recording.
+  core::Result<MediaInfo> copy = st.ok() ? HashFile(temp) : core::Result<MediaInfo>(st);
+  if (copy.ok() && !expected_sha256.empty() && copy->sha256 != expected_sha256)
+    st = Mismatch(local_path, expected_sha256, copy->sha256, "the written");
+  else if (!copy.ok())
+    st = copy.status();
+  // Phase 3: rename into place (replacing an earlier copy), then make the rename durable.
+  if (st.ok() && ::rename(temp.c_str(), final_path.c_str()) != 0)
+    st = Errno("cannot rename into " + final_path.string());
+  if (!st.ok()) {
+    ::unlink(temp.c_str());
+    return st;
+  }
+  CALLREC_RETURN_IF_ERROR(FsyncDir(dir));
+  StoredCopy out;
+  out.location = FileUrl(final_path);
+  out.bytes = copy->bytes;
+  out.sha256 = copy->sha256;
+  core::LogInfo("storage.stored", {{"storage", "fs"},
+                                   {"intake_id", std::string(intake_id)},
+                                   {"location", out.location},
+                                   {"bytes", out.bytes}});
+  return out;
+}
+
+namespace {
+
+// The transport's answer as a Status: ok for 2xx; otherwise coded by what the caller should do.
+Status HttpStatus(std::string_view stage, const core::Result<HttpResponse>& sent) {
+  std::string what = "supabase " + std::string(stage);
+  if (!sent.ok()) return Status(sent.status().code(), what + ": " + sent.status().message());
+  int s = sent->status;
+  if (s >= 200 && s < 300) return Status::Ok();
+  std::string msg = what + ": HTTP " + std::to_string(s);
+  if (!sent->body.empty()) msg += ": " + sent->body.substr(0, 500);
+  if (s == 408 || s == 429 || s >= 500) return Status::Unavailable(std::move(msg));
+  return Status::FailedPrecondition(std::move(msg));
+}
+
+std::string TrimSlash(std::string s) {
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+SupabaseStorage::SupabaseStorage(HttpTransport& transport, core::Clock& clock,
+                                 std::string supabase_url, std::string bucket,
+                                 std::string service_role_key, Options options)
+    : transport_(transport),
+      clock_(clock),
+      url_(TrimSlash(std::move(supabase_url))),
+      bucket_(bucket.empty() ? std::string(kDefaultSupabaseBucket) : std::move(bucket)),
+      key_(std::move(service_role_key)),
+      options_(options) {}
+
+HttpRequest SupabaseStorage::Request(std::string method, std::string url) const {
+  HttpRequest req;
+  req.method = std::move(method);
+  req.url = std::move(url);
+  req.headers.emplace_back("authorization", "Bearer " + key_);
+  req.headers.emplace_back("apikey", key_);
+  req.connect_timeout = options_.connect_timeout;
+  req.total_timeout = options_.total_timeout;
+  return req;
+}
+
+core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
+                                                const std::string& local_path, std::string_view ext,
+                                                std::string_view expected_sha256) {
+  CALLREC_RETURN_IF_ERROR(ValidateIntakeIdForStorage(intake_id));
+  CALLREC_RETURN_IF_ERROR(ValidateExt(ext));
+  CALLREC_ASSIGN_OR_RETURN(MediaInfo local, HashFile(local_path));
+  if (!expected_sha256.empty() && local.sha256 != expected_sha256)
+    return Status::InvalidArgument(local_path + " is not the verified file: sha256 " +
+                                   local.sha256 + ", expected " + std::string(expected_sha256));
+  const std::string path = std::string(intake_id) + "/recording." + std::string(ext);
+  const std::string bucket = PercentEncode(bucket_);
+
+  auto start = clock_.SteadyNow();
+  HttpRequest up = Request("POST", url_ + "/storage/v1/object/" + bucket + "/" + path);
+  up.headers.emplace_back("content-type", ext == "mp3" ? "audio/mpeg" : "audio/wav");
+  up.headers.emplace_back("x-upsert", "true");  // a retry after a lost answer overwrites
+  up.body_from_file = local_path;
+  auto sent = transport_.Send(up);
+  CALLREC_RETURN_IF_ERROR(HttpStatus("upload", sent));
+  CALLREC_RETURN_IF_ERROR(
+      VerifyStored(url_ + "/storage/v1/object/authenticated/" + bucket + "/" + path, local_path,
+                   local.bytes, local.sha256));
+
+  StoredCopy out;
+  out.location = up.url;
+  out.bytes = local.bytes;
+  out.sha256 = local.sha256;
+  out.status = sent->status;
+  out.response_body = sent->body;
+  out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.SteadyNow() - start);
+  core::LogInfo("storage.stored", {{"storage", "supabase"},
+                                   {"intake_id", std::string(intake_id)},
+                                   {"location", out.location},
+                                   {"bytes", out.bytes}});
+  return out;
+}
+
+Status SupabaseStorage::VerifyStored(const std::string& object_url, const std::string& local_path,
+                                     uint64_t bytes, const std::string& sha256) {
+  std::string length;
+  if (!options_.verify_sha256) {
+    auto head = transport_.Send(Request("HEAD", object_url));
+    CALLREC_RETURN_IF_ERROR(HttpStatus("verify", head));
+    length = head->Header("content-length");
+  }
+  if (!length.empty()) {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+    if (ec == std::errc() && end == length.data() + length.size() && n == bytes)
+      return Status::Ok();
+    return Status::Unavailable("supabase verify: stored object has " + length +
+                               " bytes, uploaded " + std::to_string(bytes));
+  }
+  // Asked for, or the HEAD gave no size: fetch the object back and compare hashes.
+  HttpRequest get = Request("GET", object_url);
+  get.body_to_file = local_path + ".verify";
+  auto fetched = transport_.Send(get);
+  Status st = HttpStatus("verify", fetched);
+  if (st.ok()) {
+    auto stored = HashFile(get.body_to_file);
+    if (!stored.ok())
+      st = stored.status();
+    else if (stored->sha256 != sha256)
+      st = Status::Unavailable("supabase verify: stored object has sha256 " + stored->sha256 +
+                               ", uploaded " + sha256);
+  }
+  ::unlink(get.body_to_file.c_str());
+  return st;
+}
+
+}  // namespace callrec::projector
