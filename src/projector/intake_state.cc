@@ -293,6 +293,14 @@ Result<IntakeState> IntakeFromJson(std::string_view json) {
                                 std::string(field.key) + "\"");
     }
   }
+  for (std::string_view key : {"id", "patient_phone", "patient_id", "created_at", "updated_at",
+                               "state", "failure_reason", "fetch_attempts", "next_attempt_at",
+                               "last_error", "metadata"}) {
+    simdjson::dom::element unused;
+    if (obj.at_key(key).get(unused)) {
+      return Status::Corruption("intake record: no \"" + std::string(key) + "\"");
+    }
+  }
   if (!IsValidIntakeId(s.id)) return Status::Corruption("intake record: bad id");
   return s;
 }

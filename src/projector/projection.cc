@@ -218,8 +218,9 @@ core::Status Projection::LoadEntries(core::EventStore& store) {
   CALLREC_RETURN_IF_ERROR(store.ScanDerived(kIntakePrefix, [&](std::string_view k, std::string_view v) {
     auto intake = IntakeFromJson(v);
     if (!intake.ok()) return fail(std::string(k) + ": " + intake.status().message());
+    std::string id = intake->id;
     State state = intake->state;
-    intakes_[intake->id] = Entry{std::move(*intake), 0, state};
+    intakes_[id] = Entry{std::move(*intake), 0, state};
     return true;
   }));
   CALLREC_RETURN_IF_ERROR(bad);

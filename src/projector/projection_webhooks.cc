@@ -177,7 +177,7 @@ void Projection::Bind(const std::string& id, const WebhookFacts& f) {
   std::vector<WebhookFacts> early;  // delivered before this answer, in seq order
   if (auto it = orphans_by_call_.find(f.call_control_id); it != orphans_by_call_.end()) {
     for (uint64_t seq : std::set<uint64_t>(it->second)) {
-      early.push_back(orphans_.at(seq));
+      if (auto o = orphans_.find(seq); o != orphans_.end()) early.push_back(o->second);
       EraseOrphan(seq);
       AddLink(id, seq);
     }
@@ -241,7 +241,7 @@ void Projection::DropOrphansOfCall(const std::string& call_control_id, std::stri
   auto it = orphans_by_call_.find(call_control_id);
   if (it == orphans_by_call_.end()) return;
   for (uint64_t seq : std::set<uint64_t>(it->second)) {
-    RecordUnmatched(orphans_.at(seq), reason);
+    if (auto o = orphans_.find(seq); o != orphans_.end()) RecordUnmatched(o->second, reason);
     EraseOrphan(seq);
   }
 }
