@@ -1,0 +1,150 @@
+#include "projector/projector.h"
+
+#include <set>
+
+#include "core/log.h"
+
+namespace callrec::projector {
+
+using core::Result;
+using core::Status;
+
+Result<std::unique_ptr<Projector>> Projector::Open(core::EventStore& store, Listener listener,
+                                                   Options options) {
+  CALLREC_ASSIGN_OR_RETURN(Projection projection, Projection::Load(store));
+  uint64_t intakes = 0;
+  projection.ForEachIntake([&](const IntakeState&) { ++intakes; });
+  core::LogInfo("projector.loaded", {{"last_seq", projection.last_seq()},
+                                     {"intakes", intakes},
+                                     {"orphans", uint64_t(projection.orphan_count())},
+                                     {"log_last_seq", store.LastSeq()}});
+  return std::unique_ptr<Projector>(
+      new Projector(store, std::move(projection), std::move(listener), options));
+}
+
+Projector::Projector(core::EventStore& store, Projection projection, Listener listener,
+                     Options options)
+    : store_(store),
+      listener_(std::move(listener)),
+      options_(options),
+      projection_(std::move(projection)) {
+  applied_seq_ = projection_.last_seq();
+}
+
+Projector::~Projector() { Stop(); }
+
+void Projector::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Projector::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  applied_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status Projector::StepLocked(bool& more) {
+  more = false;
+  if (!unwritten_) {
+    Unwritten next;
+    std::set<std::string> changed;
+    size_t applied = 0;
+    {
+      std::lock_guard lock(mu_);
+      Status read = store_.ForEachFrom(projection_.last_seq() + 1, [&](const core::Event& e) {
+        for (auto& id : projection_.Apply(e)) changed.insert(std::move(id));
+        return ++applied < options_.max_events_per_batch;
+      });
+      // Events applied before a read error are still written below; the rest come next step.
+      if (applied == 0) return read;
+      projection_.AppendChangesTo(next.batch);
+      next.seq = projection_.last_seq();
+    }
+    next.changed.assign(changed.begin(), changed.end());
+    unwritten_ = std::move(next);
+    more = applied >= options_.max_events_per_batch;
+  }
+  CALLREC_RETURN_IF_ERROR(store_.WriteDerived(unwritten_->batch));
+  {
+    std::lock_guard lock(mu_);
+    applied_seq_ = unwritten_->seq;
+  }
+  applied_cv_.notify_all();
+  std::vector<std::string> changed = std::move(unwritten_->changed);
+  unwritten_.reset();
+  if (listener_ && !changed.empty()) listener_(changed);
+  return Status::Ok();
+}
+
+Status Projector::CatchUp() {
+  std::lock_guard step(step_mu_);
+  bool more = true;
+  while (more || unwritten_) {
+    CALLREC_RETURN_IF_ERROR(StepLocked(more));
+    if (!more && applied_seq() < store_.LastSeq()) more = true;  // appended meanwhile
+  }
+  return Status::Ok();
+}
+
+void Projector::Run() {
+  std::string last_error;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    store_.WaitForAppend(applied_seq(), options_.idle_wait);
+    bool more = false;
+    Status s;
+    {
+      std::lock_guard step(step_mu_);
+      s = StepLocked(more);
+    }
+    {
+      std::lock_guard lock(mu_);
+      health_ = s;
+    }
+    if (s.ok()) {
+      last_error.clear();
+      continue;
+    }
+    if (s.ToString() != last_error) {  // one line per distinct problem, not one per retry
+      last_error = s.ToString();
+      core::LogError("projector.step_failed",
+                     {{"error", last_error}, {"applied_seq", applied_seq()}});
+    }
+    std::unique_lock lock(mu_);
+    applied_cv_.wait_for(lock, options_.retry_after_error, [&] { return stopping_; });
+  }
+}
+
+bool Projector::WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return applied_cv_.wait_for(lock, timeout, [&] { return applied_seq_ >= seq; });
+}
+
+uint64_t Projector::applied_seq() const {
+  std::lock_guard lock(mu_);
+  return applied_seq_;
+}
+
+Status Projector::health() const {
+  std::lock_guard lock(mu_);
+  return health_;
+}
+
+void Projector::Read(const std::function<void(const Projection&)>& read) const {
+  std::lock_guard lock(mu_);
+  read(projection_);
+}
+
+std::optional<IntakeState> Projector::Snapshot(std::string_view intake_id) const {
+  std::lock_guard lock(mu_);
+  const IntakeState* s = projection_.Find(intake_id);
+  return s ? std::optional<IntakeState>(*s) : std::nullopt;
+}
+
+}  // namespace callrec::projector

@@ -1,0 +1,114 @@
+// projector.h — the running projection: a thread that tails the event log and keeps the derived
+// data (intake records, state index, timeline links) up to date.
+//
+// The thread waits for appends (EventStore::WaitForAppend), applies up to
+// ProjectorOptions::max_events_per_batch events to its Projection, and writes the resulting changes and
+// `projector/last_seq` in one DerivedBatch, so what readers see is always the projection as of
+// one seq. After each successful write it calls the listener with the intakes that changed
+// (the actor hooks in there; after a restart the actor asks for pending work via Read()).
+// A failed write is retried with the same batch; events are never skipped.
+//
+// Implements core::ProjectionProgress: WaitApplied(seq) returns once derived data reflects seq,
+// which is how `POST /api/intakes` answers from the projection.
+//
+//   CALLREC_ASSIGN_OR_RETURN(auto projector, Projector::Open(*store, on_changed));
+//   projector->Start();
+//   ...
+//   projector->Stop();  // also done by the destructor
+//
+// Thread-safety: all public methods may be called from any thread. The listener runs on the
+// projector thread (or the thread calling CatchUp) with no lock held; it may call Read().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/event_store.h"
+#include "core/projection_progress.h"
+#include "core/status.h"
+#include "projector/projection.h"
+
+namespace callrec::projector {
+
+struct ProjectorOptions {
+  size_t max_events_per_batch = 1024;                // bounds one write and one lock hold
+  std::chrono::milliseconds idle_wait{200};          // WaitForAppend timeout between checks
+  std::chrono::milliseconds retry_after_error{500};  // after a failed read or write
+};
+
+class Projector final : public core::ProjectionProgress {
+ public:
+  using Listener = std::function<void(const std::vector<std::string>& changed_intake_ids)>;
+
+  using Options = ProjectorOptions;
+
+  // Loads the projection from `store`'s derived data. `store` must outlive the Projector.
+  static core::Result<std::unique_ptr<Projector>> Open(core::EventStore& store,
+                                                       Listener listener = {},
+                                                       Options options = {});
+  ~Projector() override;
+  Projector(const Projector&) = delete;
+  Projector& operator=(const Projector&) = delete;
+
+  // Starts the tailing thread. Requires: not started.
+  void Start();
+  // Stops and joins the thread (within about idle_wait). Safe to call twice.
+  void Stop();
+
+  // Applies and writes everything appended so far on the calling thread, then calls the listener
+  // once per written batch. For tests and for one-shot tools; safe beside the thread.
+  core::Status CatchUp();
+
+  // ProjectionProgress.
+  bool WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) override;
+
+  // The seq the derived data in the store reflects.
+  uint64_t applied_seq() const;
+  // The last read/write error, or ok once the projector has caught up again.
+  core::Status health() const;
+
+  // Runs `read` with the in-memory projection locked (it may be ahead of applied_seq() by one
+  // batch being written). Keep it short: the projector thread waits.
+  void Read(const std::function<void(const Projection&)>& read) const;
+  std::optional<IntakeState> Snapshot(std::string_view intake_id) const;
+
+ private:
+  Projector(core::EventStore& store, Projection projection, Listener listener, Options options);
+  // One batch: apply up to max_events_per_batch new events (or retry the unwritten batch), write.
+  // Sets `more` when events may remain. Requires: step_mu_ held.
+  core::Status StepLocked(bool& more);
+  void Run();
+
+  struct Unwritten {
+    core::DerivedBatch batch;
+    uint64_t seq = 0;
+    std::vector<std::string> changed;
+  };
+
+  core::EventStore& store_;
+  const Listener listener_;
+  const Options options_;
+
+  std::mutex step_mu_;                  // one step at a time (thread vs CatchUp)
+  std::optional<Unwritten> unwritten_;  // guarded by step_mu_
+
+  mutable std::mutex mu_;               // guards everything below
+  std::condition_variable applied_cv_;  // signalled when applied_seq_ grows or on stop
+  Projection projection_;
+  uint64_t applied_seq_ = 0;
+  core::Status health_;
+  bool stopping_ = false;
+
+  std::thread thread_;
+};
+
+}  // namespace callrec::projector
