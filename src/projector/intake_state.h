@@ -115,6 +115,7 @@ struct IntakeState {
   int64_t storage_attempts = 0;
   std::optional<std::string> recording_sha256;
   std::optional<int64_t> recording_deleted_at_ms;
+  int64_t delete_attempts = 0;  // telnyx.recording_delete results of any outcome
   std::vector<std::string> verified_ids;
 
   // ---- metadata: the user's own members from intake.created, in their order ----

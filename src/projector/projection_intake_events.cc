@@ -152,10 +152,14 @@ void StorageUpload(IntakeState& s, element p, int64_t now) {
 
 void RecordingDelete(IntakeState& s, element env, int64_t now) {
   std::string_view outcome = Outcome(env);
-  if (outcome == "ok" || outcome == "not_found") {  // 404: already gone, which is the goal
+  ++s.delete_attempts;
+  // 404: already gone (a repeated delete after a crash), which is the goal.
+  if (outcome == "ok" || outcome == "not_found" || core::JsonInt(env, "/status") == 404) {
     if (!s.recording_deleted_at_ms) s.recording_deleted_at_ms = now;
+    s.next_attempt_at_ms.reset();
   } else {
     s.last_error = "recording delete: " + ApiErrorText(env);
+    s.next_attempt_at_ms = OptTime(env, "/retry_at");
   }
 }
 
