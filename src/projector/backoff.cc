@@ -12,6 +12,10 @@ using std::chrono::milliseconds;
 BackoffOptions Sane(const BackoffOptions& o) {
   BackoffOptions s = o;
   if (s.base.count() < 1) s.base = milliseconds(1);
+  // ~35 000 years: far past any real cap, and small enough that 3 * cap cannot overflow.
+  constexpr milliseconds kMaxCap{int64_t(1) << 50};
+  if (s.base > kMaxCap) s.base = kMaxCap;
+  if (s.cap > kMaxCap) s.cap = kMaxCap;
   if (s.cap < s.base) s.cap = s.base;
   return s;
 }

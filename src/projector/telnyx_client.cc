@@ -22,7 +22,8 @@ std::optional<int64_t> ParseDigits(std::string_view s) {
   if (s.empty() || s.size() > 18) return std::nullopt;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size() || v < 0) return std::nullopt;
-  return v;
+  return std::min<int64_t>(v, 1000000000000);  // so "* 1000" cannot overflow; clamped later
+
 }
 
 // IMF-fixdate, the form RFC 9110 requires senders to use: "Sun, 06 Nov 1994 08:49:37 GMT".

@@ -70,6 +70,9 @@ TEST(BackoffTest, NonsenseOptionsAreRaised) {
   BackoffOptions o{.base = milliseconds(0), .cap = milliseconds(-5)};
   EXPECT_EQ(BackoffCeiling(3, o), milliseconds(1));
   EXPECT_EQ(FullJitterDelay(3, o, 7), milliseconds(1));
+  BackoffOptions huge{.base = milliseconds(1000), .cap = milliseconds(INT64_MAX)};
+  EXPECT_EQ(BackoffCeiling(100, huge), milliseconds(int64_t(1) << 50));
+  EXPECT_GT(DecorrelatedJitterDelay(milliseconds(INT64_MAX), huge, UINT64_MAX), milliseconds(0));
 }
 
 TEST(BackoffTest, SystemRandomVaries) {

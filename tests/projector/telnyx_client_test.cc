@@ -424,6 +424,8 @@ TEST(RetryAfterTest, ParsesClampsAndRejects) {
   EXPECT_EQ(RetryAfterFromHeaders("bogus", "3", now), milliseconds(3000));  // falls back
   EXPECT_EQ(RetryAfterFromHeaders("Fri, 20 Nov 2026 14:00:00 GMT", "", now), milliseconds(0));
   EXPECT_EQ(RetryAfterFromHeaders("99999999", "", now), milliseconds(3600000));  // clamped
+  EXPECT_EQ(RetryAfterFromHeaders("999999999999999999", "", now), milliseconds(3600000));
+  EXPECT_EQ(RetryAfterFromHeaders("", "999999999999999999", now), milliseconds(3600000));
   EXPECT_EQ(RetryAfterFromHeaders("", std::to_string(ManualClock::kStartMillis / 1000 + 9), now),
             milliseconds(9000));  // an absolute reset time
   EXPECT_FALSE(RetryAfterFromHeaders("-5", "", now).has_value());
