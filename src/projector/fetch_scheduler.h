@@ -28,22 +28,12 @@
 #include "core/clock.h"
 #include "core/event_store.h"
 #include "core/metrics.h"
+#include "projector/intake_source.h"
 #include "projector/intake_state.h"
 #include "projector/pipeline_config.h"
 #include "projector/step_runner.h"
 
 namespace callrec::projector {
-
-// What the scheduler needs of the projection (implemented by the Projector).
-class IntakeSource {
- public:
-  virtual ~IntakeSource() = default;
-  // Copies of every intake that is not failed or stored (stored ones with a delete pending
-  // included): the candidates for a next step.
-  virtual std::vector<IntakeState> PendingIntakes() = 0;
-  // True once the projection reflects every event up to `seq`.
-  virtual bool WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) = 0;
-};
 
 class FetchScheduler {
  public:

@@ -139,7 +139,10 @@ void Projection::ForEachIntake(const std::function<void(const IntakeState&)>& vi
 
 void Projection::ForEachPending(const std::function<void(const IntakeState&)>& visit) const {
   for (const auto& [id, entry] : intakes_) {
-    if (!entry.intake.is_final() || entry.intake.next_attempt_at_ms) visit(entry.intake);
+    const IntakeState& s = entry.intake;
+    // A stored recording may still have a delete pending (--delete-after-upload).
+    bool delete_pending = s.state == State::kStored && !s.recording_deleted_at_ms;
+    if (!s.is_final() || s.next_attempt_at_ms || delete_pending) visit(s);
   }
 }
 

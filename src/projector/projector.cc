@@ -147,4 +147,10 @@ std::optional<IntakeState> Projector::Snapshot(std::string_view intake_id) const
   return s ? std::optional<IntakeState>(*s) : std::nullopt;
 }
 
+std::vector<IntakeState> Projector::PendingIntakes() {
+  std::vector<IntakeState> out;
+  Read([&](const Projection& p) { p.ForEachPending([&](const IntakeState& s) { out.push_back(s); }); });
+  return out;
+}
+
 }  // namespace callrec::projector

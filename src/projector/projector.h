@@ -35,6 +35,7 @@
 #include "core/event_store.h"
 #include "core/projection_progress.h"
 #include "core/status.h"
+#include "projector/intake_source.h"
 #include "projector/projection.h"
 
 namespace callrec::projector {
@@ -45,7 +46,7 @@ struct ProjectorOptions {
   std::chrono::milliseconds retry_after_error{500};  // after a failed read or write
 };
 
-class Projector final : public core::ProjectionProgress {
+class Projector final : public core::ProjectionProgress, public IntakeSource {
  public:
   using Listener = std::function<void(const std::vector<std::string>& changed_intake_ids)>;
 
@@ -68,8 +69,10 @@ class Projector final : public core::ProjectionProgress {
   // once per written batch. For tests and for one-shot tools; safe beside the thread.
   core::Status CatchUp();
 
-  // ProjectionProgress.
+  // ProjectionProgress and IntakeSource.
   bool WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) override;
+  // IntakeSource: copies of Projection::ForEachPending's intakes.
+  std::vector<IntakeState> PendingIntakes() override;
 
   // The seq the derived data in the store reflects.
   uint64_t applied_seq() const;

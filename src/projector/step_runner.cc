@@ -133,11 +133,13 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
   Selection sel = SelectRecording(listing.recordings, IdentityOf(s, config_.manual_record));
   // The verification summary rides on the last page's event: it covers every page.
   for (size_t i = 0; i < listing.requests.size(); ++i) {
-    const ApiResult& r = listing.requests[i];
+    ApiResult r = listing.requests[i];
     if (i + 1 < listing.requests.size()) {
       out.push_back(ApiEvent("telnyx.recordings_list", s.id, r, {}));
       continue;
     }
+    // Recordings came back but none is this call's: for us that answer is "not found".
+    if (!sel.chosen) r.outcome = ApiOutcome::kNotFound;
     JsonWriter w;
     w.BeginObject();
     r.WriteEnvelopeFields(w, std::nullopt);
