@@ -127,6 +127,10 @@ class Projection {
     uint64_t created_seq = 0;
     std::optional<State> flushed_state;  // the state/<state>/<id> key now in derived data
   };
+  struct Match {
+    std::string intake_id;  // "" when none
+    std::string why_not;    // for projector/unmatched/<seq>
+  };
   struct CallHit {
     std::string intake_id;  // "" when the call is known to match no intake
     bool same_call = false; // matched by control/leg id, not only by session
@@ -152,7 +156,7 @@ class Projection {
   void ApplyAnswered(const WebhookFacts& f);
   void ApplyCallFact(const WebhookFacts& f);
   std::optional<CallHit> LookupCall(const WebhookFacts& f) const;
-  std::optional<std::string> MatchIntake(const WebhookFacts& f, std::string& why_not) const;
+  Match MatchIntake(const WebhookFacts& f) const;
   void Bind(const std::string& id, const WebhookFacts& answered);
   void FoldFact(IntakeState& s, const WebhookFacts& f, bool before_answer) const;
   void BufferOrphan(const WebhookFacts& f);
