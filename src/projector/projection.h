@@ -27,6 +27,8 @@
 // Derived keys written by Flush (docs/ARCHITECTURE.md):
 //   intake/<id>                      -> IntakeToJson
 //   state/<state>/<id>               -> ""   (the old state's key deleted when it changes)
+//   updated/<seq:be64>/<id>          -> ""   one per intake: the seq of its last change (the old
+//                                            key deleted), for pg-sync (pg_sync.h UpdatedKey)
 //   link/<id>/<seq:be64>             -> ""   webhooks tied to the intake
 //   projector/last_seq               -> decimal
 //   projector/settings               -> {"record_mode","match_window_ms"}
@@ -125,7 +127,9 @@ class Projection {
   struct Entry {
     IntakeState intake;
     uint64_t created_seq = 0;
+    uint64_t updated_seq = 0;            // seq of the last event that changed the record
     std::optional<State> flushed_state;  // the state/<state>/<id> key now in derived data
+    uint64_t flushed_updated_seq = 0;    // the updated/<seq>/<id> key now in derived data
   };
   struct Match {
     std::string intake_id;  // "" when none
@@ -178,6 +182,7 @@ class Projection {
   std::set<std::string> dirty_intakes_;
   bool seq_dirty_ = false;
   std::vector<std::string> changed_;  // of the event being applied
+  uint64_t applying_seq_ = 0;         // seq of the event being applied
 
   simdjson::dom::parser parser_;  // scratch: reused buffers, no state
 };
