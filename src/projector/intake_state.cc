@@ -81,7 +81,10 @@ void WriteMetadata(JsonWriter& w, const IntakeState& s) {
 // ---- parsing helpers: each returns false when the value has the wrong type ----
 
 bool ReadOptString(simdjson::dom::element v, std::optional<std::string>& out) {
-  if (v.is_null()) return out.reset(), true;
+  if (v.is_null()) {
+    out.reset();
+    return true;
+  }
   std::string_view s;
   if (v.get_string().get(s)) return false;
   out = std::string(s);
@@ -96,7 +99,10 @@ bool ReadString(simdjson::dom::element v, std::string& out) {
 }
 
 bool ReadOptTime(simdjson::dom::element v, std::optional<int64_t>& out) {
-  if (v.is_null()) return out.reset(), true;
+  if (v.is_null()) {
+    out.reset();
+    return true;
+  }
   std::string_view s;
   if (v.get_string().get(s)) return false;
   auto ms = core::ParseRfc3339Millis(s);
@@ -115,7 +121,10 @@ bool ReadTime(simdjson::dom::element v, int64_t& out) {
 bool ReadInt(simdjson::dom::element v, int64_t& out) { return !v.get_int64().get(out); }
 
 bool ReadOptDouble(simdjson::dom::element v, std::optional<double>& out) {
-  if (v.is_null()) return out.reset(), true;
+  if (v.is_null()) {
+    out.reset();
+    return true;
+  }
   double d;
   if (v.get_double().get(d)) return false;
   out = d;
@@ -178,7 +187,10 @@ bool ReadTopField(std::string_view k, simdjson::dom::element v, IntakeState& s) 
     return state.has_value();
   }
   if (k == "failure_reason") {
-    if (v.is_null()) return s.failure_reason.reset(), true;
+    if (v.is_null()) {
+      s.failure_reason.reset();
+      return true;
+    }
     std::string name;
     auto reason = ReadString(v, name) ? ParseFailureReason(name) : std::nullopt;
     s.failure_reason = reason;

@@ -7,39 +7,55 @@
 // IntakeFromJson are inverses, and IntakeToJson is deterministic (fixed key order, fixed number
 // formatting): the same state always gives the same bytes, which `callrec replay --verify` relies on.
 //
-// Transition table (state x event -> state). "-" = no state change (fields may still be noted);
-// "bound" = the webhook's call is this intake's call (see projection.h for how calls are bound).
+// Transition table (state x event -> new state). "." = no state change (fields may still be
+// noted, see the notes); "x" = cannot happen (no call bound yet). Webhook rows apply only once the
+// call is bound to the intake (projection.h); unbound ones wait as orphans.
 //
-//   event \ state              created   answered   recording  ended      fetched   stored  failed
-//   intake.created (new id)    (new: created)
-//   call.answered binds        answered  -          -          -          -         -       -
-//     ...with a hangup already delivered for the call: manual -> failed(record_start_failed),
-//        auto -> ended (the call was over before we could start recording)
-//   telnyx.record_start ok     -         recording  -          -(*)       -(*)      -       -
-//     retry|transient          -         - (attempt counted, last_error) in answered/recording/ended
-//     failed|not_found         -         failed(rsf) -         failed(rsf) if no recording started
-//                                                                         or known, else -
-//   call.hangup                -         ended      ended      -          -         -       -
-//   call.recording.saved       -         fetched    fetched    fetched    -         -       fetched
-//     (verified; and only while no recording_id is known. Unverified: last_error note only)
-//   call.recording.error       -         - (last_error) everywhere bound
-//   recording.fetch_scheduled  -         -/ends in answered/recording/ended: next_attempt_at=due_at
-//   telnyx.recordings_list     -         - (first_query_at; last_error on non-ok outcomes)
-//   recording.matched          -         fetched    fetched    fetched    -         -       fetched
-//     (only while no recording_id is known)
-//   telnyx.recording_get ok    -         - (fresh recording_url_telnyx once a recording is known)
-//   storage.upload ok          -         -          -          -          stored    -       -
-//     transient                -         -          -          -          - (storage_attempts,
-//                                                                           next_attempt_at=retry_at)
-//   telnyx.recording_delete ok - (recording_deleted_at)
-//   intake.failed              failed    failed     failed     failed     failed    -       -
-//   intake.retry_requested     -         -          -          -          -         -       see below
-//   (*) recording_started_at is noted when not yet known.
-// Retry of a failed intake re-arms it from where it stopped: recording known -> fetched (storage
-// attempts reset); else hangup seen -> ended (fetch_attempts 0, next_attempt_at null: the actor
-// schedules); else call bound -> answered (record_start attempts reset); else -> created.
-// Reaching recording, fetched or stored by success clears last_error; failure_reason is only set
-// in `failed` and cleared when leaving it.
+//   event                        created   answered  recording  ended     fetched  stored  failed
+//   call.answered (binds)        answered  .         .          .         .        .       .    [1]
+//   telnyx.record_start ok       .         recording .          .         .        .       .    [2]
+//     retry / transient          .         .         .          .         .        .       .    [3]
+//     failed / not_found         .         failed    .          failed[4] .        .       .    [3]
+//   call.hangup                  x         ended[5]  ended      .         .        .       .    [6]
+//   call.recording.saved [7]     x         fetched   fetched    fetched   .        .       fetched
+//   call.recording.error         x         .         .          .         .        .       .    [3]
+//   recording.fetch_scheduled    .         .         .          .         .        .       .    [8]
+//   telnyx.recordings_list       .         .         .          .         .        .       .    [9]
+//   recording.matched [7]        .         fetched   fetched    fetched   .        .       fetched
+//   telnyx.recording_get         .         .         .          .         .        .       .   [10]
+//   storage.upload ok            .         .         .          .         stored   .       .
+//     transient / failed         .         .         .          .         .        .       .   [11]
+//   telnyx.recording_delete      .         .         .          .         .        .       .   [12]
+//   intake.failed                failed    failed    failed     failed    failed   .       .
+//   intake.retry_requested       .         .         .          .         .        .       [13]
+//
+//   [1] A second call.answered of the same call never rebinds or resets. Hangups delivered before
+//       the answer are folded in right after binding: in manual mode the call was over before
+//       record_start could run -> failed(record_start_failed) with last_error saying so; in auto
+//       mode -> ended.
+//   [2] Every record_start result counts an attempt and notes its time; ok notes
+//       recording_started_at (when not yet known) in every state.
+//   [3] last_error set (record_start: Telnyx's errors[0] title/detail/code, else the envelope's
+//       error); polling goes on.
+//   [4] Only when nothing was recorded: no recording_started_at and no recording_id.
+//   [5] failed(record_start_failed) instead when delivered before the answer in manual mode [1].
+//   [6] hangup_at (Telnyx's occurred_at) and hangup_cause noted once, in every state; hangups of
+//       another leg of the session are ignored.
+//   [7] Only while no recording_id is known. call.recording.saved must verify (projection_webhooks.cc
+//       RecordingMismatch); otherwise it is ignored with a last_error note.
+//   [8] In answered/recording/ended only: next_attempt_at = due_at, fetch_attempts, fetch_queries.
+//   [9] The first one notes first_query_at (the 24 h give-up clock); outcomes other than ok and
+//       not_found set last_error (not in stored/failed).
+//   [10] Once a recording is known and not yet stored: ok with that recording's id refreshes
+//       recording_url_telnyx; non-ok sets last_error.
+//   [11] In fetched: last_error; transient also counts storage_attempts and sets next_attempt_at
+//       = retry_at. The actor follows a failed one with intake.failed.
+//   [12] ok or not_found notes recording_deleted_at once; anything else sets last_error.
+//   [13] Re-arms from where it stopped: recording known -> fetched (storage attempts reset); else
+//       hangup seen -> ended (fetch_attempts 0, first_query_at cleared, nothing scheduled: the
+//       actor schedules); else call bound -> answered (record_start attempts reset); else created.
+// Reaching recording, fetched or stored clears last_error; failure_reason is set only in failed.
+// updated_at is the recorded_at of the last event that changed anything in the record.
 //
 // Thread-safety: a value type.
 #pragma once

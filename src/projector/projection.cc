@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/json.h"
+#include "projector/pg_sync.h"
 
 namespace callrec::projector {
 namespace {
@@ -23,6 +24,7 @@ constexpr std::string_view kUnmatchedPrefix = "projector/unmatched/";
 constexpr std::string_view kPhonePrefix = "projector/phone/";
 constexpr std::string_view kCallPrefix = "projector/call/";
 constexpr std::string_view kOrphanPrefix = "projector/orphan/";
+constexpr std::string_view kUpdatedPrefix = "updated/";
 
 std::optional<uint64_t> ParseDecimal(std::string_view text) {
   uint64_t v = 0;
@@ -68,6 +70,7 @@ std::string SeqKey(std::string_view prefix, uint64_t seq) {
 std::vector<std::string> Projection::Apply(const core::Event& e) {
   if (e.seq <= last_seq_) return {};  // already applied (or seq 0: never stored)
   changed_.clear();
+  applying_seq_ = e.seq;
   if (e.type == "service.started") {
     ApplyServiceStarted(e);
   } else if (e.type == "intake.created") {
@@ -97,6 +100,7 @@ void Projection::Mutate(const std::string& id, int64_t now_ms,
   change(s);
   if (s == before) return;
   s.updated_at_ms = now_ms;
+  it->second.updated_seq = applying_seq_;
   dirty_intakes_.insert(id);
   changed_.push_back(id);
 }
@@ -177,6 +181,11 @@ void Projection::AppendChangesTo(core::DerivedBatch& batch) {
       batch.Put(StateKey(entry.intake.state, id), "");
       entry.flushed_state = entry.intake.state;
     }
+    if (entry.flushed_updated_seq != entry.updated_seq) {
+      if (entry.flushed_updated_seq) batch.Delete(UpdatedKey(entry.flushed_updated_seq, id));
+      batch.Put(UpdatedKey(entry.updated_seq, id), "");
+      entry.flushed_updated_seq = entry.updated_seq;
+    }
   }
   dirty_intakes_.clear();
   batch.Put(std::string(kLastSeqKey), std::to_string(last_seq_));
@@ -223,7 +232,7 @@ core::Status Projection::LoadEntries(core::EventStore& store) {
     if (!intake.ok()) return fail(std::string(k) + ": " + intake.status().message());
     std::string id = intake->id;
     State state = intake->state;
-    intakes_[id] = Entry{std::move(*intake), 0, state};
+    intakes_[id] = Entry{std::move(*intake), 0, 0, state, 0};
     return true;
   }));
   CALLREC_RETURN_IF_ERROR(bad);
@@ -236,6 +245,18 @@ core::Status Projection::LoadEntries(core::EventStore& store) {
     if (it == intakes_.end()) return fail("phone index names a missing intake");
     it->second.created_seq = *seq;
     phones_[std::string(rest.substr(0, slash))].push_back(it->first);
+    return true;
+  }));
+  CALLREC_RETURN_IF_ERROR(bad);
+  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kUpdatedPrefix, [&](std::string_view k, std::string_view) {
+    // updated/<seq:be64>/<id>
+    if (k.size() < kUpdatedPrefix.size() + 10 || k[kUpdatedPrefix.size() + 8] != '/')
+      return fail("bad updated/ key");
+    uint64_t seq = 0;
+    for (size_t i = 0; i < 8; ++i) seq = (seq << 8) | uint8_t(k[kUpdatedPrefix.size() + i]);
+    auto it = intakes_.find(k.substr(kUpdatedPrefix.size() + 9));
+    if (it == intakes_.end()) return fail("updated/ names a missing intake");
+    it->second.updated_seq = it->second.flushed_updated_seq = seq;
     return true;
   }));
   CALLREC_RETURN_IF_ERROR(bad);

@@ -27,6 +27,8 @@
 // Derived keys written by Flush (docs/ARCHITECTURE.md):
 //   intake/<id>                      -> IntakeToJson
 //   state/<state>/<id>               -> ""   (the old state's key deleted when it changes)
+//   updated/<seq:be64>/<id>          -> ""   one per intake: the seq of its last change (the old
+//                                            key deleted), for pg-sync (pg_sync.h UpdatedKey)
 //   link/<id>/<seq:be64>             -> ""   webhooks tied to the intake
 //   projector/last_seq               -> decimal
 //   projector/settings               -> {"record_mode","match_window_ms"}
@@ -126,7 +128,13 @@ class Projection {
   struct Entry {
     IntakeState intake;
     uint64_t created_seq = 0;
+    uint64_t updated_seq = 0;            // seq of the last event that changed the record
     std::optional<State> flushed_state;  // the state/<state>/<id> key now in derived data
+    uint64_t flushed_updated_seq = 0;    // the updated/<seq>/<id> key now in derived data
+  };
+  struct Match {
+    std::string intake_id;  // "" when none
+    std::string why_not;    // for projector/unmatched/<seq>
   };
   struct CallHit {
     std::string intake_id;  // "" when the call is known to match no intake
@@ -153,7 +161,7 @@ class Projection {
   void ApplyAnswered(const WebhookFacts& f);
   void ApplyCallFact(const WebhookFacts& f);
   std::optional<CallHit> LookupCall(const WebhookFacts& f) const;
-  std::optional<std::string> MatchIntake(const WebhookFacts& f, std::string& why_not) const;
+  Match MatchIntake(const WebhookFacts& f) const;
   void Bind(const std::string& id, const WebhookFacts& answered);
   void FoldFact(IntakeState& s, const WebhookFacts& f, bool before_answer) const;
   void BufferOrphan(const WebhookFacts& f);
@@ -175,6 +183,7 @@ class Projection {
   std::set<std::string> dirty_intakes_;
   bool seq_dirty_ = false;
   std::vector<std::string> changed_;  // of the event being applied
+  uint64_t applying_seq_ = 0;         // seq of the event being applied
 
   simdjson::dom::parser parser_;  // scratch: reused buffers, no state
 };

@@ -238,7 +238,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
     Put("projector/phone/" + *e164 + "/" + s.id, std::to_string(e.seq));
   }
   std::string key = s.id;
-  intakes_[key] = Entry{std::move(s), e.seq, std::nullopt};
+  intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0};
   dirty_intakes_.insert(key);
   changed_.push_back(key);
 }

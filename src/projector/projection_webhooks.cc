@@ -33,23 +33,23 @@ bool Conflicts(const std::string& webhook_id, const std::optional<std::string>& 
 
 // Is this recording the intake's? Manual mode: our own call leg, and the file name record_start
 // asked for (`custom_file_name` = intake id; Telnyx appends "-<unix time>"). Auto mode: Telnyx
-// records by itself, so the session is what ties it to the call.
-bool VerifyRecording(const IntakeState& s, const WebhookFacts& f, RecordMode mode,
-                     std::string& why) {
-  if (f.recording_id.empty()) return why = "no recording_id", false;
+// records by itself, so the session is what ties it to the call. Returns why not, or nullopt.
+std::optional<std::string> RecordingMismatch(const IntakeState& s, const WebhookFacts& f,
+                                             RecordMode mode) {
+  if (f.recording_id.empty()) return "no recording_id";
   if (mode == RecordMode::kAuto) {
     if (f.call_session_id.empty() || f.call_session_id != s.call_session_id)
-      return why = "call_session_id does not match the intake's call", false;
-    return true;
+      return "call_session_id does not match the intake's call";
+    return std::nullopt;
   }
   if (!SameCall(s, f) || Conflicts(f.call_leg_id, s.call_leg_id) ||
       Conflicts(f.call_session_id, s.call_session_id))
-    return why = "call ids do not match the intake's call", false;
+    return "call ids do not match the intake's call";
   std::string_view name = RecordingFileName(f.recording_url);
   std::string expected = s.id + "-";
   if (name.substr(0, expected.size()) != expected)
-    return why = "file name \"" + std::string(name) + "\" is not " + expected + "<time>", false;
-  return true;
+    return "file name \"" + std::string(name) + "\" is not " + expected + "<time>";
+  return std::nullopt;
 }
 
 void FoldHangup(IntakeState& s, const WebhookFacts& f, RecordMode mode, bool before_answer) {
@@ -68,9 +68,8 @@ void FoldHangup(IntakeState& s, const WebhookFacts& f, RecordMode mode, bool bef
 }
 
 void FoldRecordingSaved(IntakeState& s, const WebhookFacts& f, RecordMode mode) {
-  std::string why;
-  if (!VerifyRecording(s, f, mode, why)) {
-    s.last_error = "ignored call.recording.saved " + f.recording_id + ": " + why;
+  if (auto why = RecordingMismatch(s, f, mode)) {
+    s.last_error = "ignored call.recording.saved " + f.recording_id + ": " + *why;
     return;
   }
   // Known already: a duplicate, or polling found it first. Stored intakes keep their copy.
@@ -127,30 +126,28 @@ void Projection::ApplyAnswered(const WebhookFacts& f) {
     }
     return;
   }
-  std::string why;
-  std::optional<std::string> id = MatchIntake(f, why);
-  if (id) return Bind(*id, f);
-  RecordUnmatched(f, why);
+  Match match = MatchIntake(f);
+  if (!match.intake_id.empty()) return Bind(match.intake_id, f);
+  RecordUnmatched(f, match.why_not);
   if (!f.call_control_id.empty()) {
     IndexCall('c', f.call_control_id, "");  // its later webhooks are unmatched, not orphans
     DropOrphansOfCall(f.call_control_id, "its call.answered matched no intake");
   }
 }
 
-std::optional<std::string> Projection::MatchIntake(const WebhookFacts& f, std::string& why) const {
-  if (f.call_control_id.empty()) return why = "call.answered without call_control_id", std::nullopt;
+Projection::Match Projection::MatchIntake(const WebhookFacts& f) const {
+  if (f.call_control_id.empty()) return {"", "call.answered without call_control_id"};
   if (auto named = IntakeIdFromClientState(f.client_state)) {
     auto it = intakes_.find(*named);
     if (it != intakes_.end()) {
-      if (!it->second.intake.call_bound()) return *named;
-      why = "client_state names intake " + *named + ", already bound to another call";
-      return std::nullopt;
+      if (!it->second.intake.call_bound()) return {*named, ""};
+      return {"", "client_state names intake " + *named + ", already bound to another call"};
     }
   }
   auto phone = NormalizePhoneE164(f.direction == "incoming" ? f.from : f.to);
-  if (!phone.ok()) return why = "no E.164 patient number in the webhook", std::nullopt;
+  if (!phone.ok()) return {"", "no E.164 patient number in the webhook"};
   auto ids = phones_.find(*phone);
-  if (ids == phones_.end()) return why = "no intake for the number", std::nullopt;
+  if (ids == phones_.end()) return {"", "no intake for the number"};
   const int64_t t = f.event_time_ms();
   const int64_t earliest = SatAdd(t, -settings_.match_window_ms);
   const int64_t latest = SatAdd(t, kMatchClockSkewMs);
@@ -165,8 +162,8 @@ std::optional<std::string> Projection::MatchIntake(const WebhookFacts& f, std::s
       best = &e;
     }
   }
-  if (!best) return why = "no unbound intake for the number within the match window", std::nullopt;
-  return best->intake.id;
+  if (!best) return {"", "no unbound intake for the number within the match window"};
+  return {best->intake.id, ""};
 }
 
 void Projection::Bind(const std::string& id, const WebhookFacts& f) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "projector/event_builders.h"
+#include "projector/pg_sync.h"
 #include "projector/projection_harness.h"
 
 namespace callrec::projector {
@@ -120,6 +121,13 @@ TEST_F(LifecycleTest, HappyPathEndsStoredWithEverySeedKey) {
   EXPECT_TRUE(h.HasLink(kId, 6));
   EXPECT_FALSE(h.HasLink(kId, 5)) << "API results are in the intake index, not linked";
   EXPECT_EQ(h.derived["projector/last_seq"], std::to_string(h.seq()));
+  // pg-sync's change index: one key per intake, at the seq of its last change.
+  auto updated = h.derived.lower_bound("updated/");
+  ASSERT_NE(updated, h.derived.end());
+  EXPECT_EQ(updated->first, UpdatedKey(h.seq(), kId));
+  EXPECT_TRUE(std::next(updated) == h.derived.end() ||
+              std::next(updated)->first.rfind("updated/", 0) != 0)
+      << "the key of the earlier change (seq 2) must be gone";
   EXPECT_EQ(h.derived["projector/call/c/" + call.ccid], kId);
   EXPECT_EQ(h.derived["projector/call/s/" + call.session], kId);
 }
@@ -129,10 +137,15 @@ TEST_F(LifecycleTest, DuplicateFactsChangeNothing) {
   HangUp();
   int64_t updated = s().updated_at_ms;
   std::string before = IntakeToJson(s());
+  h.Flush();
+  uint64_t changed_at = h.seq();
   EXPECT_TRUE(h.Apply(Webhook(kT0 + 6 * kMin, "call.hangup", "wh-hup-2", call)).empty());
   EXPECT_TRUE(h.Apply(Webhook(kT0 + 6 * kMin, "call.answered", "wh-ans-2", call)).empty());
   EXPECT_EQ(IntakeToJson(s()), before);
   EXPECT_EQ(s().updated_at_ms, updated);
+  h.Flush();
+  EXPECT_TRUE(h.HasKey(UpdatedKey(changed_at, kId))) << "pg-sync has nothing new to copy";
+  EXPECT_TRUE(h.HasLink(kId, h.seq())) << "but the timeline shows the redelivery";
 }
 
 TEST_F(LifecycleTest, StorageNoneEndsFetchedAndDeleteIsNoted) {

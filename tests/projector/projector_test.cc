@@ -137,6 +137,8 @@ TEST(ProjectionStoreTest, DamagedDerivedDataIsCorruption) {
            {"projector/settings", R"({"record_mode":"loud","match_window_ms":1})"},
            {"projector/orphan/x", "{}"},
            {"projector/phone/+15550123456/ghost", "3"},
+           {"updated/short", ""},
+           {std::string("updated/\0\0\0\0\0\0\0\x05/ghost", 22), ""},
        }) {
     TempDir dir;
     ManualClock clock;
