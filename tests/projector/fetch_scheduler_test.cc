@@ -1,0 +1,331 @@
+// The actor end to end below HTTP: a real store and projector, a ManualClock, and scripted Telnyx
+// and media answers. RunDue(now) runs what is due, so no test sleeps for a due time.
+#include "projector/fetch_scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/metrics.h"
+#include "fakes/manual_clock.h"
+#include "fakes/scripted_transport.h"
+#include "fakes/temp_dir.h"
+#include "projector/event_builders.h"
+#include "projector/projector.h"
+#include "projector/telnyx_client.h"
+
+namespace callrec::projector {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ScriptedTransport;
+namespace t = callrec::testing;
+
+constexpr char kId[] = "intake_8f14e45f";
+constexpr uint64_t kRandom = 1234;  // pinned jitter
+
+std::string Wav(size_t samples) {
+  std::string data(samples * 4, '\x01');
+  auto le32 = [](uint32_t v) { return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; };
+  std::string h = "RIFF" + le32(uint32_t(36 + data.size())) + "WAVEfmt " + le32(16);
+  h += std::string{1, 0, 2, 0} + le32(8000) + le32(8000 * 4) + std::string{4, 0, 16, 0};
+  return h + "data" + le32(uint32_t(data.size())) + data;
+}
+
+std::string RecordingJson(const std::string& id, const std::string& leg, const std::string& session,
+                          const std::string& file_stem, const std::string& created_at) {
+  return R"({"id":")" + id + R"(","record_type":"recording","call_control_id":"v3:ccid-1","call_leg_id":")" +
+         leg + R"(","call_session_id":")" + session +
+         R"(","channels":"dual","source":"call","status":"completed","duration_millis":334798,)"
+         R"("recording_started_at":"2026-11-20T15:00:12Z","created_at":")" + created_at +
+         R"(","download_urls":{"wav":"https://media.example/acct/2026-11-20/)" + file_stem +
+         R"(-1795187352.wav?X-Amz-Expires=600"}})";
+}
+
+std::string Listing(std::vector<std::string> recordings) {
+  std::string data;
+  for (auto& r : recordings) data += (data.empty() ? "" : ",") + r;
+  return R"({"data":[)" + data + R"(],"meta":{"page_number":1,"page_size":250,"total_pages":1,"total_results":)" +
+         std::to_string(recordings.size()) + "}}";
+}
+
+class Pipeline : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void TearDown() override { Close(); }
+
+  void Open() {
+    store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
+    projector_ = std::move(Projector::Open(*store_, [this](const std::vector<std::string>&) {}).value());
+    projector_->Start();
+    telnyx_ = std::make_unique<TelnyxClient>(api_, clock_, "https://api.telnyx.test", "KEY123");
+    storage_ = std::make_unique<FsStorage>(dir_.Sub("recordings"));
+    config_.temp_dir = dir_.path();
+    runner_ = std::make_unique<StepRunner>(config_, clock_, *telnyx_, media_,
+                                           config_.storage == StorageKind::kNone ? nullptr : storage_.get(),
+                                           random_);
+    scheduler_ = std::make_unique<FetchScheduler>(config_, *store_, clock_, *projector_, *runner_, metrics_);
+  }
+  void Close() {
+    scheduler_.reset();
+    runner_.reset();
+    if (projector_) projector_->Stop();
+    projector_.reset();
+    store_.reset();
+  }
+
+  void Append(core::Event e) {
+    e.recorded_at_ms = clock_.WallMillis();
+    ASSERT_TRUE(store_->Append(std::move(e)).ok());
+    ASSERT_TRUE(projector_->WaitApplied(store_->LastSeq(), 5s));
+  }
+  int64_t Now() { return clock_.WallMillis(); }
+  std::optional<int64_t> RunDue() { return scheduler_->RunDue(clock_.WallMillis()); }
+  IntakeState Intake() { return projector_->Snapshot(kId).value(); }
+
+  // created -> answered (record_start 200) -> hangup: the intake waits for its first query.
+  void AnsweredAndHungUp() {
+    Append(t::IntakeCreated(Now(), kId, "+15550123456"));
+    Append(t::Webhook(Now(), "call.answered", "evt-answered", t::Call{}));
+    api_.On("POST", "/actions/record_start", ScriptedTransport::Json(200, R"({"data":{"result":"ok"}})"));
+    RunDue();
+    ASSERT_EQ(Intake().state, State::kRecording);
+    clock_.Advance(5min);
+    Append(t::Webhook(Now(), "call.hangup", "evt-hangup", t::Call{}));
+    RunDue();  // schedules query #1
+    ASSERT_EQ(Intake().state, State::kEnded);
+  }
+
+  t::TempDir dir_;
+  t::ManualClock clock_;
+  ScriptedTransport api_;
+  ScriptedTransport media_;
+  RandomSource random_ = [] { return kRandom; };
+  PipelineConfig config_;
+  core::Metrics metrics_;
+  std::unique_ptr<core::EventStore> store_;
+  std::unique_ptr<Projector> projector_;
+  std::unique_ptr<TelnyxClient> telnyx_;
+  std::unique_ptr<FsStorage> storage_;
+  std::unique_ptr<StepRunner> runner_;
+  std::unique_ptr<FetchScheduler> scheduler_;
+};
+
+TEST_F(Pipeline, AnsweredCallStartsARecordingNamedAfterTheIntake) {
+  Append(t::IntakeCreated(Now(), kId, "+15550123456"));
+  Append(t::Webhook(Now(), "call.answered", "evt-answered", t::Call{}));
+  api_.On("POST", "/v2/calls/v3%3Accid-1/actions/record_start",
+          ScriptedTransport::Json(200, R"({"data":{"result":"ok"}})"));
+  RunDue();
+  ASSERT_EQ(api_.requests().size(), 1u);
+  std::string body = api_.requests()[0].body;
+  EXPECT_NE(body.find(R"("custom_file_name":"intake_8f14e45f")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("format":"wav")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("channels":"dual")"), std::string::npos);
+  EXPECT_NE(body.find(R"("command_id":"callrec-intake_8f14e45f-record-start-1")"), std::string::npos);
+  EXPECT_EQ(Intake().state, State::kRecording);
+  RunDue();
+  EXPECT_EQ(api_.requests().size(), 1u) << "a recording intake waits for the hangup";
+}
+
+TEST_F(Pipeline, CallAlreadyEndedFailsWithTelnyxDetail) {
+  Append(t::IntakeCreated(Now(), kId, "+15550123456"));
+  Append(t::Webhook(Now(), "call.answered", "evt-answered", t::Call{}));
+  api_.On("POST", "/actions/record_start",
+          ScriptedTransport::Json(422, R"({"errors":[{"code":"90018","title":"Call has already ended","detail":"This call is no longer active and can't receive commands."}]})"));
+  RunDue();
+  IntakeState s = Intake();
+  EXPECT_EQ(s.state, State::kFailed);
+  EXPECT_EQ(s.failure_reason, FailureReason::kRecordStartFailed);
+  EXPECT_NE(s.last_error.value_or("").find("no longer active"), std::string::npos) << s.last_error.value_or("");
+}
+
+TEST_F(Pipeline, AudioNotStartedYetIsRetriedShortlyWithANewCommandId) {
+  Append(t::IntakeCreated(Now(), kId, "+15550123456"));
+  Append(t::Webhook(Now(), "call.answered", "evt-answered", t::Call{}));
+  api_.On("POST", "/actions/record_start",
+          ScriptedTransport::Json(422, R"({"errors":[{"code":"90020","title":"Recording not started","detail":"audio not started"}]})"));
+  auto next = RunDue();
+  EXPECT_EQ(Intake().state, State::kAnswered);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(*next - clock_.WallMillis(), 1000) << "retry after 1 s";
+  clock_.Advance(999ms);
+  RunDue();
+  EXPECT_EQ(api_.requests().size(), 1u);
+  clock_.Advance(1ms);
+  api_.On("POST", "/actions/record_start", ScriptedTransport::Json(200, R"({"data":{"result":"ok"}})"));
+  RunDue();
+  ASSERT_EQ(api_.requests().size(), 2u);
+  EXPECT_NE(api_.requests()[1].body.find("record-start-2"), std::string::npos);
+  EXPECT_EQ(Intake().state, State::kRecording);
+}
+
+TEST_F(Pipeline, FirstQueryAfterTheDelayPicksThisCallsRecordingNotTheNewerForeignOne) {
+  AnsweredAndHungUp();
+  ASSERT_TRUE(Intake().next_attempt_at_ms.has_value());
+  EXPECT_EQ(*Intake().next_attempt_at_ms - clock_.WallMillis(), 120000) << "--fetch-delay 2m";
+  clock_.Advance(119s);
+  RunDue();
+  EXPECT_EQ(api_.requests().size(), 1u) << "not before the delay";
+  clock_.Advance(1s);
+  api_.On("GET", "/v2/recordings?filter%5Bcall_leg_id%5D=leg-1",
+          ScriptedTransport::Json(200, Listing({
+              // Newer and listed first, from another call and intake: must not be attached.
+              RecordingJson("rec-foreign", "leg-9", "session-9", "intake_other", "2026-11-20T15:09:59Z"),
+              // Same session, other leg: rejected too.
+              RecordingJson("rec-otherleg", "leg-2", "session-1", "intake_8f14e45f", "2026-11-20T15:09:58Z"),
+              RecordingJson("rec-ours", "leg-1", "session-1", "intake_8f14e45f", "2026-11-20T15:09:48Z"),
+          })));
+  RunDue();
+  IntakeState s = Intake();
+  EXPECT_EQ(s.state, State::kFetched);
+  EXPECT_EQ(s.recording_id.value_or(""), "rec-ours");
+  EXPECT_NE(s.recording_url_telnyx.value_or("").find("intake_8f14e45f-1795187352.wav"), std::string::npos);
+  EXPECT_DOUBLE_EQ(s.recording_duration_s.value_or(0), 334.798);
+  EXPECT_EQ(s.verified_ids, std::vector<std::string>{"rec-ours"});
+  EXPECT_FALSE(s.next_attempt_at_ms.has_value());
+}
+
+TEST_F(Pipeline, NotFoundRetriesEveryIntervalThenFailsAfterMaxAttempts) {
+  config_.fetch_max_attempts = 3;
+  AnsweredAndHungUp();
+  api_.Always("GET", "/v2/recordings", ScriptedTransport::Json(200, Listing({})));
+  clock_.Advance(2min);
+  RunDue();
+  EXPECT_EQ(Intake().fetch_attempts, 1);
+  EXPECT_EQ(*Intake().next_attempt_at_ms - clock_.WallMillis(), 60000) << "--fetch-interval 1m";
+  clock_.Advance(1min);
+  RunDue();
+  EXPECT_EQ(Intake().fetch_attempts, 2);
+  EXPECT_EQ(Intake().state, State::kEnded);
+  clock_.Advance(1min);
+  RunDue();
+  IntakeState s = Intake();
+  EXPECT_EQ(s.state, State::kFailed);
+  EXPECT_EQ(s.failure_reason, FailureReason::kRecordingNotFound);
+  EXPECT_EQ(api_.request_count(), 1u + 3u);  // record_start + 3 queries
+  clock_.Advance(10min);
+  RunDue();
+  EXPECT_EQ(api_.request_count(), 4u) << "a failed intake waits for an operator";
+}
+
+TEST_F(Pipeline, RateLimitHonoursRetryAfterAndDoesNotUseUpAttempts) {
+  AnsweredAndHungUp();
+  clock_.Advance(2min);
+  api_.On("GET", "/v2/recordings",
+          ScriptedTransport::Json(429, R"({"errors":[{"code":"10011","title":"Too many requests"}]})",
+                                  {{"Retry-After", "30"}}));
+  RunDue();
+  IntakeState s = Intake();
+  EXPECT_EQ(s.fetch_attempts, 0);
+  EXPECT_EQ(*s.next_attempt_at_ms - clock_.WallMillis(), 30000);
+  api_.On("GET", "/v2/recordings", ScriptedTransport::Json(503, "<html>busy</html>"));
+  clock_.Advance(30s);
+  RunDue();
+  s = Intake();
+  EXPECT_EQ(s.fetch_attempts, 0) << "5xx never counts as not found";
+  int64_t expected = FullJitterDelay(2, config_.backoff, kRandom).count();
+  EXPECT_EQ(*s.next_attempt_at_ms - clock_.WallMillis(), expected);
+}
+
+TEST_F(Pipeline, TransientTroubleGivesUpAfter24Hours) {
+  random_ = [] { return ~uint64_t(0); };  // jitter spread over the range, so delays grow
+  AnsweredAndHungUp();
+  api_.Always("GET", "/v2/recordings", ScriptedTransport::NoAnswer());
+  clock_.Advance(2min);
+  for (int i = 0; i < 2000 && Intake().state != State::kFailed; ++i) {
+    clock_.Advance(std::chrono::milliseconds(std::max<int64_t>(0, *Intake().next_attempt_at_ms - clock_.WallMillis())));
+    RunDue();
+  }
+  IntakeState s = Intake();
+  EXPECT_EQ(s.state, State::kFailed);
+  EXPECT_EQ(s.failure_reason, FailureReason::kGaveUp);
+  EXPECT_EQ(s.fetch_attempts, 0) << "no answer is never \"not found\"";
+  EXPECT_GE(clock_.WallMillis() - *s.first_query_at_ms, 24 * 3600 * 1000);
+}
+
+TEST_F(Pipeline, PendingQuerySurvivesARestart) {
+  AnsweredAndHungUp();
+  int64_t due = *Intake().next_attempt_at_ms;
+  Close();
+  Open();
+  clock_.Advance(std::chrono::milliseconds(due - clock_.WallMillis()));
+  api_.On("GET", "/v2/recordings",
+          ScriptedTransport::Json(200, Listing({RecordingJson("rec-ours", "leg-1", "session-1",
+                                                              "intake_8f14e45f", "2026-11-20T15:09:48Z")})));
+  RunDue();
+  EXPECT_EQ(Intake().recording_id.value_or(""), "rec-ours");
+}
+
+TEST_F(Pipeline, RecordingSavedWebhookResolvesItWithoutPolling) {
+  AnsweredAndHungUp();
+  t::WebhookExtras x;
+  x.recording_id = "rec-ours";
+  x.recording_url = t::RecordingUrl("intake_8f14e45f");
+  Append(t::Webhook(Now(), "call.recording.saved", "evt-saved", t::Call{}, std::nullopt, x));
+  EXPECT_EQ(Intake().state, State::kFetched);
+  clock_.Advance(10min);
+  RunDue();
+  EXPECT_EQ(api_.request_count(), 1u) << "only record_start: the poll stopped";
+}
+
+class PipelineWithStorage : public Pipeline {
+ protected:
+  void SetUp() override {
+    config_.storage = StorageKind::kFs;
+    config_.delete_after_upload = true;
+    Open();
+  }
+  void Matched() {
+    AnsweredAndHungUp();
+    clock_.Advance(2min);
+    api_.On("GET", "/v2/recordings?",
+            ScriptedTransport::Json(200, Listing({RecordingJson("rec-ours", "leg-1", "session-1",
+                                                                "intake_8f14e45f", "2026-11-20T15:09:48Z")})));
+  }
+  std::string Fresh() {
+    return R"({"data":)" + RecordingJson("rec-ours", "leg-1", "session-1", "intake_8f14e45f", "2026-11-20T15:09:48Z") + "}";
+  }
+};
+
+TEST_F(PipelineWithStorage, DownloadsWithAFreshUrlStoresVerifiedCopyThenDeletesFromTelnyx) {
+  Matched();
+  api_.On("GET", "/v2/recordings/rec-ours", ScriptedTransport::Json(200, Fresh()));
+  media_.On("GET", "media.example", ScriptedTransport::Reply(200, Wav(8000), {{"content-type", "audio/wav"}}));
+  api_.On("DELETE", "/v2/recordings/rec-ours", ScriptedTransport::Json(200, Fresh()));
+  RunDue();
+  IntakeState s = Intake();
+  EXPECT_EQ(s.state, State::kStored);
+  std::string path = dir_.Sub("recordings") + "/" + kId + "/recording.wav";
+  EXPECT_EQ(s.recording_url_storage.value_or(""), "file://" + path);
+  EXPECT_EQ(std::filesystem::file_size(path), Wav(8000).size());
+  EXPECT_EQ(s.recording_sha256.value_or("").size(), 64u);
+  EXPECT_TRUE(s.recording_deleted_at_ms.has_value()) << "deleted only after the copy verified";
+  api_.ExpectAllServed();
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path()))
+    EXPECT_NE(entry.path().extension(), ".part") << "temp download left behind: " << entry.path();
+}
+
+TEST_F(PipelineWithStorage, ExpiredUrlIsRefreshedAndAnHtmlPageIsNeverStored) {
+  Matched();
+  api_.Always("GET", "/v2/recordings/rec-ours", ScriptedTransport::Json(200, Fresh()));
+  media_.On("GET", "media.example", ScriptedTransport::Reply(403, "<Error><Code>AccessDenied</Code></Error>"));
+  media_.On("GET", "media.example", ScriptedTransport::Reply(200, "<html>not audio</html>"));
+  RunDue();
+  IntakeState s = Intake();
+  EXPECT_EQ(s.state, State::kFetched) << "an HTML page is not a recording";
+  EXPECT_EQ(s.storage_attempts, 1);
+  ASSERT_TRUE(s.next_attempt_at_ms.has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("recordings") + "/" + kId + "/recording.wav"));
+  clock_.Advance(std::chrono::milliseconds(*s.next_attempt_at_ms - clock_.WallMillis()));
+  media_.On("GET", "media.example", ScriptedTransport::Reply(200, Wav(100)));
+  api_.On("DELETE", "/v2/recordings/rec-ours", ScriptedTransport::Json(404, R"({"errors":[{"code":"10005","title":"Resource not found"}]})"));
+  RunDue();
+  s = Intake();
+  EXPECT_EQ(s.state, State::kStored);
+  EXPECT_TRUE(s.recording_deleted_at_ms.has_value()) << "404 on delete: already gone";
+}
+
+}  // namespace
+}  // namespace callrec::projector
