@@ -1,2 +1,4 @@
-// callrec — placeholder entry point until the CLI lands (see src/tools/cli.h).
-int main() { return 0; }
+// callrec — every subcommand is in src/tools/cli.h.
+#include "tools/cli.h"
+
+int main(int argc, char** argv) { return callrec::tools::RunCallrec(argc, argv); }

@@ -1,0 +1,54 @@
+#include "tools/cli.h"
+
+#include <iostream>
+
+namespace callrec::tools {
+
+void AddDataDirOption(CLI::App& cmd, std::string& target) {
+  target = "data/store";
+  cmd.add_option("--data-dir", target, "The RocksDB store directory")
+      ->envname("CALLREC_DATA_DIR")
+      ->capture_default_str();
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "callrec: " << message << "\n";
+  return kExitFailure;
+}
+
+int RunCallrec(int argc, char** argv) {
+  CLI::App app{
+      "callrec — makes sure every patient intake call gets its audio recording.\n"
+      "Receives Telnyx call webhooks, starts recordings, finds each call's recording through the\n"
+      "Telnyx API (verified to belong to the call) and attaches it to its intake. Everything is\n"
+      "an event in an embedded RocksDB log; state is derived from it and can be replayed.",
+      "callrec"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "callrec 0.1.0");
+  app.footer(
+      "Start with `./scripts/run` (a demo against the bundled Telnyx simulator) and\n"
+      "`callrec timeline <intake-id>` to read what happened to a call.");
+  Action action;
+  // AddServeCommand(app, action);  // lands with its module
+  // AddIntakeCommand(app, action);  // lands with its module
+  AddAuditCommands(app, action);
+  AddStoreCommands(app, action);
+  // AddReplayCommand(app, action);  // lands with its module
+  // AddPgSyncCommand(app, action);  // lands with its module
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and a pointer to --help
+    return kExitUsage;
+  }
+  if (!action) return Fail("no command chosen (see --help)");
+  return action();
+}
+
+}  // namespace callrec::tools

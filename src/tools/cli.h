@@ -1,0 +1,39 @@
+// cli.h — the `callrec` command line (CLI11), one file per group of subcommands.
+//
+// Each Add*Commands registers its subcommands on `app` and, when one of them is chosen on the
+// command line, sets `action` to the function that runs it. RunCallrec parses, then runs the
+// action. Exit codes (INTERFACE §6): 0 ok, 1 failure, 2 usage.
+//
+// Every subcommand that touches the store takes --data-dir (env CALLREC_DATA_DIR). Output that is
+// data goes to stdout; diagnostics go to stderr.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace callrec::tools {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+using Action = std::function<int()>;
+
+// Registers --data-dir on `cmd`, bound to `target` (flag, then CALLREC_DATA_DIR, then data/store).
+void AddDataDirOption(CLI::App& cmd, std::string& target);
+
+// Prints "callrec: <message>" to stderr and returns kExitFailure.
+int Fail(const std::string& message);
+
+void AddStoreCommands(CLI::App& app, Action& action);   // events, check
+void AddServeCommand(CLI::App& app, Action& action);    // serve
+void AddAuditCommands(CLI::App& app, Action& action);   // timeline, show, intakes
+void AddReplayCommand(CLI::App& app, Action& action);   // replay
+void AddIntakeCommand(CLI::App& app, Action& action);   // intake create
+void AddPgSyncCommand(CLI::App& app, Action& action);   // pg-sync
+
+int RunCallrec(int argc, char** argv);
+
+}  // namespace callrec::tools

@@ -1,0 +1,192 @@
+// The audit CLI: `callrec timeline ID`, `callrec show ID`, `callrec intakes [--state S]`.
+// They read the store through a reader instance, so they work while `serve` runs, on a stopped
+// store and on a copied directory; they never write.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "core/event_store.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/time_format.h"
+#include "core/timeline.h"
+#include "tools/cli.h"
+
+namespace callrec::tools {
+namespace {
+
+constexpr const char* kStates[] = {"created", "answered", "recording", "ended",
+                                   "fetched", "stored",   "failed"};
+
+struct Colors {
+  bool on = false;
+  const char* dim() const { return on ? "\x1b[2m" : ""; }
+  const char* bold() const { return on ? "\x1b[1m" : ""; }
+  const char* red() const { return on ? "\x1b[31m" : ""; }
+  const char* green() const { return on ? "\x1b[32m" : ""; }
+  const char* cyan() const { return on ? "\x1b[36m" : ""; }
+  const char* reset() const { return on ? "\x1b[0m" : ""; }
+};
+
+// "+0.084s", "+59.990s", "+5m02.3s", "+2h04m".
+std::string Offset(int64_t ms) {
+  char buf[32];
+  if (ms < 60'000) std::snprintf(buf, sizeof buf, "+%.3fs", double(ms) / 1000);
+  else if (ms < 3'600'000) std::snprintf(buf, sizeof buf, "+%lldm%04.1fs", (long long)(ms / 60'000), double(ms % 60'000) / 1000);
+  else std::snprintf(buf, sizeof buf, "+%lldh%02lldm", (long long)(ms / 3'600'000), (long long)(ms % 3'600'000 / 60'000));
+  return buf;
+}
+
+core::Result<std::unique_ptr<core::EventStore>> OpenForReading(const std::string& dir) {
+  return core::EventStore::OpenReader(dir);
+}
+
+// The intake's §4 JSON, or a failure naming the id.
+core::Result<std::string> IntakeJson(core::EventStore& store, const std::string& id) {
+  CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived("intake/" + id));
+  if (!json) return core::Status::NotFound("no intake with id '" + id + "' in " + store.dir());
+  return *json;
+}
+
+struct IdOptions {
+  std::string data_dir;
+  std::string id;
+  bool json = false;
+};
+
+int RunTimeline(const IdOptions& o) {
+  auto store = OpenForReading(o.data_dir);
+  if (!store.ok()) return Fail(store.status().message());
+  auto intake = IntakeJson(**store, o.id);
+  if (!intake.ok()) return Fail(intake.status().message());
+  auto entries = core::LoadTimeline(**store, o.id);
+  if (!entries.ok()) return Fail(entries.status().ToString());
+  if (o.json) {
+    std::cout << core::TimelineJson(o.id, *entries) << "\n";
+    return kExitOk;
+  }
+  Colors c{::isatty(STDOUT_FILENO) == 1};
+  int64_t first = entries->empty() ? 0 : entries->front().event.recorded_at_ms;
+  for (const auto& entry : *entries) {
+    const core::Event& e = entry.event;
+    const char* tint = e.type == "intake.failed"                                  ? c.red()
+                       : e.type == "recording.matched" || e.type == "storage.upload" ? c.green()
+                       : e.source == "telnyx.webhook"                             ? c.cyan()
+                                                                                  : "";
+    std::printf("%s%s %10s%s  #%-6llu %-14s %s%s%s\n", c.dim(),
+                core::FormatRfc3339Millis(e.recorded_at_ms).c_str(),
+                Offset(e.recorded_at_ms - first).c_str(), c.reset(),
+                static_cast<unsigned long long>(e.seq), e.source.c_str(), tint,
+                entry.summary.c_str(), c.reset());
+  }
+  return kExitOk;
+}
+
+int RunShow(const IdOptions& o) {
+  auto store = OpenForReading(o.data_dir);
+  if (!store.ok()) return Fail(store.status().message());
+  auto intake = IntakeJson(**store, o.id);
+  if (!intake.ok()) return Fail(intake.status().message());
+  if (o.json) {
+    std::cout << *intake << "\n";
+    return kExitOk;
+  }
+  simdjson::dom::parser parser;
+  auto root = core::ParseJson(parser, *intake);
+  if (!root.ok()) return Fail("stored intake is not JSON (run `callrec replay`)");
+  simdjson::dom::object obj;
+  if (root->get_object().get(obj)) return Fail("stored intake is not a JSON object");
+  for (auto field : obj) {
+    std::string value = simdjson::minify(field.value);
+    if (field.value.is_string()) value = std::string(field.value.get_string().value());
+    std::printf("%-16s %s\n", std::string(field.key).c_str(), value.c_str());
+  }
+  return kExitOk;
+}
+
+struct ListOptions {
+  std::string data_dir;
+  std::string state;
+  bool json = false;
+};
+
+int RunIntakes(const ListOptions& o) {
+  auto store = OpenForReading(o.data_dir);
+  if (!store.ok()) return Fail(store.status().message());
+  std::vector<std::string> ids;
+  core::Status s;
+  if (o.state.empty()) {
+    s = (*store)->ScanDerived("intake/", [&](std::string_view key, std::string_view) {
+      ids.emplace_back(key.substr(7));
+      return true;
+    });
+  } else {
+    std::string prefix = "state/" + o.state + "/";
+    s = (*store)->ScanDerived(prefix, [&](std::string_view key, std::string_view) {
+      ids.emplace_back(key.substr(prefix.size()));
+      return true;
+    });
+  }
+  if (!s.ok()) return Fail(s.ToString());
+  simdjson::dom::parser parser;
+  if (o.json) {
+    std::cout << "{\"intakes\":[";
+    bool first = true;
+    for (const auto& id : ids) {
+      auto json = IntakeJson(**store, id);
+      if (!json.ok()) continue;
+      std::cout << (first ? "" : ",") << *json;
+      first = false;
+    }
+    std::cout << "]}\n";
+    return kExitOk;
+  }
+  std::printf("%-38s %-9s %-8s %-24s %-8s %s\n", "ID", "STATE", "PHONE", "UPDATED", "FETCHES",
+              "RECORDING / FAILURE");
+  for (const auto& id : ids) {
+    auto json = IntakeJson(**store, id);
+    if (!json.ok()) continue;
+    auto root = core::ParseJson(parser, *json);
+    if (!root.ok()) continue;
+    auto str = [&](const char* p) { return std::string(core::JsonString(*root, p).value_or("")); };
+    std::string detail = str("/state") == "failed" ? str("/failure_reason") + ": " + str("/last_error")
+                                                    : str("/metadata/recording_id");
+    std::printf("%-38s %-9s %-8s %-24s %-8lld %s\n", id.c_str(), str("/state").c_str(),
+                core::MaskPhone(str("/patient_phone")).c_str(), str("/updated_at").c_str(),
+                static_cast<long long>(core::JsonInt(*root, "/fetch_attempts").value_or(0)),
+                detail.c_str());
+  }
+  std::fprintf(stderr, "%zu intake(s)\n", ids.size());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddAuditCommands(CLI::App& app, Action& action) {
+  auto timeline = std::make_shared<IdOptions>();
+  CLI::App* tl = app.add_subcommand("timeline", "One line per event of an intake: time, +offset, "
+                                                "seq, source and what happened");
+  AddDataDirOption(*tl, timeline->data_dir);
+  tl->add_option("id", timeline->id, "Intake id")->required();
+  tl->add_flag("--json", timeline->json, "The same events as GET /api/intakes/{id}/timeline");
+  tl->callback([timeline, &action] { action = [timeline] { return RunTimeline(*timeline); }; });
+
+  auto show = std::make_shared<IdOptions>();
+  CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (INTERFACE §4)");
+  AddDataDirOption(*sh, show->data_dir);
+  sh->add_option("id", show->id, "Intake id")->required();
+  sh->add_flag("--json", show->json, "Print the intake JSON");
+  sh->callback([show, &action] { action = [show] { return RunShow(*show); }; });
+
+  auto list = std::make_shared<ListOptions>();
+  CLI::App* ls = app.add_subcommand("intakes", "List intakes as an aligned table (by id)");
+  AddDataDirOption(*ls, list->data_dir);
+  ls->add_option("--state", list->state, "Only intakes in this state")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kStates), std::end(kStates))));
+  ls->add_flag("--json", list->json, "Print {\"intakes\":[...]}");
+  ls->callback([list, &action] { action = [list] { return RunIntakes(*list); }; });
+}
+
+}  // namespace callrec::tools

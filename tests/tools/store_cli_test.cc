@@ -1,0 +1,117 @@
+// `callrec events` and `callrec check` as an operator runs them: the real binary, a real store.
+#include <gtest/gtest.h>
+
+#include "core/event_store.h"
+#include "core/json.h"
+#include "fakes/manual_clock.h"
+#include "fakes/run_command.h"
+#include "fakes/temp_dir.h"
+
+namespace callrec::testing {
+namespace {
+
+void Fill(const std::string& dir, int n) {
+  ManualClock clock;
+  auto store = std::move(core::EventStore::Open(dir, clock).value());
+  for (int i = 0; i < n; ++i) {
+    core::Event e;
+    e.type = i % 2 ? "telnyx.webhook" : "intake.created";
+    e.intake_id = i % 2 ? "" : "intake_" + std::to_string(i % 4);
+    e.source = "api";
+    e.payload = "{\"n\":" + std::to_string(i) + "}";
+    ASSERT_TRUE(store->Append(std::move(e)).ok());
+  }
+}
+
+std::vector<std::string> Lines(const std::string& s) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = s.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(s.substr(start, nl - start));
+  return lines;
+}
+
+TEST(StoreCli, EventsPrintsJsonLinesFromASeqAndForAnIntake) {
+  TempDir dir;
+  Fill(dir.path(), 10);
+  auto all = RunCommand({BinaryPath("callrec"), "events", "--data-dir", dir.path()});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  auto lines = Lines(all.out);
+  ASSERT_EQ(lines.size(), 10u);
+  for (const auto& l : lines) EXPECT_TRUE(core::IsValidJson(l)) << l;
+  EXPECT_NE(lines[0].find("\"seq\":1,"), std::string::npos);
+  EXPECT_NE(lines[9].find("\"payload\":{\"n\":9}"), std::string::npos);
+
+  auto from = RunCommand({BinaryPath("callrec"), "events", "--from", "8", "--data-dir", dir.path()});
+  EXPECT_EQ(Lines(from.out).size(), 3u);
+  auto intake = RunCommand({BinaryPath("callrec"), "events", "--intake", "intake_0", "--data-dir", dir.path()});
+  auto il = Lines(intake.out);
+  ASSERT_EQ(il.size(), 3u);  // seqs 1, 5, 9 (i = 0, 4, 8)
+  EXPECT_NE(il[1].find("\"seq\":5,"), std::string::npos);
+}
+
+TEST(StoreCli, EnvironmentNamesTheStoreAndFlagsWin) {
+  TempDir dir;
+  Fill(dir.path(), 2);
+  auto via_env = RunCommand({BinaryPath("callrec"), "events"}, {"CALLREC_DATA_DIR=" + dir.path()});
+  EXPECT_EQ(Lines(via_env.out).size(), 2u);
+  auto flag_wins = RunCommand({BinaryPath("callrec"), "events", "--data-dir", dir.Sub("none")},
+                              {"CALLREC_DATA_DIR=" + dir.path()});
+  EXPECT_EQ(flag_wins.exit_code, 1);
+  EXPECT_NE(flag_wins.err.find("no callrec store"), std::string::npos);
+}
+
+TEST(StoreCli, BadFlagsAreUsageErrors) {
+  auto r = RunCommand({BinaryPath("callrec"), "events", "--from", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = RunCommand({BinaryPath("callrec"), "events", "--from", "abc"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = RunCommand({BinaryPath("callrec"), "no-such-command"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = RunCommand({BinaryPath("callrec")});
+  EXPECT_EQ(r.exit_code, 2);
+  r = RunCommand({BinaryPath("callrec"), "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("events"), std::string::npos);
+}
+
+TEST(StoreCli, CheckPassesThenNamesTheDamagedSeq) {
+  TempDir dir;
+  Fill(dir.path(), 12);
+  auto ok = RunCommand({BinaryPath("callrec"), "check", "--data-dir", dir.path()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("12 events"), std::string::npos);
+  {
+    ManualClock clock;
+    auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
+    ASSERT_TRUE(store->CorruptRecordForTest(9, 30).ok());
+  }
+  auto bad = RunCommand({BinaryPath("callrec"), "check", "--data-dir", dir.path()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("seq 9"), std::string::npos) << bad.err;
+  auto events = RunCommand({BinaryPath("callrec"), "events", "--data-dir", dir.path()});
+  EXPECT_EQ(events.exit_code, 1) << "a damaged record must not be printed as if it were fine";
+  EXPECT_EQ(Lines(events.out).size(), 8u);
+}
+
+// While another process holds the store (as `serve` does), events and check still read it.
+TEST(StoreCli, ReadsWhileAnotherProcessHoldsTheStore) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
+  for (int i = 0; i < 4; ++i) {
+    core::Event e;
+    e.type = "x";
+    e.source = "api";
+    e.payload = "{}";
+    ASSERT_TRUE(store->Append(std::move(e)).ok());
+  }
+  auto r = RunCommand({BinaryPath("callrec"), "events", "--data-dir", dir.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 4u);
+  auto c = RunCommand({BinaryPath("callrec"), "check", "--data-dir", dir.path()});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+}
+
+}  // namespace
+}  // namespace callrec::testing
