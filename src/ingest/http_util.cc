@@ -78,6 +78,7 @@ BodyRead ReadBody(const httplib::Request& req, const httplib::ContentReader& rea
 }
 
 void RouteCounters::Count(int http_status) {
+  if (http_status == -1) http_status = 200;  // httplib's "not set": it answers 200
   if (http_status < 0 || size_t(http_status) >= by_status_.size()) http_status = 0;
   std::atomic<core::Counter*>& slot = by_status_[size_t(http_status)];
   core::Counter* c = slot.load(std::memory_order_acquire);

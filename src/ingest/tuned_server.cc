@@ -178,8 +178,9 @@ class ConnectionStream final : public httplib::Stream {
 // t_shedding set, which makes TunedServer answer 503 and close it without reading anything.
 class WorkerPool final : public httplib::TaskQueue {
  public:
-  WorkerPool(size_t threads, size_t max_pending, std::atomic<size_t>& waiting)
-      : max_pending_(max_pending), waiting_(waiting) {
+  WorkerPool(size_t threads, size_t max_pending, std::atomic<size_t>& waiting,
+             core::Gauge* waiting_gauge)
+      : max_pending_(max_pending), waiting_(waiting), waiting_gauge_(waiting_gauge) {
     threads_.reserve(threads);
     for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
   }
@@ -187,9 +188,10 @@ class WorkerPool final : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     {
       std::lock_guard lock(mu_);
-      if (jobs_.size() < max_pending_ && !shutdown_) {
+      // Idle workers are about to take queued jobs: only the rest count against the cap.
+      if (jobs_.size() < max_pending_ + idle_ && !shutdown_) {
         jobs_.push_back(std::move(fn));
-        waiting_.store(jobs_.size(), std::memory_order_relaxed);
+        SetWaiting();
         cv_.notify_one();
         return;
       }
@@ -216,22 +218,34 @@ class WorkerPool final : public httplib::TaskQueue {
       std::function<void()> fn;
       {
         std::unique_lock lock(mu_);
+        ++idle_;
+        SetWaiting();
         cv_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
+        --idle_;
         if (jobs_.empty()) return;  // shutdown_ and nothing left
         fn = std::move(jobs_.front());
         jobs_.pop_front();
-        waiting_.store(jobs_.size(), std::memory_order_relaxed);
+        SetWaiting();
       }
       fn();
     }
   }
 
+  // Connections no idle worker is about to take. Requires: mu_ held.
+  void SetWaiting() {
+    size_t n = jobs_.size() > idle_ ? jobs_.size() - idle_ : 0;
+    waiting_.store(n, std::memory_order_relaxed);
+    if (waiting_gauge_ != nullptr) waiting_gauge_->Set(int64_t(n));
+  }
+
   const size_t max_pending_;
   std::atomic<size_t>& waiting_;
+  core::Gauge* const waiting_gauge_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;  // GUARDED_BY(mu_)
   bool shutdown_ = false;                    // GUARDED_BY(mu_)
+  size_t idle_ = 0;                          // GUARDED_BY(mu_): workers waiting for a job
   std::vector<std::thread> threads_;
 };
 
@@ -257,12 +271,15 @@ TunedServer::TunedServer(const ServerTuning& tuning, core::Metrics* metrics) : t
   set_read_timeout(tuning_.read_timeout);
   set_write_timeout(tuning_.write_timeout);
   new_task_queue = [this] {
-    return new WorkerPool(tuning_.worker_threads, tuning_.max_pending_connections, waiting_);
+    return new WorkerPool(tuning_.worker_threads, tuning_.max_pending_connections, waiting_,
+                          waiting_connections_);
   };
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (metrics != nullptr) {
     active_connections_ = metrics->GetGauge("callrec_http_connections_active",
                                             "Connections being served by a worker");
+    waiting_connections_ = metrics->GetGauge("callrec_http_connections_waiting",
+                                             "Accepted connections waiting for a free worker");
     shed_connections_ = metrics->GetCounter(
         "callrec_http_connections_shed_total",
         "Connections answered 503 and closed because every worker was busy and the wait list full");

@@ -72,6 +72,7 @@ class TunedServer final : public httplib::Server {
   std::atomic<size_t> waiting_{0};  // accepted connections waiting for a worker
 
   core::Gauge* active_connections_ = nullptr;
+  core::Gauge* waiting_connections_ = nullptr;
   core::Counter* shed_connections_ = nullptr;
   core::Counter* deadline_drops_ = nullptr;
 };
