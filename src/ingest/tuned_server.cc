@@ -57,6 +57,8 @@ class ConnectionStream final : public httplib::Stream {
 
   void ArmDeadline(SteadyTime deadline) { deadline_ = deadline; }
   bool deadline_expired() const { return deadline_expired_; }
+  // A read timed out or failed: whatever httplib answered, the request stream is out of step.
+  bool read_failed() const { return read_failed_; }
   bool HasBufferedInput() const { return in_pos_ < in_end_; }
 
   bool is_readable() const override { return HasBufferedInput() || WaitReadable(); }
@@ -127,12 +129,13 @@ class ConnectionStream final : public httplib::Stream {
   bool WaitReadable() const {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - SteadyNow());
     if (left.count() <= 0) {
-      deadline_expired_ = true;
+      deadline_expired_ = read_failed_ = true;
       return false;
     }
     bool deadline_binds = left < tuning_.read_timeout;
     int r = PollOne(fd_, POLLIN, Millis(std::min(left, tuning_.read_timeout)));
     if (r == 0 && deadline_binds) deadline_expired_ = true;
+    if (r <= 0) read_failed_ = true;
     return r > 0;
   }
 
@@ -141,7 +144,10 @@ class ConnectionStream final : public httplib::Stream {
       if (!WaitReadable()) return -1;
       ssize_t n = ::recv(fd_, ptr, size, MSG_DONTWAIT);
       if (n >= 0) return n;
-      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        read_failed_ = true;
+        return -1;
+      }
     }
   }
 
@@ -167,6 +173,7 @@ class ConnectionStream final : public httplib::Stream {
   const ServerTuning& tuning_;
   SteadyTime deadline_ = SteadyTime::max();
   mutable bool deadline_expired_ = false;
+  mutable bool read_failed_ = false;
   std::array<char, 16384> in_;
   size_t in_pos_ = 0;
   size_t in_end_ = 0;
@@ -392,7 +399,10 @@ bool TunedServer::process_and_close_socket(socket_t sock) {
     strm.ArmDeadline(SteadyNow() + tuning_.request_deadline);
     ret = process_request(strm, close_connection, connection_closed, nullptr);
     ret = strm.Flush() && ret;
-    if (!ret || connection_closed || close_connection || state.close_after_response) break;
+    if (!ret || strm.read_failed() || connection_closed || close_connection ||
+        state.close_after_response) {
+      break;
+    }
   }
   t_connection = nullptr;
   if (strm.deadline_expired() && deadline_drops_ != nullptr) deadline_drops_->Inc();

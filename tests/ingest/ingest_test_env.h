@@ -163,13 +163,15 @@ class RawConnection {
   bool Send(std::string_view data) {
     return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == ssize_t(data.size());
   }
-  // Reads until the peer closes or `timeout_ms` passes without data. closed() tells which.
+  // Reads until the peer closes or `timeout_ms` has passed in all. closed() tells which.
   std::string ReadUntilClosed(int timeout_ms) {
     std::string out;
     char buf[8192];
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, timeout_ms) <= 0) return out;
+      if (left.count() <= 0 || ::poll(&p, 1, int(left.count())) <= 0) return out;
       ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
       if (n <= 0) {
         closed_ = true;
