@@ -180,6 +180,11 @@ bool WebhookDispatcher::WaitIdle(std::chrono::milliseconds timeout) {
                       [&] { return ready_.empty() && delayed_.empty() && !in_flight_; });
 }
 
+bool WebhookDispatcher::WaitForAttempts(size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return records_.size() >= n; });
+}
+
 void WebhookDispatcher::PromoteDue() {
   int64_t now = clock_.WallMillis();
   for (auto it = delayed_.begin(); it != delayed_.end();) {

@@ -103,6 +103,8 @@ class WebhookDispatcher final : public WebhookSink {
   std::vector<DeliveryRecord> Records() const;
   // Blocks until nothing is queued or in flight (retries included) or `timeout` passes.
   bool WaitIdle(std::chrono::milliseconds timeout);
+  // Blocks until at least `n` attempts have been answered (or failed) or `timeout` passes.
+  bool WaitForAttempts(size_t n, std::chrono::milliseconds timeout);
 
  private:
   struct Pending {

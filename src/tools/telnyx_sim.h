@@ -90,6 +90,10 @@ class TelnyxSim {
   std::vector<DeliveryRecord> WebhookDeliveries() const { return dispatcher_->Records(); }
   // Blocks until no webhook is queued, in flight or waiting for a retry, or `timeout` passes.
   bool WaitWebhooksIdle(std::chrono::milliseconds timeout) { return dispatcher_->WaitIdle(timeout); }
+  // Blocks until `n` delivery attempts have finished (answered or failed) or `timeout` passes.
+  bool WaitWebhookAttempts(size_t n, std::chrono::milliseconds timeout) {
+    return dispatcher_->WaitForAttempts(n, timeout);
+  }
 
   SimWorld& world() { return *world_; }
   SimStorage& storage() { return *storage_; }
