@@ -130,11 +130,8 @@ RecordingPage SimWorld::ListRecordings(const RecordingFilter& filter, int page_n
   std::lock_guard lock(mu_);
   int64_t now = clock_.WallMillis();
   std::vector<const SimRecording*> hits;
-  for (const auto& [id, rec] : recordings_) {
-    bool visible = rec.visible_ms >= 0 && rec.visible_ms != SimRecording::kNever &&
-                   rec.visible_ms <= now;
-    if (visible && Matches(rec, filter)) hits.push_back(&rec);
-  }
+  for (const auto& [id, rec] : recordings_)
+    if (VisibleLocked(id, now) != nullptr && Matches(rec, filter)) hits.push_back(&rec);
   // Telnyx documents no order; the sim lists newest first (ties by id, for stable pages).
   std::sort(hits.begin(), hits.end(), [](const SimRecording* a, const SimRecording* b) {
     return a->created_ms != b->created_ms ? a->created_ms > b->created_ms : a->id < b->id;
@@ -150,34 +147,37 @@ RecordingPage SimWorld::ListRecordings(const RecordingFilter& filter, int page_n
   return page;
 }
 
+const SimRecording* SimWorld::VisibleLocked(std::string_view id, int64_t now) const {
+  auto it = recordings_.find(id);
+  if (it == recordings_.end()) return nullptr;
+  int64_t visible = it->second.visible_ms;
+  return visible >= 0 && visible != SimRecording::kNever && visible <= now ? &it->second : nullptr;
+}
+
 std::optional<SimRecording> SimWorld::GetRecording(std::string_view id) {
   std::lock_guard lock(mu_);
-  auto it = recordings_.find(id);
-  int64_t now = clock_.WallMillis();
-  if (it == recordings_.end() || it->second.visible_ms < 0 ||
-      it->second.visible_ms == SimRecording::kNever || it->second.visible_ms > now)
-    return std::nullopt;
-  return it->second;
+  const SimRecording* rec = VisibleLocked(id, clock_.WallMillis());
+  if (rec == nullptr) return std::nullopt;
+  return *rec;
 }
 
 std::optional<SimRecording> SimWorld::DeleteRecording(std::string_view id) {
-  auto rec = GetRecording(id);
-  if (!rec) return std::nullopt;
   std::lock_guard lock(mu_);
-  media_index_.erase(rec->media_path);
-  recordings_.erase(rec->id);
+  const SimRecording* found = VisibleLocked(id, clock_.WallMillis());
+  if (found == nullptr) return std::nullopt;
+  SimRecording rec = *found;
+  media_index_.erase(rec.media_path);
+  recordings_.erase(rec.id);
   return rec;
 }
 
 std::optional<SimRecording> SimWorld::FindByMediaPath(std::string_view path) {
-  std::string id;
-  {
-    std::lock_guard lock(mu_);
-    auto it = media_index_.find(path);
-    if (it == media_index_.end()) return std::nullopt;
-    id = it->second;
-  }
-  return GetRecording(id);
+  std::lock_guard lock(mu_);
+  auto it = media_index_.find(path);
+  if (it == media_index_.end()) return std::nullopt;
+  const SimRecording* rec = VisibleLocked(it->second, clock_.WallMillis());
+  if (rec == nullptr) return std::nullopt;
+  return *rec;
 }
 
 size_t SimWorld::recording_count() {

@@ -139,6 +139,8 @@ class SimWorld {
   void AddForeignRecordings(Call& call, const SimRecording& real, int count);
   void RecordingReady(const std::string& recording_id);
   bool Matches(const SimRecording& rec, const RecordingFilter& filter) const;
+  // The recording if it exists and is visible at `now`; else nullptr.
+  const SimRecording* VisibleLocked(std::string_view id, int64_t now) const;
 
   const SimConfig& config_;
   core::Clock& clock_;

@@ -76,6 +76,8 @@ Status TelnyxSim::Init() {
   // and cap connections at 8 workers; see shared/notes/measured-anchors.md.
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(1000);
+  // An idle keep-alive connection holds a worker (and Stop()) until this passes.
+  server_->set_keep_alive_timeout(2);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
   server_->set_payload_max_length(config_.storage_max_bytes + (1u << 20));
@@ -113,6 +115,10 @@ Status TelnyxSim::Init() {
   scheduler_thread_ = std::thread([this] { RunScheduler(); });
   // The socket is already listening (bind), so clients may connect before this thread accepts.
   listen_thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() is a no-op until the accept loop runs; wait for it so that a Stop() right
+  // after Start() cannot leave the listen thread running forever.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   core::LogInfo("sim.listening", {{"port", port_},
                                   {"base_url", base_url_},
                                   {"public_key", signer_->public_key_base64()},
