@@ -64,7 +64,7 @@ TEST(IntakeStateTest, JsonHasTheInterfaceShapeInFixedOrder) {
             R"("recording_url_storage":null,"answered_at":null,"hangup_at":null,)"
             R"("hangup_cause":null,"record_start_attempts":0,"record_start_last_at":null,)"
             R"("fetch_queries":0,"first_query_at":null,"storage_attempts":0,)"
-            R"("recording_sha256":null,"recording_deleted_at":null,"verified_ids":[]}})");
+            R"("recording_sha256":null,"recording_deleted_at":null,"delete_attempts":0,"verified_ids":[]}})");
 }
 
 TEST(IntakeStateTest, RoundTripsEveryFieldByteForByte) {
