@@ -131,7 +131,11 @@ void HttpService::RegisterRoutes() {
            intakes_->Retry(req, res, r);
            retry.Count(res.status);
          });
-  // GET /api/intakes/{id}/timeline is registered by src/tools through AddGet().
+  RouteCounters& timeline = Counters("/api/intakes/{id}/timeline");
+  s.Get("/api/intakes/([^/]+)/timeline", [this, &timeline](const Request& req, Response& res) {
+    intakes_->Timeline(req, res);
+    timeline.Count(res.status);
+  });
 
   AddGet("/healthz", "/healthz", [](const Request&, Response& res) {
     SetJson(res, 200, R"({"status":"ok"})");

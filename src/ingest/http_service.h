@@ -7,13 +7,14 @@
 //
 // Routes (INTERFACE.md §3):
 //   POST /api/webhooks/telnyx/call-events   webhook_route.h
-//   POST /api/intakes, GET /api/intakes, GET /api/intakes/{id}, POST /api/intakes/{id}/retry
+//   POST /api/intakes, GET /api/intakes, GET /api/intakes/{id}, POST /api/intakes/{id}/retry,
+//   GET /api/intakes/{id}/timeline
 //                                           intake_routes.h
 //   GET  /healthz  200 {"status":"ok"} while the process serves
 //   GET  /readyz   200 {"status":"ready"} when the store is open (it is, for the service's
 //                  whole life) and config.ready() says so (e.g. the scheduler runs); else 503
 //   GET  /metrics  Prometheus text
-// AddGet() registers more GET routes before Start() (the lead adds /api/intakes/{id}/timeline).
+// AddGet() registers more GET routes before Start().
 //
 // Lifecycle: Create() -> [AddGet()...] -> Start() -> ... -> Stop() (or destruction). Stop()
 // stops accepting, closes idle keep-alive connections, waits for requests in flight to be

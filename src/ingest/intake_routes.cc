@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "ingest/http_util.h"
 #include "ingest/tuned_server.h"
 
@@ -175,6 +176,20 @@ void IntakeRoutes::Get(const httplib::Request& req, httplib::Response& res) {
   if (!derived.ok()) return StoreError(res, derived.status(), "intake read");
   if (!derived->has_value()) return SetJsonError(res, 404, "no intake with id " + id);
   SetJson(res, 200, std::move(**derived));
+}
+
+void IntakeRoutes::Timeline(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  std::string id = req.matches[1];
+  if (!IsValidIntakeId(id)) {
+    return SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
+  }
+  auto derived = store_.GetDerived("intake/" + id);
+  if (!derived.ok()) return StoreError(res, derived.status(), "intake read");
+  if (!derived->has_value()) return SetJsonError(res, 404, "no intake with id " + id);
+  auto entries = core::LoadTimeline(store_, id);
+  if (!entries.ok()) return StoreError(res, entries.status(), "timeline read");
+  SetJson(res, 200, core::TimelineJson(id, *entries));
 }
 
 void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {

@@ -6,6 +6,8 @@
 //   GET  /api/intakes/{id}         the projected intake verbatim, 404, 400 on a bad id
 //   GET  /api/intakes?state=&limit= {"intakes":[...]} in id order (bytewise), limit 1..1000
 //                                  (default 100); state one of the seven intake states
+//   GET  /api/intakes/{id}/timeline {"intake_id","events":[...]}: the same as
+//                                  `callrec timeline ID --json` (core/timeline.h); 404 unknown
 //   POST /api/intakes/{id}/retry   re-arms a `failed` intake: appends intake.retry_requested,
 //                                  202 {"id","seq"}; 404 unknown; 409 when not failed
 // Every route needs `Authorization: Bearer <CALLREC_ADMIN_TOKEN>`; with no token configured
@@ -46,6 +48,7 @@ class IntakeRoutes {
   void Create(const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader& reader);
   void Get(const httplib::Request& req, httplib::Response& res);
+  void Timeline(const httplib::Request& req, httplib::Response& res);
   void List(const httplib::Request& req, httplib::Response& res);
   void Retry(const httplib::Request& req, httplib::Response& res,
              const httplib::ContentReader& reader);

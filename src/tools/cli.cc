@@ -29,8 +29,8 @@ int RunCallrec(int argc, char** argv) {
       "Start with `./scripts/run` (a demo against the bundled Telnyx simulator) and\n"
       "`callrec timeline <intake-id>` to read what happened to a call.");
   Action action;
-  // AddServeCommand(app, action);  // lands with its module
-  // AddIntakeCommand(app, action);  // lands with its module
+  AddServeCommand(app, action);
+  AddIntakeCommand(app, action);
   AddAuditCommands(app, action);
   AddStoreCommands(app, action);
   AddReplayCommand(app, action);

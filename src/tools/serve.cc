@@ -1,0 +1,252 @@
+// `callrec serve`: builds the real clock, store, transport and clients, and wires the modules:
+//
+//   ingest::HttpService ──appends──► EventStore ◄──tails── projector::Projector
+//                                                    │ listener
+//                                                    ▼
+//                                   projector::FetchScheduler (StepRunner: Telnyx, storage)
+//                                   projector::PgSync thread (with --postgres-url)
+//
+// Shutdown on SIGTERM/SIGINT: stop accepting and answer in-flight requests, stop starting steps
+// (running ones finish), let the projector apply what was appended, close the store, exit 0.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "core/event_store.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "ingest/http_service.h"
+#include "projector/backoff.h"
+#include "projector/curl_transport.h"
+#include "projector/fetch_scheduler.h"
+#include "projector/pg_sync.h"
+#include "projector/projector.h"
+#include "projector/recording_storage.h"
+#include "projector/step_runner.h"
+#include "projector/telnyx_client.h"
+#include "tools/cli.h"
+#include "tools/serve_options.h"
+
+namespace callrec::tools {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
+  core::JsonWriter w;
+  w.BeginObject();
+  w.Key("version").String("0.1.0");
+  w.Key("record_mode").String(o.record_mode);
+  w.Key("match_window_ms").Int(s.match_window.count());
+  w.Key("fetch_delay_ms").Int(s.pipeline.fetch_delay.count());
+  w.Key("fetch_interval_ms").Int(s.pipeline.fetch_interval.count());
+  w.Key("fetch_max_attempts").Int(s.pipeline.fetch_max_attempts);
+  w.Key("storage").String(o.storage);
+  w.Key("delete_after_upload").Bool(o.delete_after_upload);
+  w.Key("telnyx_api_base").String(o.telnyx_api_base);
+  w.EndObject();
+  core::Event e;
+  e.type = "service.started";
+  e.source = std::string(core::source::kOperator);
+  e.payload = w.Take();
+  return e;
+}
+
+// Keeps PostgreSQL caught up: after projector changes (at most every 500 ms) and every 5 s.
+// A failure is logged and retried with backoff; the service keeps receiving meanwhile.
+class PgSyncLoop {
+ public:
+  PgSyncLoop(std::string url, std::string merge_into, core::EventStore& store)
+      : url_(std::move(url)), merge_into_(std::move(merge_into)), store_(store),
+        thread_([this] { Run(); }) {}
+  ~PgSyncLoop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void Notify() {
+    {
+      std::lock_guard lock(mu_);
+      dirty_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Run() {
+    std::unique_ptr<projector::PgSync> sync;
+    std::chrono::milliseconds backoff{500};
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_ || dirty_; });
+      if (stop_) break;
+      dirty_ = false;
+      lock.unlock();
+      core::Status s;
+      if (!sync) {
+        auto connected = projector::PgSync::Connect(url_, merge_into_);
+        if (connected.ok()) sync = std::move(*connected);
+        else s = connected.status();
+      }
+      if (sync) {
+        auto report = sync->SyncOnce(store_);
+        if (!report.ok()) {
+          s = report.status();
+          sync.reset();  // reconnect next time
+        }
+      }
+      if (!s.ok()) {
+        core::LogWarn("pg_sync.failed", {{"error", s.message()}, {"retry_ms", int64_t(backoff.count())}});
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+        dirty_ = true;  // try again
+      } else {
+        backoff = std::chrono::milliseconds(500);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // coalesce bursts
+      }
+      lock.lock();
+    }
+  }
+
+  std::string url_, merge_into_;
+  core::EventStore& store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool dirty_ = true;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::unique_ptr<projector::RecordingStorage> MakeStorage(const ServeOptions& o,
+                                                         projector::HttpTransport& transport,
+                                                         core::Clock& clock) {
+  if (o.storage == "fs") return std::make_unique<projector::FsStorage>(o.storage_dir);
+  if (o.storage == "supabase")
+    return std::make_unique<projector::SupabaseStorage>(transport, clock, o.supabase_url, o.supabase_bucket,
+                                                        Env("SUPABASE_SERVICE_ROLE_KEY"));
+  return nullptr;
+}
+
+int RunServe(const ServeOptions& o) {
+  auto settings = ResolveServeSettings(o);
+  if (!settings.ok()) {
+    std::cerr << "callrec serve: " << settings.status().message() << "\n";
+    return kExitUsage;
+  }
+  // Signals are taken by sigwait() below, never by a handler on a random thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  core::SystemClock clock;
+  auto store = core::EventStore::Open(o.data_dir, clock);
+  if (!store.ok()) return Fail(store.status().message());
+  if (o.storage != "none") {
+    std::error_code ec;
+    std::filesystem::create_directories(settings->pipeline.temp_dir, ec);
+    ::chmod(o.storage_dir.c_str(), 0700);
+    ::chmod(settings->pipeline.temp_dir.c_str(), 0700);
+  }
+  auto started = (*store)->Append(ServiceStartedEvent(o, *settings));
+  if (!started.ok()) return Fail("cannot record service.started: " + started.status().ToString());
+
+  core::Metrics metrics;
+  core::Gauge* applied_gauge = metrics.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
+  std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
+  std::atomic<PgSyncLoop*> pg_ptr{nullptr};
+  std::atomic<projector::Projector*> projector_ptr{nullptr};
+  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
+    if (auto* p = projector_ptr.load()) applied_gauge->Set(int64_t(p->applied_seq()));
+    if (auto* s = scheduler_ptr.load()) s->Notify();
+    if (auto* pg = pg_ptr.load()) pg->Notify();
+  });
+  if (!projector.ok()) return Fail(projector.status().ToString() + " (try `callrec replay`)");
+
+  projector::CurlTransport transport;
+  projector::TelnyxClient telnyx(transport, clock, o.telnyx_api_base, Env("TELNYX_API_KEY"));
+  auto storage = MakeStorage(o, transport, clock);
+  projector::RandomSource random = projector::SystemRandom;
+  projector::StepRunner runner(settings->pipeline, clock, telnyx, transport, storage.get(), random);
+  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics);
+
+  ingest::HttpServiceConfig http_config;
+  http_config.listen_host = settings->host;
+  http_config.listen_port = settings->port;
+  http_config.telnyx_public_key = o.telnyx_public_key;
+  http_config.insecure_skip_signature = o.insecure_skip_signature;
+  http_config.signature_tolerance = std::chrono::duration_cast<std::chrono::seconds>(settings->signature_tolerance);
+  http_config.max_body_bytes = o.max_body_bytes;
+  http_config.admin_token = Env("CALLREC_ADMIN_TOKEN");
+  http_config.ready = [&] { return scheduler.running() && (*projector)->health().ok(); };
+  auto http = ingest::HttpService::Create(http_config, **store, clock, metrics, projector->get());
+  if (!http.ok()) {
+    std::cerr << "callrec serve: " << http.status().message() << "\n";
+    return kExitUsage;
+  }
+
+  std::unique_ptr<PgSyncLoop> pg;
+  if (!o.postgres_url.empty()) {
+    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store);
+    pg_ptr = pg.get();
+  }
+  projector_ptr = projector->get();
+  (*projector)->Start();
+  scheduler.Start(o.workers);
+  scheduler_ptr = &scheduler;
+  scheduler.Notify();  // resume whatever was pending before a restart
+  core::Status listening = (*http)->Start();
+  if (!listening.ok()) return Fail(listening.message());
+  if (!o.port_file.empty()) std::ofstream(o.port_file) << (*http)->port() << "\n";
+  core::LogInfo("serve.listening",
+                {{"host", settings->host}, {"port", (*http)->port()}, {"data_dir", o.data_dir},
+                 {"telnyx_api_base", o.telnyx_api_base}, {"record_mode", o.record_mode},
+                 {"storage", o.storage}, {"postgres", !o.postgres_url.empty()},
+                 {"telnyx_api_key_set", !Env("TELNYX_API_KEY").empty()}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  core::LogInfo("serve.stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  (*http)->Stop();
+  scheduler_ptr = nullptr;
+  scheduler.Stop();
+  (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it anyway
+  applied_gauge->Set(int64_t((*projector)->applied_seq()));
+  pg_ptr = nullptr;
+  pg.reset();
+  (*projector)->Stop();
+  core::LogInfo("serve.stopped", {{"last_seq", (*store)->LastSeq()}});
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Run the service: Telnyx webhooks, the intake API, the recording pipeline");
+  AddDataDirOption(*cmd, o->data_dir);
+  AddServeFlags(*cmd, *o);
+  cmd->footer("Environment: TELNYX_API_KEY (never logged), CALLREC_ADMIN_TOKEN (Bearer token for "
+              "/api/intakes*), SUPABASE_SERVICE_ROLE_KEY.");
+  cmd->callback([o, &action] { action = [o] { return RunServe(*o); }; });
+}
+
+}  // namespace callrec::tools
