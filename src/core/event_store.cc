@@ -271,8 +271,13 @@ class RocksEventStore final : public EventStore {
 
   Status ScanDerived(std::string_view prefix,
                      const std::function<bool(std::string_view, std::string_view)>& visit) override {
+    return ScanDerivedFrom(prefix, prefix, visit);
+  }
+
+  Status ScanDerivedFrom(std::string_view prefix, std::string_view start,
+                         const std::function<bool(std::string_view, std::string_view)>& visit) override {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), derived_));
-    for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix)); it->Next())
+    for (it->Seek(ToSlice(std::max(prefix, start))); it->Valid() && it->key().starts_with(ToSlice(prefix)); it->Next())
       if (!visit(ToView(it->key()), ToView(it->value()))) return Status::Ok();
     return FromRocks(it->status(), "scan derived");
   }

@@ -134,6 +134,11 @@ class EventStore {
   virtual Status ScanDerived(
       std::string_view prefix,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
+  // Like ScanDerived, starting at the first key >= `start` (which should begin with `prefix`):
+  // how readers resume an ordered index (e.g. pg-sync's `updated/<seq>/` from its checkpoint).
+  virtual Status ScanDerivedFrom(
+      std::string_view prefix, std::string_view start,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
   // Applies `batch` atomically without fsync: derived data can always be rebuilt from the log.
   virtual Status WriteDerived(const DerivedBatch& batch) = 0;
   // Starts a new, empty generation of derived data beside the active one; see DerivedRebuild.

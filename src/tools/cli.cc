@@ -34,7 +34,7 @@ int RunCallrec(int argc, char** argv) {
   AddAuditCommands(app, action);
   AddStoreCommands(app, action);
   // AddReplayCommand(app, action);  // lands with its module
-  // AddPgSyncCommand(app, action);  // lands with its module
+  AddPgSyncCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

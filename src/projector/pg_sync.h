@@ -1,0 +1,66 @@
+// pg_sync.h — keeps a PostgreSQL copy of the intake projection (INTERFACE §7).
+//
+// PostgreSQL is a follower, never the source of truth: the projection in the store is. Each
+// SyncOnce() reads the intakes the projector changed since the checkpoint (derived keys
+// `updated/<seq:be64>/<id>`, one per intake at its latest change, in seq order), upserts their
+// §4 JSON into `callrec_intakes`, and moves `callrec_checkpoint('intakes')` forward in the SAME
+// transaction, chunk by chunk. So a crash at any point never skips a change, and re-applying one
+// is an idempotent upsert of the same state.
+// With `merge_into` (e.g. "intakes") the §4 metadata keys are also merged into that table's
+// existing `metadata` JSONB column by `id`: the seed's "no schema change" path.
+// When PostgreSQL is down, SyncOnce returns kUnavailable and the caller tries again later; the
+// service keeps receiving meanwhile, and the next success catches up from the checkpoint.
+//
+// Thread-safety: one PgSync per thread (it owns one connection).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/event_store.h"
+#include "core/status.h"
+
+namespace callrec::projector {
+
+struct PgSyncReport {
+  uint64_t rows = 0;            // intakes upserted
+  uint64_t checkpoint = 0;      // the seq PostgreSQL now reflects
+  uint64_t transactions = 0;
+};
+
+// The derived key PgSync scans: intake `id` last changed at `seq`.
+std::string UpdatedKey(uint64_t seq, std::string_view intake_id);
+
+class PgSync {
+ public:
+  // Connects and creates the tables when missing. kUnavailable when the server cannot be
+  // reached; kInvalidArgument for a bad URL or table name (the message never includes the
+  // password).
+  static core::Result<std::unique_ptr<PgSync>> Connect(const std::string& url,
+                                                       const std::string& merge_into = "");
+  ~PgSync();
+  PgSync(const PgSync&) = delete;
+  PgSync& operator=(const PgSync&) = delete;
+
+  // Brings PostgreSQL up to date with the store's projection.
+  core::Result<PgSyncReport> SyncOnce(core::EventStore& store);
+
+  // The checkpoint as PostgreSQL has it (0 when never synced).
+  core::Result<uint64_t> Checkpoint();
+
+ private:
+  struct Conn;
+  explicit PgSync(std::unique_ptr<Conn> conn, std::string merge_into);
+  core::Status Exec(const std::string& sql);
+  core::Status UpsertChunk(core::EventStore& store, const std::vector<std::pair<uint64_t, std::string>>& chunk);
+
+  std::unique_ptr<Conn> conn_;
+  std::string merge_into_;  // quoted identifier, or "" when not merging
+};
+
+// "intakes" -> "\"intakes\"", "public.intakes" -> "\"public\".\"intakes\"";
+// kInvalidArgument for anything but [A-Za-z_][A-Za-z0-9_]* (optionally schema-qualified).
+core::Result<std::string> QuoteTableName(std::string_view name);
+
+}  // namespace callrec::projector

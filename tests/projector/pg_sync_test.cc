@@ -1,0 +1,105 @@
+// PgSync against the real PostgreSQL that ./scripts/test starts.
+#include "projector/pg_sync.h"
+
+#include <gtest/gtest.h>
+
+#include "core/event_store.h"
+#include "fakes/manual_clock.h"
+#include "fakes/temp_dir.h"
+#include "fakes/test_postgres.h"
+
+namespace callrec::projector {
+namespace {
+
+using testing::QueryOne;
+
+std::string IntakeJson(const std::string& id, const std::string& state, const std::string& rec) {
+  return "{\"id\":\"" + id + "\",\"patient_phone\":\"+15550123456\",\"patient_id\":null,"
+         "\"created_at\":\"2026-11-20T15:00:00.000Z\",\"updated_at\":\"2026-11-20T15:05:00.000Z\","
+         "\"state\":\"" + state + "\",\"failure_reason\":null,\"fetch_attempts\":2,"
+         "\"next_attempt_at\":null,\"last_error\":null,\"metadata\":{\"recording_id\":" +
+         (rec.empty() ? "null" : "\"" + rec + "\"") + ",\"clinic\":\"north\"}}";
+}
+
+// What the projector writes for an intake changed at `seq`.
+void Project(core::EventStore& store, uint64_t seq, const std::string& id, const std::string& json,
+             uint64_t previous_seq = 0) {
+  core::DerivedBatch b;
+  b.Put("intake/" + id, json);
+  if (previous_seq) b.Delete(UpdatedKey(previous_seq, id));
+  b.Put(UpdatedKey(seq, id), "");
+  ASSERT_TRUE(store.WriteDerived(b).ok());
+}
+
+class PgSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = testing::CreateTestDatabase();
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    url_ = *db;
+    store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
+  }
+  testing::TempDir dir_;
+  testing::ManualClock clock_;
+  std::unique_ptr<core::EventStore> store_;
+  std::string url_;
+};
+
+TEST_F(PgSyncTest, UpsertsChangedIntakesAndMovesTheCheckpointWithThem) {
+  auto sync = PgSync::Connect(url_);
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  Project(*store_, 3, "a", IntakeJson("a", "ended", ""));
+  Project(*store_, 5, "b", IntakeJson("b", "created", ""));
+  auto r = (*sync)->SyncOnce(*store_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 2u);
+  EXPECT_EQ(r->checkpoint, 5u);
+  EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "ended");
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'clinic' FROM callrec_intakes WHERE id = 'b'"), "north");
+  EXPECT_EQ(*QueryOne(url_, "SELECT seq FROM callrec_checkpoint WHERE name = 'intakes'"), "5");
+
+  // Only what changed after the checkpoint is written again.
+  Project(*store_, 9, "a", IntakeJson("a", "fetched", "rec-1"), 3);
+  r = (*sync)->SyncOnce(*store_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows, 1u);
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'recording_id' FROM callrec_intakes WHERE id = 'a'"), "rec-1");
+  EXPECT_EQ(*QueryOne(url_, "SELECT last_seq FROM callrec_intakes WHERE id = 'a'"), "9");
+  EXPECT_EQ(*QueryOne(url_, "SELECT fetch_attempts FROM callrec_intakes WHERE id = 'a'"), "2");
+  r = (*sync)->SyncOnce(*store_);
+  EXPECT_EQ(r->rows, 0u) << "nothing changed: nothing written";
+}
+
+TEST_F(PgSyncTest, MergesSeedKeysIntoTheUsersTableWithoutTouchingTheirOwn) {
+  ASSERT_TRUE(QueryOne(url_, "CREATE TABLE intakes (id uuid PRIMARY KEY, metadata jsonb)").ok());
+  ASSERT_TRUE(QueryOne(url_, "INSERT INTO intakes VALUES ('8f14e45f-ceea-4672-a6a0-3f6f3c1a0b11', "
+                             "'{\"nurse\":\"kim\"}')").ok());
+  auto sync = PgSync::Connect(url_, "intakes");
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  std::string id = "8f14e45f-ceea-4672-a6a0-3f6f3c1a0b11";
+  Project(*store_, 4, id, IntakeJson(id, "fetched", "rec-9"));
+  ASSERT_TRUE((*sync)->SyncOnce(*store_).ok());
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'recording_id' FROM intakes"), "rec-9");
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'nurse' FROM intakes"), "kim");
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata ? 'clinic' FROM intakes"), "f")
+      << "only the seed's keys are merged, not the intake's own metadata";
+}
+
+TEST_F(PgSyncTest, AHostileTableNameIsRefused) {
+  for (const char* bad : {"intakes; DROP TABLE x", "1abc", "a.b.c", "\"x\"", ""}) {
+    if (std::string(bad).empty()) continue;  // "" means "do not merge"
+    auto sync = PgSync::Connect(url_, bad);
+    EXPECT_EQ(sync.status().code(), core::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(PgSync::Connect(url_, "public.intakes").ok());
+}
+
+TEST(PgSyncDown, UnreachableServerIsUnavailableAndHidesThePassword) {
+  auto sync = PgSync::Connect("postgresql://callrec:s3cret@127.0.0.1:1/nope");
+  ASSERT_FALSE(sync.ok());
+  EXPECT_EQ(sync.status().code(), core::StatusCode::kUnavailable);
+  EXPECT_EQ(sync.status().message().find("s3cret"), std::string::npos) << sync.status().message();
+}
+
+}  // namespace
+}  // namespace callrec::projector
