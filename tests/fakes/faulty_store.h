@@ -48,6 +48,11 @@ class FaultyStore final : public core::EventStore {
       const std::function<bool(std::string_view, std::string_view)>& v) override {
     return inner_.ScanDerived(prefix, v);
   }
+  core::Status ScanDerivedFrom(
+      std::string_view prefix, std::string_view start,
+      const std::function<bool(std::string_view, std::string_view)>& v) override {
+    return inner_.ScanDerivedFrom(prefix, start, v);
+  }
   core::Status WriteDerived(const core::DerivedBatch& b) override { return inner_.WriteDerived(b); }
   core::Result<std::unique_ptr<core::DerivedRebuild>> BeginRebuild() override {
     return inner_.BeginRebuild();
