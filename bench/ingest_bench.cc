@@ -96,7 +96,7 @@ int Gen(const std::map<std::string, std::string>& flags) {
   const std::string kId = "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0";
   size_t at = sample.find(kId);
   std::ofstream out(dir + "/unique.tsv");
-  char id[40];
+  char id[48];
   for (size_t i = 0; i < unique; ++i) {
     std::snprintf(id, sizeof id, "b3c1a8e2-0000-4000-8000-%012zx", i);
     std::string body = sample;

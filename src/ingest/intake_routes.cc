@@ -203,6 +203,15 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
   size_t limit = ParseLimit(req.get_param_value("limit"));
   if (limit == 0) return SetJsonError(res, 400, "limit must be a whole number from 1 to 1000", "limit");
 
+  // Paging: `after=<id>` resumes after that id (ids sort bytewise, as the scan does).
+  std::string after = req.get_param_value("after");
+  if (req.has_param("after") && !IsValidIntakeId(after)) {
+    return SetJsonError(res, 400, "after must be an intake id", "after");
+  }
+  std::string prefix = state.empty() ? std::string("intake/") : "state/" + state + "/";
+  // '\0' sorts before every id character, so prefix+after+'\0' is the first key past `after`.
+  std::string start = after.empty() ? prefix : prefix + after + '\0';
+
   std::string out = R"({"intakes":[)";
   size_t n = 0;
   auto add = [&](std::string_view intake_json) {
@@ -211,15 +220,14 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
   };
   core::Status scanned;
   if (state.empty()) {
-    scanned = store_.ScanDerived("intake/", [&](std::string_view, std::string_view value) {
+    scanned = store_.ScanDerivedFrom(prefix, start, [&](std::string_view, std::string_view value) {
       add(value);
       return n < limit;
     });
   } else {
     // The state index holds ids only; collect them, then read each intake.
-    std::string prefix = "state/" + state + "/";
     std::vector<std::string> ids;
-    scanned = store_.ScanDerived(prefix, [&](std::string_view key, std::string_view) {
+    scanned = store_.ScanDerivedFrom(prefix, start, [&](std::string_view key, std::string_view) {
       ids.emplace_back(key.substr(prefix.size()));
       return ids.size() < limit;
     });

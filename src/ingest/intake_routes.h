@@ -4,8 +4,10 @@
 //                                  answered from the projection (`intake/<id>`) once it has
 //                                  applied the event, else 202 {"id","seq","projection":"pending"}
 //   GET  /api/intakes/{id}         the projected intake verbatim, 404, 400 on a bad id
-//   GET  /api/intakes?state=&limit= {"intakes":[...]} in id order (bytewise), limit 1..1000
-//                                  (default 100); state one of the seven intake states
+//   GET  /api/intakes?state=&limit=&after=
+//                                  {"intakes":[...]} in id order (bytewise), limit 1..1000
+//                                  (default 100); state one of the seven intake states;
+//                                  after=<id> continues a listing past that id
 //   GET  /api/intakes/{id}/timeline {"intake_id","events":[...]}: the same as
 //                                  `callrec timeline ID --json` (core/timeline.h); 404 unknown
 //   POST /api/intakes/{id}/retry   re-arms a `failed` intake: appends intake.retry_requested,

@@ -1,14 +1,11 @@
 #include "ingest/tuned_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -19,26 +16,10 @@
 #include <vector>
 
 #include "core/log.h"
+#include "ingest/connection_stream.h"
 
 namespace callrec::ingest {
 namespace {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-// Socket I/O waits use the real monotonic clock: they bound what a peer may hold, which only
-// makes sense in real time (poll(2) sleeps in real time anyway). Nothing recorded depends on it.
-SteadyTime SteadyNow() { return std::chrono::steady_clock::now(); }
-
-int Millis(std::chrono::milliseconds d) { return d.count() > 0 ? int(d.count()) : 0; }
-
-// poll(2) on one fd, retried on EINTR. >0 ready, 0 timeout, <0 error.
-int PollOne(int fd, short events, int timeout_ms) {
-  pollfd p{fd, events, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, timeout_ms);
-    if (r >= 0 || errno != EINTR) return r;
-  }
-}
 
 // Per worker thread: the connection it serves, so handlers can ask for it to be closed.
 struct ConnectionState {
@@ -47,138 +28,6 @@ struct ConnectionState {
 thread_local ConnectionState* t_connection = nullptr;
 // Set while the accept thread runs a connection it has no room for: serve nothing, answer 503.
 thread_local bool t_shedding = false;
-
-// One accepted connection as httplib sees it. Reads are buffered (httplib reads the request
-// line and headers a byte at a time) and bounded by the per-read timeout and the request's
-// deadline; writes are collected and sent by Flush(), so a response goes out in one send(2).
-class ConnectionStream final : public httplib::Stream {
- public:
-  ConnectionStream(int fd, const ServerTuning& tuning) : fd_(fd), tuning_(tuning) {}
-
-  void ArmDeadline(SteadyTime deadline) { deadline_ = deadline; }
-  bool deadline_expired() const { return deadline_expired_; }
-  // A read timed out or failed: whatever httplib answered, the request stream is out of step.
-  bool read_failed() const { return read_failed_; }
-  bool HasBufferedInput() const { return in_pos_ < in_end_; }
-
-  bool is_readable() const override { return HasBufferedInput() || WaitReadable(); }
-  bool is_writable() const override {
-    return PollOne(fd_, POLLOUT, Millis(tuning_.write_timeout)) > 0;
-  }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (HasBufferedInput()) return TakeBuffered(ptr, size);
-    // Whatever we owe the client (e.g. "100 Continue") must reach it before we wait on it.
-    if (!out_.empty() && !Flush()) return -1;
-    if (size >= in_.size()) return Receive(ptr, size);
-    ssize_t n = Receive(in_.data(), in_.size());
-    if (n <= 0) return n;
-    in_pos_ = 0;
-    in_end_ = size_t(n);
-    return TakeBuffered(ptr, size);
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    out_.append(ptr, size);
-    if (out_.size() >= kFlushAtBytes && !Flush()) return -1;
-    return ssize_t(size);
-  }
-
-  // Sends everything written so far. False when the peer is gone or stalls past write_timeout.
-  bool Flush() {
-    size_t sent = 0;
-    bool ok = true;
-    while (sent < out_.size()) {
-      ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        sent += size_t(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-                 PollOne(fd_, POLLOUT, Millis(tuning_.write_timeout)) > 0) {
-        continue;
-      } else {
-        ok = false;
-        break;
-      }
-    }
-    out_.clear();
-    if (out_.capacity() > kFlushAtBytes) std::string().swap(out_);
-    return ok;
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    Address(::getpeername, ip, port);
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    Address(::getsockname, ip, port);
-  }
-  socket_t socket() const override { return fd_; }
-
- private:
-  static constexpr size_t kFlushAtBytes = 64 << 10;
-
-  ssize_t TakeBuffered(char* ptr, size_t size) {
-    size_t n = std::min(size, in_end_ - in_pos_);
-    std::memcpy(ptr, in_.data() + in_pos_, n);
-    in_pos_ += n;
-    return ssize_t(n);
-  }
-
-  // Waits for input within both the per-read timeout and the request deadline.
-  bool WaitReadable() const {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - SteadyNow());
-    if (left.count() <= 0) {
-      deadline_expired_ = read_failed_ = true;
-      return false;
-    }
-    bool deadline_binds = left < tuning_.read_timeout;
-    int r = PollOne(fd_, POLLIN, Millis(std::min(left, tuning_.read_timeout)));
-    if (r == 0 && deadline_binds) deadline_expired_ = true;
-    if (r <= 0) read_failed_ = true;
-    return r > 0;
-  }
-
-  ssize_t Receive(char* ptr, size_t size) {
-    for (;;) {
-      if (!WaitReadable()) return -1;
-      ssize_t n = ::recv(fd_, ptr, size, MSG_DONTWAIT);
-      if (n >= 0) return n;
-      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-        read_failed_ = true;
-        return -1;
-      }
-    }
-  }
-
-  template <typename GetName>
-  void Address(GetName get_name, std::string& ip, int& port) const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (get_name(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-    char text[INET6_ADDRSTRLEN] = {0};
-    if (addr.ss_family == AF_INET) {
-      auto* a = reinterpret_cast<sockaddr_in*>(&addr);
-      ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-      port = ntohs(a->sin_port);
-    } else if (addr.ss_family == AF_INET6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
-      ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-      port = ntohs(a->sin6_port);
-    }
-    ip = text;
-  }
-
-  const int fd_;
-  const ServerTuning& tuning_;
-  SteadyTime deadline_ = SteadyTime::max();
-  mutable bool deadline_expired_ = false;
-  mutable bool read_failed_ = false;
-  std::array<char, 16384> in_;
-  size_t in_pos_ = 0;
-  size_t in_end_ = 0;
-  std::string out_;
-};
 
 // A fixed pool of workers with a bounded wait list. httplib hands every accepted connection to
 // enqueue(); when the wait list is full the connection is run at once on the accept thread with

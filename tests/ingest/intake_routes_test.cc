@@ -215,7 +215,14 @@ TEST(IntakeRoutes, ListFiltersByStateInIdOrderAndLimits) {
   EXPECT_EQ(all.body, R"({"intakes":[{"id":"a","state":"failed"},{"id":"b","state":"stored"},)"
                       R"({"id":"c","state":"failed"},{"id":"d","state":"failed"}]})");
   EXPECT_EQ(Parse(c.Get("/api/intakes?limit=1", env.Admin())).body, R"({"intakes":[{"id":"a","state":"failed"}]})");
-  for (std::string q : {"state=bogus", "state=", "limit=0", "limit=1001", "limit=abc", "limit=-1", "limit=5x"}) {
+  // Paging past the last id seen, with and without a state filter.
+  EXPECT_EQ(Parse(c.Get("/api/intakes?limit=2&after=a", env.Admin())).body,
+            R"({"intakes":[{"id":"b","state":"stored"},{"id":"c","state":"failed"}]})");
+  EXPECT_EQ(Parse(c.Get("/api/intakes?state=failed&after=c", env.Admin())).body,
+            R"({"intakes":[{"id":"d","state":"failed"}]})");
+  EXPECT_EQ(Parse(c.Get("/api/intakes?after=d", env.Admin())).body, R"({"intakes":[]})");
+  for (std::string q : {"state=bogus", "state=", "limit=0", "limit=1001", "limit=abc", "limit=-1", "limit=5x",
+                        "after=", "after=a/b"}) {
     Answer a = Parse(c.Get("/api/intakes?" + q, env.Admin()));
     EXPECT_EQ(a.status, 400) << q;
     EXPECT_FALSE(a.field.empty()) << q;
