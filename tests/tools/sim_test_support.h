@@ -138,6 +138,10 @@ class WebhookReceiver {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() does nothing before the accept loop runs: wait for it, or a receiver
+    // destroyed at once would never stop.
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~WebhookReceiver() {
     server_.stop();
