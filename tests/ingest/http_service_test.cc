@@ -76,15 +76,15 @@ TEST(HttpService, ExtraGetRoutesAreCountedUnderTheirLabel) {
   auto created = HttpService::Create(env.config, *env.faulty, env.clock, env.metrics, nullptr);
   ASSERT_TRUE(created.ok());
   auto& service = *created;
-  service->AddGet("/api/intakes/([^/]+)/timeline", "/api/intakes/{id}/timeline",
+  service->AddGet("/debug/echo/([^/]+)", "/debug/echo/{id}",
                   [](const httplib::Request& req, httplib::Response& res) {
                     res.set_content("{\"intake_id\":\"" + std::string(req.matches[1]) + "\"}", "application/json");
                   });
   ASSERT_TRUE(service->Start().ok());
   httplib::Client client("127.0.0.1", service->port());
-  auto res = client.Get("/api/intakes/abc/timeline");
+  auto res = client.Get("/debug/echo/abc");
   EXPECT_EQ(res->body, R"({"intake_id":"abc"})");
-  EXPECT_NE(e->metrics.Render().find(R"(route="/api/intakes/{id}/timeline",status="200"} 1)"), std::string::npos);
+  EXPECT_NE(e->metrics.Render().find(R"(route="/debug/echo/{id}",status="200"} 1)"), std::string::npos);
   service->Stop();
 }
 
