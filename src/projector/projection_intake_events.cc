@@ -167,6 +167,8 @@ void Failed(IntakeState& s, element p) {
   if (s.is_final()) return;
   auto reason = ParseFailureReason(core::JsonString(p, "/reason").value_or(""));
   auto error = OptStr(p, "/error");
+  // The final "not found" answer is counted here: no fetch_scheduled follows it.
+  if (auto k = core::JsonInt(p, "/fetch_attempts"); k && *k >= 0) s.fetch_attempts = *k;
   FailIntake(s, reason.value_or(FailureReason::kGaveUp),
              error.value_or("failed: " + std::string(core::JsonString(p, "/reason").value_or("?"))));
 }

@@ -40,11 +40,12 @@ Event FetchScheduledEvent(const std::string& intake_id, int64_t query, int64_t f
 }
 
 Event IntakeFailedEvent(const std::string& intake_id, std::string_view reason,
-                        std::string_view error) {
+                        std::string_view error, std::optional<int64_t> fetch_attempts) {
   JsonWriter w;
   w.BeginObject();
   w.Key("reason").String(reason);
   w.Key("error").String(error);
+  if (fetch_attempts) w.Key("fetch_attempts").Int(*fetch_attempts);
   w.EndObject();
   return MakeEvent("intake.failed", core::source::kScheduler, intake_id, w.Take());
 }
@@ -194,7 +195,8 @@ Event StepRunner::NotFoundDecision(const IntakeState& s, size_t candidates, size
                                     {"queries", s.fetch_queries}});
     return IntakeFailedEvent(s.id, "recording_not_found",
                              "no recording of this call after " + std::to_string(attempts) +
-                                 " queries (last: " + seen + ")");
+                                 " queries (last: " + seen + ")",
+                             attempts);
   }
   int64_t due = Now() + config_.fetch_interval.count();
   core::LogInfo("fetch.scheduled", {{"intake", s.id}, {"query", s.fetch_queries + 1},

@@ -14,6 +14,7 @@
 // client, transport, storage and random source must allow that (theirs do).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,7 +70,10 @@ core::Event MakeEvent(std::string type, std::string_view source, const std::stri
                       std::string payload);
 core::Event FetchScheduledEvent(const std::string& intake_id, int64_t query, int64_t fetch_attempts,
                                 int64_t due_at_ms, std::string_view reason);
+// `fetch_attempts`: for recording_not_found, the "not found" answers that led to it (the last
+// one is not followed by a recording.fetch_scheduled that would note it).
 core::Event IntakeFailedEvent(const std::string& intake_id, std::string_view reason,
-                              std::string_view error);
+                              std::string_view error,
+                              std::optional<int64_t> fetch_attempts = std::nullopt);
 
 }  // namespace callrec::projector

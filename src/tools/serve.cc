@@ -110,16 +110,18 @@ class PgSyncLoop {
           sync.reset();  // reconnect next time
         }
       }
-      if (!s.ok()) {
+      if (!s.ok())
         core::LogWarn("pg_sync.failed", {{"error", s.message()}, {"retry_ms", int64_t(backoff.count())}});
-        std::this_thread::sleep_for(backoff);
+      // The waits below end early on stop: shutdown must not sit out a 30 s backoff.
+      lock.lock();
+      if (!s.ok()) {
+        cv_.wait_for(lock, backoff, [this] { return stop_; });
         backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
         dirty_ = true;  // try again
       } else {
         backoff = std::chrono::milliseconds(500);
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // coalesce bursts
+        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });  // coalesce bursts
       }
-      lock.lock();
     }
   }
 
