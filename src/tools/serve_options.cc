@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "core/time_format.h"
+#include "ingest/signature.h"
 
 namespace callrec::tools {
 namespace {
@@ -88,6 +89,12 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
     return core::Status::InvalidArgument(
         "--telnyx-public-key: no key (set it or TELNYX_PUBLIC_KEY to the base64 key from the Telnyx "
         "portal; --insecure-skip-signature runs without one, for local testing only)");
+  // Checked here, not only when the HTTP service is built: by then the store is open and
+  // `service.started` appended for a service that never runs.
+  if (!o.insecure_skip_signature) {
+    auto key = ingest::WebhookVerifier::FromPublicKey(o.telnyx_public_key, std::chrono::seconds(0));
+    if (!key.ok()) return core::Status::InvalidArgument("--telnyx-public-key: " + key.status().message());
+  }
   if (o.storage == "supabase" && (o.supabase_url.empty() || !std::getenv("SUPABASE_SERVICE_ROLE_KEY")))
     return core::Status::InvalidArgument(
         "--storage supabase: needs --supabase-url (or SUPABASE_URL) and SUPABASE_SERVICE_ROLE_KEY");

@@ -6,10 +6,10 @@
 //   E2eEnv env;
 //   ASSERT_TRUE(env.StartServe({"--storage", "fs"}));
 //   std::string id = env.CreateIntake("+15550100001");
-//   CallIds call = env.PlaceCall("+15550100001");
+//   CallIds call = env.PlaceRecordedCall(id, "+15550100001");   // hangs up once recording
 //   Json intake = env.WaitForState(id, {"stored"});
 //
-// Durations are short real ones (answer after 100 ms, hangup 400 ms later, recordings visible
+// Durations are short real ones (answer after 100 ms, 300 ms of recording, recordings visible
 // 200 ms after hangup, fetch delay/interval 300 ms); every wait polls with a generous deadline
 // so a loaded machine is slower, not flaky.
 //
@@ -242,6 +242,30 @@ class E2eEnv {
     auto ids = sim_->PlaceCall(spec);
     EXPECT_TRUE(ids.ok()) << ids.status().ToString();
     return ids.ok() ? *ids : CallIds{};
+  }
+
+  // A call that stays up until HangUpWhileRecording(): on a loaded machine a scripted hangup
+  // could beat record_start, which is another scenario (record_start_failed).
+  CallIds PlaceHeldCall(const std::string& to, const std::function<void(CallSpec&)>& tweak = {}) {
+    return PlaceCall(to, [&](CallSpec& s) {
+      s.hangup_after_ms = -1;
+      if (tweak) tweak(s);
+    });
+  }
+  // Waits until the intake is `recording` (record_start answered 200), lets the call talk for
+  // `talk`, then hangs up.
+  void HangUpWhileRecording(const std::string& id, const CallIds& call, Millis talk = Millis(300)) {
+    Json intake = WaitForState(id, {"recording"});
+    if (intake.Str("/state") != "recording") return;
+    std::this_thread::sleep_for(talk);
+    auto hung_up = sim_->HangupCall(call.call_control_id);
+    EXPECT_TRUE(hung_up.ok()) << hung_up.ToString();
+  }
+  CallIds PlaceRecordedCall(const std::string& id, const std::string& to,
+                            const std::function<void(CallSpec&)>& tweak = {}) {
+    CallIds call = PlaceHeldCall(to, tweak);
+    HangUpWhileRecording(id, call);
+    return call;
   }
 
   // The sim's view of a call (GET /sim/calls/{id}).

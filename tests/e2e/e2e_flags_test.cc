@@ -1,6 +1,9 @@
 // End to end, starting `callrec serve` wrong: every bad flag stops it at once with exit 2 and a
-// message naming the flag; a store another process holds is refused with exit 1.
+// message naming the flag, before the store is opened; a store another process holds is refused
+// with exit 1.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "e2e/e2e_env.h"
 
@@ -53,6 +56,10 @@ TEST(E2eFlags, BadValuesExitTwoNamingTheFlag) {
     Outcome o = RunServe(env, c.args);
     EXPECT_EQ(o.exit_code, 2) << o.err;
     EXPECT_NE(o.err.find(c.must_name), std::string::npos) << o.err;
+    // Refused before anything is opened: no store, so no `service.started` in an audit log
+    // for a service that never ran.
+    EXPECT_FALSE(std::filesystem::exists(env.data_dir())) << "a store was created";
+    std::filesystem::remove_all(env.data_dir());
   }
   // supabase with a URL but no service key is refused the same way, naming what is missing.
   Outcome no_key = RunServe(env, {"--telnyx-public-key", key, "--storage", "supabase"},

@@ -112,8 +112,10 @@ TEST(E2eHappyPath, ManualModeStoresEachCallsOwnRecordingOnDisk) {
   EXPECT_EQ(cli.out, "cli-intake-1\n");
 
   // Both calls at once: each intake must get its own call's recording, never the other's.
-  CallIds call_1 = env.PlaceCall("+15550100001");
-  CallIds call_2 = env.PlaceCall("+15550100002");
+  CallIds call_1 = env.PlaceHeldCall("+15550100001");
+  CallIds call_2 = env.PlaceHeldCall("+15550100002");
+  env.HangUpWhileRecording(api_id, call_1);
+  env.HangUpWhileRecording("cli-intake-1", call_2);
   ExpectStoredCopyOfItsOwnCall(env, api_id, call_1);
   ExpectStoredCopyOfItsOwnCall(env, "cli-intake-1", call_2);
   EXPECT_NE(env.GetIntake(api_id).Str("/metadata/recording_id"),
@@ -121,6 +123,10 @@ TEST(E2eHappyPath, ManualModeStoresEachCallsOwnRecordingOnDisk) {
 
   // Both recordings were started by callrec (manual mode), once each.
   EXPECT_EQ(env.sim().RequestCount("POST /v2/calls/{call_control_id}/actions/record_start"), 2u);
+  // The store holds patient data: owner-only, as INTERFACE §2 says (created 0700).
+  EXPECT_EQ(std::filesystem::status(env.data_dir()).permissions() &
+                (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
   EXPECT_EQ(env.StopServe(), 0);
 }
 

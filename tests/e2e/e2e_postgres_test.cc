@@ -37,7 +37,7 @@ TEST(E2ePostgres, ServeKeepsTheIntakeRowUpToDate) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--storage", "fs", "--postgres-url", *db})) << env.serve().Stderr();
   std::string id = env.CreateIntake("+15550100101", "pg-intake-1");
-  env.PlaceCall("+15550100101");
+  env.PlaceRecordedCall(id, "+15550100101");
   Json intake = env.WaitForState(id, {"stored", "failed"});
   ASSERT_EQ(intake.Str("/state"), "stored") << intake.text();
 
@@ -57,7 +57,7 @@ TEST(E2ePostgres, PostgresDownTheServiceKeepsReceivingAndPgSyncCatchesUp) {
   std::string down = "postgresql://callrec@127.0.0.1:" + std::to_string(ClosedPort()) + "/nowhere?connect_timeout=2";
   ASSERT_TRUE(env.StartServe({"--postgres-url", down})) << env.serve().Stderr();
   std::string id = env.CreateIntake("+15550100102", "pg-intake-2");
-  env.PlaceCall("+15550100102");
+  env.PlaceRecordedCall(id, "+15550100102");
   Json intake = env.WaitForState(id, {"fetched", "failed"});
   ASSERT_EQ(intake.Str("/state"), "fetched") << intake.text();
   ASSERT_TRUE(env.sim().WaitWebhooksIdle(kDeadline));

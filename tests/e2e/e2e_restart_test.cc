@@ -28,7 +28,7 @@ TEST(E2eRestart, SigkillWithAFetchPendingThenRestartStillFetchesTheRecording) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--fetch-delay", "2s", "--storage", "fs"})) << env.serve().Stderr();
   std::string id = env.CreateIntake("+15550100031");
-  CallIds call = env.PlaceCall("+15550100031");
+  CallIds call = env.PlaceRecordedCall(id, "+15550100031");
 
   // Hung up, the first query scheduled 2 s out, none made yet: kill -9 now.
   ASSERT_TRUE(Eventually([&] { return env.TimelineHas(id, "recording.fetch_scheduled"); }))
@@ -71,7 +71,7 @@ TEST(E2eRestart, ReplayAfterACompleteCallChangesNothingAndCallsNoApi) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--storage", "fs"})) << env.serve().Stderr();
   std::string id = env.CreateIntake("+15550100032");
-  env.PlaceCall("+15550100032");
+  env.PlaceRecordedCall(id, "+15550100032");
   Json intake = env.WaitForState(id, {"stored", "failed"});
   ASSERT_EQ(intake.Str("/state"), "stored") << intake.text();
   ASSERT_TRUE(env.sim().WaitWebhooksIdle(kDeadline));

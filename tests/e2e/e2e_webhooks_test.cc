@@ -104,6 +104,75 @@ std::string BurstBody(const std::string& event_id) {
   return w.Take();
 }
 
+// Signed webhooks from `threads` keep-alive connections until the service stops answering
+// after stopping() turns true. Keeps what was answered 200: data.id -> the seq in the answer.
+class WebhookBurst {
+ public:
+  WebhookBurst(const WebhookSigner& signer, int port, int threads) : signer_(signer) {
+    for (int t = 0; t < threads; ++t) threads_.emplace_back([this, port, t] { Send(port, t); });
+  }
+  ~WebhookBurst() { Join(); }
+  void Join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  void set_stopping() { stopping_ = true; }
+  std::map<std::string, uint64_t> acked() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+  int errors_before_stop() const { return errors_before_stop_; }
+
+ private:
+  void Send(int port, int thread) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_keep_alive(true);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(10);
+    for (int n = 0; n < 100000; ++n) {
+      std::string event_id = "burst-" + std::to_string(thread) + "-" + std::to_string(n);
+      std::string body = BurstBody(event_id);
+      std::string ts = std::to_string(std::time(nullptr));
+      httplib::Headers headers = {{"telnyx-timestamp", ts}, {"telnyx-signature-ed25519", signer_.Sign(ts, body)}};
+      auto res = client.Post("/api/webhooks/telnyx/call-events", headers, body, "application/json");
+      bool ok = res && res->status == 200;
+      if (ok) {
+        Json answer(res->body);
+        EXPECT_EQ(answer.Bool("/duplicate"), std::optional<bool>(false)) << res->body;
+        std::lock_guard lock(mu_);
+        acked_[event_id] = uint64_t(answer.Int("/seq"));
+      } else if (!stopping_) {
+        ++errors_before_stop_;
+      } else {
+        return;  // refused or 503: the service is going away
+      }
+    }
+  }
+
+  const WebhookSigner& signer_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> errors_before_stop_{0};
+  std::mutex mu_;
+  std::map<std::string, uint64_t> acked_;  // guarded by mu_
+};
+
+// data.id -> seq of every telnyx.webhook event in the store, read by `callrec events`.
+std::map<std::string, uint64_t> StoredWebhooks(E2eEnv& env) {
+  CommandResult events = env.Callrec({"events"});
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  std::map<std::string, uint64_t> stored;
+  size_t start = 0;
+  while (start < events.out.size()) {
+    size_t nl = events.out.find('\n', start);
+    if (nl == std::string::npos) nl = events.out.size();
+    Json e(events.out.substr(start, nl - start));
+    start = nl + 1;
+    if (e.Str("/type") == "telnyx.webhook") stored[Json(e.Raw("/payload")).Str("/data/id")] = uint64_t(e.Int("/seq"));
+  }
+  return stored;
+}
+
 // SIGTERM while webhooks pour in: whatever was answered 200 is in the log, with the seq the
 // answer gave; the service exits 0 and says so.
 TEST(E2eWebhooks, SigtermDuringABurstKeepsEveryAcknowledgedWebhook) {
@@ -112,70 +181,30 @@ TEST(E2eWebhooks, SigtermDuringABurstKeepsEveryAcknowledgedWebhook) {
   env.set_public_key(signer.PublicKeyBase64());
   ASSERT_TRUE(env.StartServe()) << env.serve().Stderr();
 
-  std::mutex mu;
-  std::map<std::string, uint64_t> acked;  // data.id -> seq answered
-  std::atomic<int> errors_before_stop{0};
-  std::atomic<bool> stopping{false};
-  std::vector<std::thread> senders;
-  for (int t = 0; t < 4; ++t) {
-    senders.emplace_back([&, t] {
-      httplib::Client client("127.0.0.1", env.serve().port());
-      client.set_keep_alive(true);
-      client.set_connection_timeout(2);
-      client.set_read_timeout(10);
-      for (int n = 0; n < 100000; ++n) {
-        std::string event_id = "burst-" + std::to_string(t) + "-" + std::to_string(n);
-        std::string body = BurstBody(event_id);
-        std::string ts = std::to_string(std::time(nullptr));
-        httplib::Headers headers = {{"telnyx-timestamp", ts},
-                                    {"telnyx-signature-ed25519", signer.Sign(ts, body)}};
-        auto res = client.Post("/api/webhooks/telnyx/call-events", headers, body, "application/json");
-        bool ok = res && res->status == 200;
-        if (ok) {
-          Json answer(res->body);
-          std::lock_guard lock(mu);
-          EXPECT_EQ(answer.Bool("/duplicate"), std::optional<bool>(false)) << res->body;
-          acked[event_id] = uint64_t(answer.Int("/seq"));
-        } else if (!stopping) {
-          ++errors_before_stop;
-        }
-        if (!ok && stopping) return;  // refused or 503: the service is going away
-      }
-    });
-  }
-  bool enough = Eventually([&] {
-    std::lock_guard lock(mu);
-    return acked.size() >= 150;
-  });
-  stopping = true;
+  WebhookBurst burst(signer, env.serve().port(), 4);
+  bool enough = Eventually([&] { return burst.acked().size() >= 150; });
+  burst.set_stopping();
   env.serve().Signal(SIGTERM);
   int exit_code = env.serve().WaitExit(kDeadline);
-  for (auto& s : senders) s.join();
+  burst.Join();
   ASSERT_TRUE(enough);
   EXPECT_EQ(exit_code, 0);
-  EXPECT_EQ(errors_before_stop.load(), 0);
+  EXPECT_EQ(burst.errors_before_stop(), 0);
   std::string log = env.serve().Stderr();
   EXPECT_NE(log.find("serve.stopping"), std::string::npos) << log;
   EXPECT_NE(log.find("serve.stopped"), std::string::npos) << log;
 
   // Read the stopped store: every acknowledged webhook is there, at the seq it was given.
-  CommandResult events = env.Callrec({"events"});
-  ASSERT_EQ(events.exit_code, 0) << events.err;
-  std::map<std::string, uint64_t> stored;
-  size_t start = 0;
-  while (start < events.out.size()) {
-    size_t nl = events.out.find('\n', start);
-    Json e(events.out.substr(start, nl - start));
-    start = nl + 1;
-    if (e.Str("/type") != "telnyx.webhook") continue;
-    Json payload(e.Raw("/payload"));
-    stored[payload.Str("/data/id")] = uint64_t(e.Int("/seq"));
-  }
+  std::map<std::string, uint64_t> acked = burst.acked();
+  std::map<std::string, uint64_t> stored = StoredWebhooks(env);
   size_t missing = 0;
   for (const auto& [event_id, seq] : acked) {
     auto it = stored.find(event_id);
-    if (it == stored.end()) ++missing;
-    else EXPECT_EQ(it->second, seq) << event_id;
+    if (it == stored.end()) {
+      ++missing;
+    } else {
+      EXPECT_EQ(it->second, seq) << event_id;
+    }
   }
   EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged webhooks";
   EXPECT_GE(stored.size(), acked.size());
