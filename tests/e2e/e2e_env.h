@@ -161,7 +161,6 @@ class E2eEnv {
   // Serve verifies webhooks with this key instead of the sim's (for tests that sign their own).
   void set_public_key(std::string base64) { public_key_ = std::move(base64); }
   ServeProcess& serve() { return serve_; }
-  const std::string& root() const { return dir_.path(); }
   std::string data_dir() const { return dir_.Sub("store"); }
   std::string storage_dir() const { return dir_.Sub("recordings"); }
   std::string log_dir() const { return dir_.path(); }
@@ -179,6 +178,7 @@ class E2eEnv {
     return args;
   }
   bool StartServe(const std::vector<std::string>& extra = {}, std::vector<std::string> env = {}) {
+    if (!sim_) return false;  // the constructor already failed the test
     env.push_back(std::string("CALLREC_ADMIN_TOKEN=") + kAdminToken);
     return serve_.Start(BinaryPath("callrec"), ServeArgs(extra), env, log_dir());
   }
