@@ -1,7 +1,7 @@
 // server_tuning.h — every knob of the HTTP server, in one place, with the reason for each value.
 //
 // Debian's cpp-httplib 0.11.4 at its defaults serves ~300 req/s on keep-alive load where the same
-// library can serve ~55,000 (see /work/shared/notes/measured-anchors.md): Nagle's algorithm with
+// library can serve ~55,000 (measured on this project's 2-core machines): Nagle's algorithm with
 // delayed ACKs costs ~40 ms per response, connections close after 5 requests, 8 worker threads,
 // and a listen backlog of 5 makes bursts of new connections wait 1 s for a SYN retry. The values
 // below undo that and bound what slow or hostile clients can hold. TunedServer (tuned_server.h)

@@ -144,9 +144,23 @@ void Projection::ForEachIntake(const std::function<void(const IntakeState&)>& vi
 void Projection::ForEachPending(const std::function<void(const IntakeState&)>& visit) const {
   for (const auto& [id, entry] : intakes_) {
     const IntakeState& s = entry.intake;
-    // A stored recording may still have a delete pending (--delete-after-upload).
-    bool delete_pending = s.state == State::kStored && !s.recording_deleted_at_ms;
-    if (!s.is_final() || s.next_attempt_at_ms || delete_pending) visit(s);
+    // Only states the actor acts in: `created` waits for call.answered and `recording` for
+    // call.hangup, so intakes whose call never came do not cost every scheduler pass. A stored
+    // recording may still have a delete pending (--delete-after-upload).
+    switch (s.state) {
+      case State::kAnswered:
+      case State::kEnded:
+      case State::kFetched:
+        visit(s);
+        break;
+      case State::kStored:
+        if (!s.recording_deleted_at_ms) visit(s);
+        break;
+      case State::kCreated:
+      case State::kRecording:
+      case State::kFailed:
+        break;
+    }
   }
 }
 

@@ -117,8 +117,8 @@ class Projection {
   const IntakeState* Find(std::string_view id) const;
   // Every intake, in id order.
   void ForEachIntake(const std::function<void(const IntakeState&)>& visit) const;
-  // Intakes the actor may still have work for: not stored/failed, or with next_attempt_at set,
-  // or stored with the Telnyx copy not deleted yet.
+  // Intakes the actor may have work for: answered, ended, fetched, or stored with the Telnyx
+  // copy not deleted yet (next_step.h decides what, if anything, is due).
   void ForEachPending(const std::function<void(const IntakeState&)>& visit) const;
   // The intake a call id (control, leg or session id) is bound to; nullopt when unknown or when
   // the call matched no intake.

@@ -1,6 +1,6 @@
 // sim_webhooks.h — Telnyx Call Control webhooks: their bodies, signatures and delivery.
 //
-// Bodies follow the documented envelope exactly (see /work/shared/telnyx/webhook.*.json):
+// Bodies follow the documented envelope exactly (samples in data/webhooks/):
 //   {"data":{"event_type","id","occurred_at","payload":{...},"record_type":"event"},
 //    "meta":{"attempt":N,"delivered_to":"<url>"}}
 // The "data" part is built once per event (fresh UUID data.id); the envelope is rebuilt per

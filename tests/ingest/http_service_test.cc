@@ -192,7 +192,11 @@ TEST(HttpService, ConnectionsPastTheCapAreShedWith503) {
   env.config.tuning.max_pending_connections = 1;
   env.Start();
   // Two idle connections occupy both workers; a third waits; a fourth is over the cap.
-  RawConnection idle1(env.port()), idle2(env.port());
+  // One at a time: under load (ASan, a busy CI machine) a worker may not have taken the first
+  // connection off the wait list before the second arrives, which would shed the second.
+  RawConnection idle1(env.port());
+  ASSERT_TRUE(WaitForMetric(env.metrics, "callrec_http_connections_active 1")) << env.metrics.Render();
+  RawConnection idle2(env.port());
   ASSERT_TRUE(WaitForMetric(env.metrics, "callrec_http_connections_active 2")) << env.metrics.Render();
   RawConnection waiting(env.port());
   ASSERT_TRUE(WaitForMetric(env.metrics, "callrec_http_connections_waiting 1")) << env.metrics.Render();
