@@ -155,6 +155,10 @@ int Verify(core::EventStore& store) {
 }
 
 int RunReplay(const ReplayOptions& o) {
+  // EventStore::Open creates a missing store; a mistyped --data-dir must not get an empty one.
+  if (auto probe = core::EventStore::OpenReader(o.data_dir);
+      !probe.ok() && probe.status().code() == core::StatusCode::kNotFound)
+    return Fail(probe.status().message());
   core::SystemClock clock;  // only for the store's API: replay appends nothing
   auto store = core::EventStore::Open(o.data_dir, clock);
   if (!store.ok()) {
