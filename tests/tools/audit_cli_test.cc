@@ -88,6 +88,16 @@ TEST_F(AuditCli, TimelineOfAFailedIntakeSaysWhy) {
   EXPECT_TRUE(lines[3].ends_with("FAILED record_start_failed: Call has already ended")) << lines[3];
 }
 
+// The colours the plain-output test checks are absent do exist: on a terminal, failures are red
+// and the time column dim.
+TEST_F(AuditCli, TimelineUsesColourOnlyOnATerminal) {
+  auto r = RunInTerminal({BinaryPath("callrec"), "timeline", kFailed, "--data-dir", dir()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\x1b[31mFAILED record_start_failed")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\x1b[2m2026-11-20T15:00:02.000Z")) << r.out;
+  EXPECT_EQ(Lines(r.out).size(), 4u);
+}
+
 TEST_F(AuditCli, TimelineJsonIsWhatTheApiServes) {
   auto r = Callrec({"timeline", kStored, "--json", "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -6,6 +6,10 @@
 // intake lifecycles in batches without fsync, for the long-log tests.
 #pragma once
 
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -16,6 +20,7 @@
 
 #include "core/event_store.h"
 #include "fakes/manual_clock.h"
+#include "fakes/run_command.h"
 #include "projector/event_builders.h"
 #include "projector/projector.h"
 
@@ -33,6 +38,30 @@ inline std::vector<std::string> Lines(const std::string& s) {
 
 inline bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
+}
+
+// Runs argv with stdin, stdout and stderr on a pseudo-terminal, as when a person types the
+// command; returns everything it printed (terminal line discipline turns "\n" into "\r\n").
+inline CommandResult RunInTerminal(const std::vector<std::string>& argv) {
+  CommandResult result;
+  int master = -1;
+  struct winsize size = {40, 160, 0, 0};
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, &size);
+  if (pid < 0) return result;
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  char buf[4096];
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) result.out.append(buf, size_t(n));
+  ::close(master);  // read() ends with EIO once the child has exited and closed its side
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
 }
 
 // Every derived key of the active generation, read as another process would (a reader).

@@ -226,6 +226,22 @@ TEST(ReplayCli, ShowsPlainProgressOnStderrAndTheSummaryOnStdout) {
   EXPECT_EQ(m[6], "300");  // every 10th call went to a number no intake has
 }
 
+TEST(ReplayCli, RedrawsOneProgressBarOnATerminal) {
+  TempDir dir;
+  uint64_t events = 0;
+  {
+    ManualClock clock;
+    auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
+    events = WriteLifecycles(*store, 1500).events;
+  }
+  auto r = RunInTerminal({BinaryPath("callrec"), "replay", "--data-dir", dir.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string total = std::to_string(events);
+  EXPECT_TRUE(Contains(r.out, "\r[#########################] 100%  " + total + "/" + total + " events")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "replay: ")) << "plain lines are for logs, not terminals";
+  EXPECT_TRUE(Contains(r.out, "replayed " + total + " events in ")) << r.out;
+}
+
 // A child process with its stderr on a pipe, so the test can act on what it prints.
 struct Spawned {
   pid_t pid = -1;
@@ -360,6 +376,16 @@ TEST(ReplayCli, AMissingStoreIsAnErrorAndIsNotCreated) {
     EXPECT_TRUE(Contains(r.err, "no callrec store in " + missing)) << r.err;
     EXPECT_FALSE(std::filesystem::exists(missing)) << "replay must not create an empty store";
   }
+  // A directory that is not a store (say, --data-dir data instead of data/store) stays untouched.
+  const std::string other = dir.Sub("not-a-store");
+  std::filesystem::create_directory(other);
+  { std::FILE* f = std::fopen((other + "/notes.txt").c_str(), "w"); std::fclose(f); }
+  auto r = Callrec({"replay", "--data-dir", other});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "no callrec store in " + other)) << r.err;
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(other)) ++entries;
+  EXPECT_EQ(entries, 1u) << "replay wrote into a directory that holds no store";
   EXPECT_EQ(Callrec({"replay", "--bogus", "--data-dir", dir.path()}).exit_code, 2);
 }
 
