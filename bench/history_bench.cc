@@ -200,6 +200,58 @@ Options ParseOptions(int argc, char** argv) {
   return o;
 }
 
+// Store iteration, in-memory rebuild and rebuild + commit, in this process on one open store.
+struct InProcess {
+  double store_iter = 0, rebuild = 0, rebuild_commit = 0;
+};
+
+InProcess MeasureInProcess(const Options& o, uint64_t events) {
+  InProcess m;
+  core::SystemClock clock;
+  auto store = Check(core::EventStore::Open(o.dir, clock), "open");
+  m.store_iter = MedianOf(o.repeat, [&] {
+    uint64_t bytes = 0;
+    auto t = Steady::now();
+    Check(store->ForEachFrom(1, [&](const core::Event& e) {
+      bytes += e.payload.size();
+      return true;
+    }), "iterate");
+    if (bytes == 0) Die("no payload bytes");
+    return Since(t);
+  });
+  m.rebuild = MedianOf(o.repeat, [&] {
+    auto t = Steady::now();
+    auto p = Check(projector::Projection::Rebuild(*store), "rebuild");
+    double s = Since(t);
+    if (p.last_seq() != events) Die("rebuild stopped early");
+    return s;
+  });
+  m.rebuild_commit = MedianOf(o.repeat, [&] {
+    auto t = Steady::now();
+    auto out = Check(store->BeginRebuild(), "begin rebuild");
+    auto p = Check(projector::Projection::RebuildInto(*store, *out), "rebuild into");
+    Check(out->Commit(), "commit");
+    return Since(t);
+  });
+  return m;
+}
+
+// LoadTimeline latencies (us, sorted) for random intakes, read as the CLI and the API do.
+std::vector<double> MeasureTimelines(const Options& o, const std::vector<std::string>& ids, size_t& events) {
+  std::vector<double> us;
+  auto reader = Check(core::EventStore::OpenReader(o.dir), "open reader");
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < o.timelines; ++i) {
+    const std::string& id = ids[rng() % ids.size()];
+    auto t = Steady::now();
+    auto entries = Check(core::LoadTimeline(*reader, id), "timeline");
+    us.push_back(Since(t) * 1e6);
+    events += entries.size();
+  }
+  std::sort(us.begin(), us.end());
+  return us;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -214,46 +266,18 @@ int main(int argc, char** argv) {
               double(g.payload_bytes) / 1e6, g.seconds, double(g.events) / g.seconds);
   std::fflush(stdout);
 
+  // ---- opening and iterating ----
   // The first open after the writer closed replays its write-ahead log (as after `serve` stops).
   auto t_fresh = Steady::now();
   Check(core::EventStore::OpenReader(o.dir), "open reader");
   double open_fresh = Since(t_fresh);
-  // Warm the page cache once so every phase below reads the same way.
-  RawIteration(o.dir, g.events);
+  RawIteration(o.dir, g.events);  // warms the page cache so every phase below reads the same way
   double raw = MedianOf(o.repeat, [&] { return RawIteration(o.dir, g.events); });
+  InProcess in = MeasureInProcess(o, g.events);
 
-  double open_reader = 0, store_iter = 0, rebuild = 0, rebuild_commit = 0;
-  std::string summary;
-  {
-    core::SystemClock clock;
-    auto store = Check(core::EventStore::Open(o.dir, clock), "open");
-    store_iter = MedianOf(o.repeat, [&] {
-      uint64_t bytes = 0;
-      auto t = Steady::now();
-      Check(store->ForEachFrom(1, [&](const core::Event& e) {
-        bytes += e.payload.size();
-        return true;
-      }), "iterate");
-      if (bytes == 0) Die("no payload bytes");
-      return Since(t);
-    });
-    rebuild = MedianOf(o.repeat, [&] {
-      auto t = Steady::now();
-      auto p = Check(projector::Projection::Rebuild(*store), "rebuild");
-      double s = Since(t);
-      if (p.last_seq() != g.events) Die("rebuild stopped early");
-      return s;
-    });
-    rebuild_commit = MedianOf(o.repeat, [&] {
-      auto t = Steady::now();
-      auto out = Check(store->BeginRebuild(), "begin rebuild");
-      auto p = Check(projector::Projection::RebuildInto(*store, *out), "rebuild into");
-      Check(out->Commit(), "commit");
-      return Since(t);
-    });
-  }
-
+  // ---- the binary ----
   const std::string callrec = CallrecPath();
+  std::string summary;
   double replay = MedianOf(o.repeat, [&] {
     Spawned r = Run({callrec, "replay", "--data-dir", o.dir});
     if (r.exit_code != 0) Die("callrec replay failed");
@@ -262,28 +286,15 @@ int main(int argc, char** argv) {
   });
   Spawned verify = Run({callrec, "replay", "--verify", "--data-dir", o.dir});
   if (verify.exit_code != 0) Die("callrec replay --verify found differences:\n" + verify.out);
-
-  open_reader = MedianOf(o.repeat, [&] {
+  double open_settled = MedianOf(o.repeat, [&] {
     auto t = Steady::now();
     Check(core::EventStore::OpenReader(o.dir), "open reader");
     return Since(t);
   });
 
-  // Timelines: random intakes, read as the CLI and the API do (a reader beside no writer).
-  std::vector<double> latencies_us;
+  // ---- timelines ----
   size_t timeline_events = 0;
-  {
-    auto reader = Check(core::EventStore::OpenReader(o.dir), "open reader");
-    std::mt19937_64 rng(7);
-    for (int i = 0; i < o.timelines; ++i) {
-      const std::string& id = g.intake_ids[rng() % g.intake_ids.size()];
-      auto t = Steady::now();
-      auto entries = Check(core::LoadTimeline(*reader, id), "timeline");
-      latencies_us.push_back(Since(t) * 1e6);
-      timeline_events += entries.size();
-    }
-  }
-  std::sort(latencies_us.begin(), latencies_us.end());
+  std::vector<double> us = MeasureTimelines(o, g.intake_ids, timeline_events);
   std::vector<double> cli_ms;
   for (int i = 0; i < o.cli_runs; ++i) {
     Spawned r = Run({callrec, "timeline", g.intake_ids[(i * 7919) % g.intake_ids.size()], "--data-dir", o.dir});
@@ -291,19 +302,20 @@ int main(int argc, char** argv) {
     cli_ms.push_back(r.seconds * 1e3);
   }
 
+  // ---- report ----
   std::string header = "phase (median of " + std::to_string(o.repeat) + ")";
   std::printf("\n  %-38s %12s %9s %10s\n", header.c_str(), "events/s", "seconds", "vs raw");
   Row("raw RocksDB iteration (events CF)", g.events, raw, raw);
-  Row("EventStore::ForEachFrom (decode+CRC)", g.events, store_iter, raw);
-  Row("Projection::Rebuild (in memory)", g.events, rebuild, raw);
-  Row("RebuildInto + Commit (replay path)", g.events, rebuild_commit, raw);
+  Row("EventStore::ForEachFrom (decode+CRC)", g.events, in.store_iter, raw);
+  Row("Projection::Rebuild (in memory)", g.events, in.rebuild, raw);
+  Row("RebuildInto + Commit (replay path)", g.events, in.rebuild_commit, raw);
   Row("`callrec replay` (process, wall)", g.events, replay, raw);
-  std::printf("  %-38s %22.2f s\n", "OpenReader, first after the writer", open_fresh);
-  std::printf("  %-38s %22.2f s\n", "OpenReader, settled (what the CLI pays)", open_reader);
   std::printf("  %-38s %22.2f s\n", "`callrec replay --verify` (wall)", verify.seconds);
+  std::printf("  %-38s %22.2f s\n", "OpenReader, first after the writer", open_fresh);
+  std::printf("  %-38s %22.2f s\n", "OpenReader, settled", open_settled);
   std::printf("\n  LoadTimeline x%d random intakes (%.1f events each): median %.0f us, p99 %.0f us, max %.0f us\n",
-              o.timelines, double(timeline_events) / double(o.timelines), latencies_us[latencies_us.size() / 2],
-              latencies_us[latencies_us.size() * 99 / 100], latencies_us.back());
+              o.timelines, double(timeline_events) / double(o.timelines), us[us.size() / 2],
+              us[us.size() * 99 / 100], us.back());
   std::printf("  `callrec timeline ID` x%d (process, wall): median %.1f ms\n", o.cli_runs, Median(cli_ms));
   std::printf("  last replay said: %s", summary.c_str());
   if (!o.keep) std::filesystem::remove_all(o.dir);

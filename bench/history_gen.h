@@ -4,14 +4,16 @@
 // call lasting minutes), and every event has the shape and size the live service appends:
 // Telnyx webhook bodies modelled on /work/shared/telnyx/*.json (~700-1000 B), API envelopes
 // embedding the response, scheduler decisions. The mix (per intake):
-//   ~72% stored: answered, record_start, hangup; then either call.recording.saved (60%) or
-//        polling (a "not found" or foreign-recordings answer first in 30%), matched; a fresh
-//        download URL, sometimes a transient storage failure, then stored
-//   ~8%  record_start refused (422 "Call has already ended") -> intake.failed
-//   ~7%  never found: three empty polls -> intake.failed recording_not_found
-//   ~8%  still pending (created, or ended with the next fetch scheduled)
-//   ~5%  extra call to a number no intake has (3 unmatched webhooks)
-//   ~3%  of webhooks delivered twice (the store absorbs the duplicate: no event)
+//   73%  stored: answered, record_start, hangup; then either call.recording.saved (60%) or
+//        polling (a foreign recording answered first in 30% of those), matched; a fresh
+//        download URL, sometimes (5%) a transient storage failure, then stored
+//   8%   record_start refused (422 "Call has already ended") -> intake.failed
+//   7%   never found: three empty polls -> intake.failed recording_not_found
+//   12%  in progress: no call yet (4%), ended with a fetch scheduled (4%), fetched with the
+//        upload still to come (4%)
+//   5%   come with an extra call to a number no intake has (3 unmatched webhooks)
+//   3%   of webhooks delivered twice (the store absorbs the duplicate: no event)
+// The log is cut at the requested size, so the last few minutes' lifecycles are unfinished.
 // Deterministic for a seed. Not thread-safe; one generator per thread.
 #pragma once
 
