@@ -158,7 +158,7 @@ int Verify(core::EventStore& store) {
 int RunReplay(const ReplayOptions& o) {
   // EventStore::Open creates a missing store; a mistyped --data-dir must not get an empty one.
   // The test is the one EventStore::OpenReader makes. Not OpenReader itself: right after `serve`
-  // stops, opening replays the write-ahead log, and replay would pay that twice (~2.7 s at 1M
+  // stops, opening replays the write-ahead log, and replay would pay that twice (2-3 s at 1M
   // events, bench/history_bench.cc).
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(o.data_dir) / "CURRENT", ec))
