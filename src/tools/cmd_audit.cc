@@ -3,9 +3,13 @@
 // store and on a copied directory; they never write.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/event_store.h"
 #include "core/json.h"
@@ -37,6 +41,20 @@ std::string Offset(int64_t ms) {
   else if (ms < 3'600'000) std::snprintf(buf, sizeof buf, "+%lldm%04.1fs", (long long)(ms / 60'000), double(ms % 60'000) / 1000);
   else std::snprintf(buf, sizeof buf, "+%lldh%02lldm", (long long)(ms / 3'600'000), (long long)(ms % 3'600'000 / 60'000));
   return buf;
+}
+
+// Columns a terminal gives `s`: UTF-8 continuation bytes take none (a masked phone "…3456" is 5
+// columns but 7 bytes, which printf's %-8s would pad wrongly).
+size_t DisplayWidth(std::string_view s) {
+  size_t n = 0;
+  for (char ch : s) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+  return n;
+}
+
+std::string PadRight(std::string s, size_t width) {
+  size_t w = DisplayWidth(s);
+  if (w < width) s.append(width - w, ' ');
+  return s;
 }
 
 core::Result<std::unique_ptr<core::EventStore>> OpenForReading(const std::string& dir) {
@@ -84,6 +102,12 @@ int RunTimeline(const IdOptions& o) {
   return kExitOk;
 }
 
+// One value as `show` prints it: strings bare, anything else as compact JSON.
+std::string FieldText(simdjson::dom::element value) {
+  if (value.is_string()) return std::string(value.get_string().value());
+  return simdjson::minify(value);
+}
+
 int RunShow(const IdOptions& o) {
   auto store = OpenForReading(o.data_dir);
   if (!store.ok()) return Fail(store.status().message());
@@ -98,11 +122,21 @@ int RunShow(const IdOptions& o) {
   if (!root.ok()) return Fail("stored intake is not JSON (run `callrec replay`)");
   simdjson::dom::object obj;
   if (root->get_object().get(obj)) return Fail("stored intake is not a JSON object");
+  // metadata holds ~25 keys (recording ids, URLs, times): one line each ("metadata.recording_id"),
+  // not one long JSON line, so a person can find the one they need.
+  std::vector<std::pair<std::string, std::string>> rows;
   for (auto field : obj) {
-    std::string value = simdjson::minify(field.value);
-    if (field.value.is_string()) value = std::string(field.value.get_string().value());
-    std::printf("%-16s %s\n", std::string(field.key).c_str(), value.c_str());
+    std::string key(field.key);
+    simdjson::dom::object meta;
+    if (key == "metadata" && !field.value.get_object().get(meta) && meta.size() > 0) {
+      for (auto m : meta) rows.emplace_back("metadata." + std::string(m.key), FieldText(m.value));
+    } else {
+      rows.emplace_back(std::move(key), FieldText(field.value));
+    }
   }
+  size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, DisplayWidth(row.first));
+  for (const auto& [key, value] : rows) std::printf("%s  %s\n", PadRight(key, width).c_str(), value.c_str());
   return kExitOk;
 }
 
@@ -111,6 +145,36 @@ struct ListOptions {
   std::string state;
   bool json = false;
 };
+
+// The human form of `intakes`: an aligned table, one row per id (an id whose record cannot be
+// read is skipped, as the JSON form does).
+void PrintIntakeTable(core::EventStore& store, const std::vector<std::string>& ids) {
+  simdjson::dom::parser parser;
+  // Rows are built first so the ID column fits the longest id (up to 64 characters).
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "STATE", "PHONE", "UPDATED", "FETCHES", "RECORDING / FAILURE"}};
+  for (const auto& id : ids) {
+    auto json = IntakeJson(store, id);
+    if (!json.ok()) continue;
+    auto root = core::ParseJson(parser, *json);
+    if (!root.ok()) continue;
+    auto str = [&](const char* p) { return std::string(core::JsonString(*root, p).value_or("")); };
+    std::string detail = str("/state") == "failed" ? str("/failure_reason") + ": " + str("/last_error")
+                                                    : str("/metadata/recording_id");
+    rows.push_back({id, str("/state"), core::MaskPhone(str("/patient_phone")), str("/updated_at"),
+                    std::to_string(core::JsonInt(*root, "/fetch_attempts").value_or(0)), detail});
+  }
+  std::vector<size_t> widths(rows[0].size() - 1, 0);  // the last column is not padded
+  for (const auto& row : rows)
+    for (size_t c = 0; c < widths.size(); ++c) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < widths.size(); ++c) line += PadRight(row[c], widths[c]) + "  ";
+    line += row.back();
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
 
 int RunIntakes(const ListOptions& o) {
   auto store = OpenForReading(o.data_dir);
@@ -130,7 +194,6 @@ int RunIntakes(const ListOptions& o) {
     });
   }
   if (!s.ok()) return Fail(s.ToString());
-  simdjson::dom::parser parser;
   if (o.json) {
     std::cout << "{\"intakes\":[";
     bool first = true;
@@ -143,21 +206,7 @@ int RunIntakes(const ListOptions& o) {
     std::cout << "]}\n";
     return kExitOk;
   }
-  std::printf("%-38s %-9s %-8s %-24s %-8s %s\n", "ID", "STATE", "PHONE", "UPDATED", "FETCHES",
-              "RECORDING / FAILURE");
-  for (const auto& id : ids) {
-    auto json = IntakeJson(**store, id);
-    if (!json.ok()) continue;
-    auto root = core::ParseJson(parser, *json);
-    if (!root.ok()) continue;
-    auto str = [&](const char* p) { return std::string(core::JsonString(*root, p).value_or("")); };
-    std::string detail = str("/state") == "failed" ? str("/failure_reason") + ": " + str("/last_error")
-                                                    : str("/metadata/recording_id");
-    std::printf("%-38s %-9s %-8s %-24s %-8lld %s\n", id.c_str(), str("/state").c_str(),
-                core::MaskPhone(str("/patient_phone")).c_str(), str("/updated_at").c_str(),
-                static_cast<long long>(core::JsonInt(*root, "/fetch_attempts").value_or(0)),
-                detail.c_str());
-  }
+  PrintIntakeTable(**store, ids);
   std::fprintf(stderr, "%zu intake(s)\n", ids.size());
   return kExitOk;
 }
