@@ -166,27 +166,33 @@ void IntakeRoutes::AnswerFromProjection(const std::string& id, uint64_t seq, int
   SetJson(res, 202, w.Take());
 }
 
-void IntakeRoutes::Get(const httplib::Request& req, httplib::Response& res) {
-  if (!Authorized(req, res)) return;
+std::optional<std::string> IntakeRoutes::AuthorizedIntake(const httplib::Request& req,
+                                                          httplib::Response& res) const {
+  if (!Authorized(req, res)) return std::nullopt;
   std::string id = req.matches[1];
   if (!IsValidIntakeId(id)) {
-    return SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
+    SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
+    return std::nullopt;
   }
   auto derived = store_.GetDerived("intake/" + id);
-  if (!derived.ok()) return StoreError(res, derived.status(), "intake read");
-  if (!derived->has_value()) return SetJsonError(res, 404, "no intake with id " + id);
-  SetJson(res, 200, std::move(**derived));
+  if (!derived.ok()) {
+    StoreError(res, derived.status(), "intake read");
+    return std::nullopt;
+  }
+  if (!derived->has_value()) {
+    SetJsonError(res, 404, "no intake with id " + id);
+    return std::nullopt;
+  }
+  return std::move(**derived);
+}
+
+void IntakeRoutes::Get(const httplib::Request& req, httplib::Response& res) {
+  if (auto intake = AuthorizedIntake(req, res)) SetJson(res, 200, std::move(*intake));
 }
 
 void IntakeRoutes::Timeline(const httplib::Request& req, httplib::Response& res) {
-  if (!Authorized(req, res)) return;
+  if (!AuthorizedIntake(req, res)) return;
   std::string id = req.matches[1];
-  if (!IsValidIntakeId(id)) {
-    return SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
-  }
-  auto derived = store_.GetDerived("intake/" + id);
-  if (!derived.ok()) return StoreError(res, derived.status(), "intake read");
-  if (!derived->has_value()) return SetJsonError(res, 404, "no intake with id " + id);
   auto entries = core::LoadTimeline(store_, id);
   if (!entries.ok()) return StoreError(res, entries.status(), "timeline read");
   SetJson(res, 200, core::TimelineJson(id, *entries));

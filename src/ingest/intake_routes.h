@@ -24,6 +24,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "core/event_store.h"
@@ -59,6 +60,9 @@ class IntakeRoutes {
   bool Authorized(const httplib::Request& req, httplib::Response& res) const;
 
  private:
+  // The projected intake JSON the request's `{id}` names, once the token, the id syntax and its
+  // existence are checked; otherwise `res` holds the 401/400/404/503 and nullopt is returned.
+  std::optional<std::string> AuthorizedIntake(const httplib::Request& req, httplib::Response& res) const;
   // Answers `status_if_found` with the projected intake once the projection reached `seq`.
   void AnswerFromProjection(const std::string& id, uint64_t seq, int status_if_found,
                             httplib::Response& res);

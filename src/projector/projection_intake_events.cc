@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/json.h"
+#include "core/phone.h"
 #include "core/time_format.h"
 #include "projector/projection.h"
 
@@ -216,7 +217,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   if (intakes_.count(*id)) return;  // the first creation stands
   IntakeState s;
   s.id = std::string(*id);
-  auto e164 = NormalizePhoneE164(*phone);
+  auto e164 = core::NormalizeE164(*phone);
   s.patient_phone = e164.ok() ? *e164 : std::string(*phone);
   s.patient_id = OptStr(*root, "/patient_id");
   s.created_at_ms = s.updated_at_ms = e.recorded_at_ms;

@@ -3,6 +3,7 @@
 // failed). The matching rules are in projection.h, the state changes in intake_state.h.
 #include <climits>
 
+#include "core/phone.h"
 #include "projector/projection.h"
 
 namespace callrec::projector {
@@ -144,7 +145,7 @@ Projection::Match Projection::MatchIntake(const WebhookFacts& f) const {
       return {"", "client_state names intake " + *named + ", already bound to another call"};
     }
   }
-  auto phone = NormalizePhoneE164(f.direction == "incoming" ? f.from : f.to);
+  auto phone = core::NormalizeE164(f.direction == "incoming" ? f.from : f.to);
   if (!phone.ok()) return {"", "no E.164 patient number in the webhook"};
   auto ids = phones_.find(*phone);
   if (ids == phones_.end()) return {"", "no intake for the number"};

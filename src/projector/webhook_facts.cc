@@ -130,22 +130,6 @@ Result<WebhookFacts> FactsFromJson(std::string_view json, simdjson::dom::parser&
   return f;
 }
 
-Result<std::string> NormalizePhoneE164(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') continue;
-    out.push_back(c);
-  }
-  if (out.empty() || out[0] != '+') return Status::InvalidArgument("phone must start with +");
-  size_t digits = out.size() - 1;
-  if (digits < 8 || digits > 15) return Status::InvalidArgument("phone must have 8-15 digits");
-  for (size_t i = 1; i < out.size(); ++i) {
-    if (out[i] < '0' || out[i] > '9') return Status::InvalidArgument("phone has a non-digit");
-  }
-  return out;
-}
-
 std::optional<std::string> IntakeIdFromClientState(std::string_view client_state) {
   constexpr std::string_view kPrefix = "intake:";
   if (client_state.empty() || client_state.size() > 512) return std::nullopt;

@@ -58,11 +58,6 @@ core::Result<WebhookFacts> ParseWebhookFacts(const core::Event& event,
 std::string FactsToJson(const WebhookFacts& facts);
 core::Result<WebhookFacts> FactsFromJson(std::string_view json, simdjson::dom::parser& parser);
 
-// E.164 per INTERFACE §3: spaces, dashes, dots and parentheses dropped; then "+" and 8-15 digits.
-// kInvalidArgument otherwise ("sip:..." URIs, short codes).
-// TODO(lead): the same rule lives in ingest (core/phone.h NormalizeE164 once it lands): dedupe.
-core::Result<std::string> NormalizePhoneE164(std::string_view text);
-
 // client_state "aW50YWtlOmFiYw==" (base64 of "intake:abc") -> "abc"; nullopt for anything else,
 // including ids that are not valid intake ids.
 std::optional<std::string> IntakeIdFromClientState(std::string_view client_state);

@@ -113,17 +113,6 @@ TEST(WebhookFactsTest, UnparseableOccurredAtFallsBackToRecordedAt) {
   EXPECT_EQ(f->call_control_id, "");
 }
 
-TEST(WebhookFactsTest, NormalisesPhonesLikeTheApi) {
-  EXPECT_EQ(*NormalizePhoneE164("+1 (555) 012-3456"), "+15550123456");
-  EXPECT_EQ(*NormalizePhoneE164("+44.20.7946.0958"), "+442079460958");
-  EXPECT_EQ(*NormalizePhoneE164("+12345678"), "+12345678");             // 8 digits
-  EXPECT_EQ(*NormalizePhoneE164("+123456789012345"), "+123456789012345");  // 15 digits
-  for (std::string_view bad : {"", "+", "15550123456", "+1234567", "+1234567890123456",
-                               "+1555O123456", "sip:alice@example.com", "+1555+0123456"}) {
-    EXPECT_FALSE(NormalizePhoneE164(bad).ok()) << bad;
-  }
-}
-
 TEST(WebhookFactsTest, ClientStateNamesAnIntakeOnlyWhenWellFormed) {
   EXPECT_EQ(IntakeIdFromClientState(core::Base64Encode("intake:i-1")), "i-1");
   EXPECT_FALSE(IntakeIdFromClientState("").has_value());
