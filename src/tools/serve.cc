@@ -172,11 +172,16 @@ int RunServe(const ServeOptions& o) {
 
   core::Metrics metrics;
   core::Gauge* applied_gauge = metrics.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
+  core::Gauge* unmatched_gauge = metrics.GetGauge(
+      "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
   std::atomic<projector::Projector*> projector_ptr{nullptr};
   auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
-    if (auto* p = projector_ptr.load()) applied_gauge->Set(int64_t(p->applied_seq()));
+    if (auto* p = projector_ptr.load()) {
+      applied_gauge->Set(int64_t(p->applied_seq()));
+      p->Read([&](const projector::Projection& proj) { unmatched_gauge->Set(int64_t(proj.unmatched_total())); });
+    }
     if (auto* s = scheduler_ptr.load()) s->Notify();
     if (auto* pg = pg_ptr.load()) pg->Notify();
   });
