@@ -16,6 +16,22 @@ int Fail(const std::string& message) {
   return kExitFailure;
 }
 
+std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and a pointer to --help
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
 int RunCallrec(int argc, char** argv) {
   CLI::App app{
       "callrec — makes sure every patient intake call gets its audio recording.\n"
@@ -35,18 +51,7 @@ int RunCallrec(int argc, char** argv) {
   AddStoreCommands(app, action);
   AddReplayCommand(app, action);
   AddPgSyncCommand(app, action);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message and a pointer to --help
-    return kExitUsage;
-  }
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
   if (!action) return Fail("no command chosen (see --help)");
   return action();
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,11 @@ using Action = std::function<int()>;
 
 // Registers --data-dir on `cmd`, bound to `target` (flag, then CALLREC_DATA_DIR, then data/store).
 void AddDataDirOption(CLI::App& cmd, std::string& target);
+
+// Parses argv into `app`. nullopt when the program should go on; otherwise the exit code: 0 after
+// --help/--version, kExitUsage (after CLI11's message) for any parse or validation error.
+// Shared by `callrec` and `telnyx-sim`, so both answer usage errors the same way.
+std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv);
 
 // Prints "callrec: <message>" to stderr and returns kExitFailure.
 int Fail(const std::string& message);

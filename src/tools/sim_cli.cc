@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/time_format.h"
+#include "tools/cli.h"
 #include "tools/telnyx_sim.h"
 
 namespace callrec::tools {
@@ -299,16 +300,7 @@ int TelnyxSimMain(int argc, char** argv) {
   keygen_cmd->add_option("--public-out", keys.public_out, "base64 public key path")->required();
   CLI::App* pub_cmd = app.add_subcommand("public-key", "print the base64 public key of a PEM private key");
   pub_cmd->add_option("--signing-key", keys.signing_key, "PEM private key")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
   if (serve_cmd->parsed()) return RunServe(serve);
   if (call_cmd->parsed()) return RunCall(call);
   if (keygen_cmd->parsed()) return RunKeygen(keys);
