@@ -64,16 +64,6 @@ std::optional<FieldError> ReadPatientId(simdjson::dom::element value, NewIntake&
 
 }  // namespace
 
-bool IsValidIntakeId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIntakeIdChars) return false;
-  for (char c : id) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string UuidV4(uint64_t high, uint64_t low) {
   high = (high & ~uint64_t(0xF000)) | 0x4000;                       // version 4
   low = (low & ~(uint64_t(0xC) << 60)) | (uint64_t(0x8) << 60);     // variant 10xx

@@ -23,9 +23,11 @@
 #include <string_view>
 #include <variant>
 
+#include "core/intake_id.h"
+
 namespace callrec::ingest {
 
-inline constexpr size_t kMaxIntakeIdChars = 64;
+using core::kMaxIntakeIdChars;
 inline constexpr size_t kMaxPatientIdBytes = 255;
 
 struct NewIntake {
@@ -48,8 +50,8 @@ std::variant<NewIntake, FieldError> ParseNewIntake(std::string_view body, const 
 
 std::string CanonicalIntakePayload(const NewIntake& intake);
 
-// 1–64 of [A-Za-z0-9_-]: safe in URLs, file names and derived-data keys.
-bool IsValidIntakeId(std::string_view id);
+// 1–64 of [A-Za-z0-9_-] (core/intake_id.h).
+using core::IsValidIntakeId;
 
 // RFC 9562 version 4 (random) UUID in lowercase 8-4-4-4-12 form from 128 random bits.
 std::string UuidV4(uint64_t high, uint64_t low);

@@ -229,16 +229,6 @@ std::optional<FailureReason> ParseFailureReason(std::string_view name) {
   return std::nullopt;
 }
 
-bool IsValidIntakeId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 void FailIntake(IntakeState& s, FailureReason reason, std::string error) {
   s.state = State::kFailed;
   s.failure_reason = reason;

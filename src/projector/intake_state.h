@@ -67,6 +67,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/intake_id.h"
 #include "core/status.h"
 
 namespace callrec::projector {
@@ -91,8 +92,8 @@ enum class FailureReason : uint8_t {
 std::string_view FailureReasonName(FailureReason reason);
 std::optional<FailureReason> ParseFailureReason(std::string_view name);
 
-// Intake ids are key components (`intake/<id>`): 1-64 of [A-Za-z0-9_-] (INTERFACE §3).
-bool IsValidIntakeId(std::string_view id);
+// Intake ids are key components (`intake/<id>`): core/intake_id.h has the rule.
+using core::IsValidIntakeId;
 
 struct IntakeState {
   // ---- §4 top level ----

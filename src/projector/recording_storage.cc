@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "core/intake_id.h"
 #include "core/log.h"
 #include "projector/media.h"
 
@@ -111,11 +112,7 @@ Status Mismatch(const std::string& local_path, std::string_view expected, const 
 }  // namespace
 
 Status ValidateIntakeIdForStorage(std::string_view id) {
-  bool ok = !id.empty() && id.size() <= 64;
-  for (char c : id)
-    ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                c == '_' || c == '-');
-  if (ok) return Status::Ok();
+  if (core::IsValidIntakeId(id)) return Status::Ok();
   return Status::InvalidArgument("intake id must be 1-64 of [A-Za-z0-9_-]");
 }
 
