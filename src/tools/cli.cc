@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "core/intake_id.h"
+
 namespace callrec::tools {
 
 void AddDataDirOption(CLI::App& cmd, std::string& target) {
@@ -9,6 +11,16 @@ void AddDataDirOption(CLI::App& cmd, std::string& target) {
   cmd.add_option("--data-dir", target, "The RocksDB store directory")
       ->envname("CALLREC_DATA_DIR")
       ->capture_default_str();
+}
+
+const CLI::Validator& IntakeIdValidator() {
+  static const CLI::Validator validator(
+      [](std::string& id) {
+        return core::IsValidIntakeId(id) ? std::string()
+                                         : "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'";
+      },
+      "INTAKE_ID");
+  return validator;
 }
 
 int Fail(const std::string& message) {

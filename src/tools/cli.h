@@ -30,6 +30,10 @@ void AddDataDirOption(CLI::App& cmd, std::string& target);
 // Shared by `callrec` and `telnyx-sim`, so both answer usage errors the same way.
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv);
 
+// CLI11 check for an intake id argument (core/intake_id.h): a bad id is a usage error (exit 2)
+// before anything is opened or sent, not a malformed URL or a confusing "not found".
+const CLI::Validator& IntakeIdValidator();
+
 // Prints "callrec: <message>" to stderr and returns kExitFailure.
 int Fail(const std::string& message);
 

@@ -218,14 +218,14 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   CLI::App* tl = app.add_subcommand("timeline", "One line per event of an intake: time, +offset, "
                                                 "seq, source and what happened");
   AddDataDirOption(*tl, timeline->data_dir);
-  tl->add_option("id", timeline->id, "Intake id")->required();
+  tl->add_option("id", timeline->id, "Intake id")->required()->check(IntakeIdValidator());
   tl->add_flag("--json", timeline->json, "The same events as GET /api/intakes/{id}/timeline");
   tl->callback([timeline, &action] { action = [timeline] { return RunTimeline(*timeline); }; });
 
   auto show = std::make_shared<IdOptions>();
   CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (INTERFACE §4)");
   AddDataDirOption(*sh, show->data_dir);
-  sh->add_option("id", show->id, "Intake id")->required();
+  sh->add_option("id", show->id, "Intake id")->required()->check(IntakeIdValidator());
   sh->add_flag("--json", show->json, "Print the intake JSON");
   sh->callback([show, &action] { action = [show] { return RunShow(*show); }; });
 

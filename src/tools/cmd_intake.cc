@@ -74,7 +74,8 @@ void AddIntakeCommand(CLI::App& app, Action& action) {
   auto create = std::make_shared<IntakeOptions>();
   CLI::App* c = intake->add_subcommand("create", "Create an intake just before placing its call; prints its id");
   c->add_option("--phone", create->phone, "Patient phone, E.164 (+15551234567)")->required();
-  c->add_option("--id", create->id, "Intake id (1-64 of A-Z a-z 0-9 _ -); a UUID v4 when absent");
+  c->add_option("--id", create->id, "Intake id (1-64 of A-Z a-z 0-9 _ -); a UUID v4 when absent")
+      ->check(IntakeIdValidator());
   c->add_option("--patient-id", create->patient_id, "Your patient id");
   c->add_option("--server", create->server, "The service's URL")->capture_default_str();
   c->add_flag("--json", create->json, "Print the intake JSON instead of its id");
@@ -82,7 +83,7 @@ void AddIntakeCommand(CLI::App& app, Action& action) {
 
   auto retry = std::make_shared<IntakeOptions>();
   CLI::App* r = intake->add_subcommand("retry", "Re-arm a failed intake's fetch/upload from where it stopped");
-  r->add_option("id", retry->id, "Intake id")->required();
+  r->add_option("id", retry->id, "Intake id")->required()->check(IntakeIdValidator());
   r->add_option("--server", retry->server, "The service's URL")->capture_default_str();
   r->callback([retry, &action] { action = [retry] { return RunRetry(*retry); }; });
 }

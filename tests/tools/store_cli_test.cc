@@ -75,6 +75,26 @@ TEST(StoreCli, BadFlagsAreUsageErrors) {
   EXPECT_NE(r.out.find("events"), std::string::npos);
 }
 
+// A malformed intake id is a usage error before any store is opened or request sent: `retry` would
+// otherwise put "a b" into a request line, and `show` would answer a misleading "no intake".
+TEST(StoreCli, MalformedIntakeIdsAreUsageErrors) {
+  TempDir dir;
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"intake", "retry", "a b"},
+           {"intake", "retry", "a/../b"},
+           {"intake", "create", "--phone", "+15550123456", "--id", "x?y"},
+           {"intake", "create", "--phone", "+15550123456", "--id", std::string(65, 'x')},
+           {"show", "a/b", "--data-dir", dir.path()},
+           {"timeline", "", "--data-dir", dir.path()}}) {
+    std::vector<std::string> argv = {BinaryPath("callrec")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, {"CALLREC_ADMIN_TOKEN=t"});
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_NE(r.err.find("1-64 characters"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
 TEST(StoreCli, CheckPassesThenNamesTheDamagedSeq) {
   TempDir dir;
   Fill(dir.path(), 12);
