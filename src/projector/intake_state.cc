@@ -305,7 +305,7 @@ Result<IntakeState> IntakeFromJson(std::string_view json) {
       return Status::Corruption("intake record: no \"" + std::string(key) + "\"");
     }
   }
-  if (!IsValidIntakeId(s.id)) return Status::Corruption("intake record: bad id");
+  if (!core::IsStoredIntakeId(s.id)) return Status::Corruption("intake record: bad id");
   return s;
 }
 

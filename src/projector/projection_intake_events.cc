@@ -212,7 +212,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   if (!root.ok()) return;
   auto id = core::JsonString(*root, "/id");
   auto phone = core::JsonString(*root, "/patient_phone");
-  if (!id || !IsValidIntakeId(*id) || !phone || phone->empty()) return;
+  if (!id || !core::IsStoredIntakeId(*id) || !phone || phone->empty()) return;
   if (!e.intake_id.empty() && e.intake_id != *id) return;
   if (intakes_.count(*id)) return;  // the first creation stands
   IntakeState s;

@@ -112,7 +112,8 @@ Status Mismatch(const std::string& local_path, std::string_view expected, const 
 }  // namespace
 
 Status ValidateIntakeIdForStorage(std::string_view id) {
-  if (core::IsValidIntakeId(id)) return Status::Ok();
+  // Old stores may hold ids of up to 64 characters; their copies are still stored.
+  if (core::IsStoredIntakeId(id)) return Status::Ok();
   return Status::InvalidArgument("intake id must be 1-64 of [A-Za-z0-9_-]");
 }
 

@@ -138,7 +138,7 @@ std::optional<std::string> IntakeIdFromClientState(std::string_view client_state
   std::string_view text = *decoded;
   if (text.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
   std::string id(text.substr(kPrefix.size()));
-  if (!IsValidIntakeId(id)) return std::nullopt;
+  if (!core::IsStoredIntakeId(id)) return std::nullopt;  // old stores: up to 64
   return id;
 }
 

@@ -144,9 +144,12 @@ TEST(IntakeStateTest, RejectsRecordsItDidNotWrite) {
 TEST(IntakeStateTest, IntakeIdsAreSafeKeyComponents) {
   EXPECT_TRUE(IsValidIntakeId("intake_8f14e45f"));
   EXPECT_TRUE(IsValidIntakeId("A-z_0"));
-  EXPECT_TRUE(IsValidIntakeId(std::string(64, 'x')));
+  EXPECT_TRUE(IsValidIntakeId(std::string(40, 'x')));
   EXPECT_FALSE(IsValidIntakeId(""));
-  EXPECT_FALSE(IsValidIntakeId(std::string(65, 'x')));
+  EXPECT_FALSE(IsValidIntakeId(std::string(41, 'x')));
+  // Ids of stores written before the 40-character limit stay readable.
+  EXPECT_TRUE(core::IsStoredIntakeId(std::string(64, 'x')));
+  EXPECT_FALSE(core::IsStoredIntakeId(std::string(65, 'x')));
   EXPECT_FALSE(IsValidIntakeId("a/b"));
   EXPECT_FALSE(IsValidIntakeId("a b"));
   EXPECT_FALSE(IsValidIntakeId("ü"));
