@@ -45,7 +45,9 @@ Result<ProjectorSettings> SettingsFromJson(std::string_view json) {
   auto window = core::JsonInt(*root, "/match_window_ms");
   if (!mode || (*mode != "auto" && *mode != "manual") || !window || *window < 0)
     return Status::Corruption("projector/settings: bad value");
-  return ProjectorSettings{*mode == "auto" ? RecordMode::kAuto : RecordMode::kManual, *window};
+  auto header = core::JsonString(*root, "/match_header");  // absent before --match-header
+  return ProjectorSettings{*mode == "auto" ? RecordMode::kAuto : RecordMode::kManual, *window,
+                           header ? std::string(*header) : std::string(kDefaultMatchHeader)};
 }
 
 }  // namespace
@@ -55,6 +57,7 @@ std::string SettingsToJson(const ProjectorSettings& s) {
   w.BeginObject();
   w.Key("record_mode").String(s.record_mode == RecordMode::kAuto ? "auto" : "manual");
   w.Key("match_window_ms").Int(s.match_window_ms);
+  w.Key("match_header").String(s.match_header);
   w.EndObject();
   return w.Take();
 }
@@ -286,7 +289,8 @@ core::Status Projection::LoadEntries(core::EventStore& store) {
     (void)k;
     return true;
   }));
-  return bad;
+  CALLREC_RETURN_IF_ERROR(bad);
+  return LoadUnbound(store);
 }
 
 Result<Projection> Projection::Rebuild(core::EventStore& store, const RebuildProgress& progress) {

@@ -50,6 +50,7 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
   w.Key("version").String("0.1.0");
   w.Key("record_mode").String(o.record_mode);
   w.Key("match_window_ms").Int(s.match_window.count());
+  w.Key("match_header").String(o.match_header);
   w.Key("fetch_delay_ms").Int(s.pipeline.fetch_delay.count());
   w.Key("fetch_interval_ms").Int(s.pipeline.fetch_interval.count());
   w.Key("fetch_max_attempts").Int(s.pipeline.fetch_max_attempts);
@@ -174,13 +175,19 @@ int RunServe(const ServeOptions& o) {
   core::Gauge* applied_gauge = metrics.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
   core::Gauge* unmatched_gauge = metrics.GetGauge(
       "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");
+  core::Gauge* ambiguous_gauge = metrics.GetGauge(
+      "callrec_projector_ambiguous_matches",
+      "Calls matched by phone while more than one intake could have taken them (metadata.match ambiguous)");
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
   std::atomic<projector::Projector*> projector_ptr{nullptr};
   auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
     if (auto* p = projector_ptr.load()) {
       applied_gauge->Set(int64_t(p->applied_seq()));
-      p->Read([&](const projector::Projection& proj) { unmatched_gauge->Set(int64_t(proj.unmatched_total())); });
+      p->Read([&](const projector::Projection& proj) {
+        unmatched_gauge->Set(int64_t(proj.unmatched_total()));
+        ambiguous_gauge->Set(int64_t(proj.ambiguous_total()));
+      });
     }
     if (auto* s = scheduler_ptr.load()) s->Notify();
     if (auto* pg = pg_ptr.load()) pg->Notify();
