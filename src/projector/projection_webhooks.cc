@@ -1,6 +1,7 @@
 // projection_webhooks.cc — folding `telnyx.webhook` events: binding calls to intakes, buffering
 // webhooks that arrive before their call.answered, and the call facts (hangup, recording saved or
 // failed). The matching rules are in projection.h, the state changes in intake_state.h.
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -378,10 +379,17 @@ void Projection::BindLate(const std::string& intake_id, int64_t now_ms) {
       break;
     }
   }
+  // By number, in manual mode only a call still up: one that ended unrecorded is of no use to the
+  // intake, which had better wait for the call it was created for (a retry).
+  const bool manual = settings_.record_mode == RecordMode::kManual;
   for (auto it = unbound_.rbegin(); it != unbound_.rend() && pick == unbound_.end(); ++it) {
     const UnboundCall& u = it->second;
     int64_t answered = u.answered.event_time_ms();
     if (u.phone.empty() || u.phone != intake.patient_phone) continue;
+    if (manual && std::any_of(u.facts.begin(), u.facts.end(), [](const WebhookFacts& f) {
+          return f.event_type == "call.hangup";
+        }))
+      continue;
     if (intake.created_at_ms > SatAdd(answered, settings_.match_window_ms)) continue;
     if (intake.created_at_ms < SatAdd(answered, -settings_.match_window_ms)) continue;
     pick = std::prev(it.base());
@@ -394,7 +402,6 @@ void Projection::BindLate(const std::string& intake_id, int64_t now_ms) {
   unbound_.erase(pick);
 
   Bind(intake_id, call.answered, Match{intake_id, "", how, {}}, call.direction, now_ms);
-  const bool manual = settings_.record_mode == RecordMode::kManual;
   for (const WebhookFacts& f : call.facts) AddLink(intake_id, f.seq);
   Mutate(intake_id, now_ms, [&](IntakeState& s) {
     for (const WebhookFacts& f : call.facts)

@@ -284,9 +284,23 @@ TEST(LateIntakeTest, ANamedCallBindsItsIntakeWhateverTheNumber) {
   EXPECT_EQ(h.Get(kId).match, "client_state");
 }
 
-TEST(LateIntakeTest, ACallOverBeforeItsIntakeExistedFailsSayingSo) {
+// By number, an ended call is not taken: the new intake waits for its own call (a retry).
+TEST(LateIntakeTest, AnEndedCallIsNotTakenByNumber) {
   ProjectionHarness h;
   h.Apply(AnsweredAt(kT0, CallNo(1)));
+  h.Apply(Webhook(kT0 + 30 * kSec, "call.hangup", "wh-h", CallNo(1)));
+  h.Apply(IntakeCreated(kT0 + kMin, kId, kPatient));
+  EXPECT_EQ(h.Get(kId).state, State::kCreated);
+  h.Apply(AnsweredAt(kT0 + 2 * kMin, CallNo(2), "wh-a2"));
+  EXPECT_EQ(h.Get(kId).call_control_id, CallNo(2).ccid);
+}
+
+// A call that named the intake exactly and ended before the intake existed: nothing was recorded.
+TEST(LateIntakeTest, ANamedCallOverBeforeItsIntakeExistedFailsSayingSo) {
+  ProjectionHarness h;
+  WebhookExtras x;
+  x.client_state = ClientStateFor(kId);
+  h.Apply(Webhook(kT0, "call.answered", "wh-a", CallNo(1), std::nullopt, x));
   h.Apply(Webhook(kT0 + 30 * kSec, "call.hangup", "wh-h", CallNo(1)));
   h.Apply(IntakeCreated(kT0 + kMin, kId, kPatient));
   EXPECT_EQ(h.Get(kId).state, State::kFailed);
