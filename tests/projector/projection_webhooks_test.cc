@@ -203,7 +203,7 @@ TEST(MatchTest, ALegacyAnsweredDirectionIsStillRead) {
 core::Event ServiceStartedWithHeader(int64_t at, std::string_view header) {
   core::Event e = ServiceStarted(at);
   e.payload.pop_back();
-  e.payload += R"(,"match_header":")" + std::string(header) + ""}";
+  e.payload += R"(,"match_header":")" + std::string(header) + R"("})";
   return e;
 }
 
