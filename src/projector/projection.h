@@ -27,7 +27,7 @@
 //      `created`, not bound to a call, created within [t - match_window, t + kMatchClockSkewMs]
 //      where t is data.occurred_at (else recorded_at)  -> match "phone", or "ambiguous" when more
 //      than one intake qualified (the others listed in metadata.match_candidates).
-//   Otherwise the webhook is unmatched, and its call waits (projector/unbound/...) for an intake
+//   Otherwise the webhook is unmatched, and its call waits (projector/waiting_call/...) for an intake
 //   created within match_window after the answer: that intake binds to it late (rule 2, 3 or 4
 //   seen from the intake's side; projection_webhooks.cc BindLate).
 //
@@ -45,7 +45,7 @@
 //   projector/phone/<e164>/<id>      -> decimal seq of the intake.created
 //   projector/call/{c,l,s}/<call id> -> intake id or ""   (c: control id, l: leg id, s: session id)
 //   projector/orphan/<seq:be64>      -> FactsToJson
-//   projector/unbound/<seq:be64>     -> UnboundCall JSON: an answered call no intake took yet,
+//   projector/waiting_call/<seq:be64>     -> UnboundCall JSON: an answered call no intake took yet,
 //                                       keyed by its call.answered seq (projection_webhooks.cc)
 //
 // Thread-safety: none; one thread owns a Projection (see projector.h for the running one).

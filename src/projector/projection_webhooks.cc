@@ -14,7 +14,7 @@ namespace callrec::projector {
 namespace {
 
 constexpr std::string_view kOrphanPrefix = "projector/orphan/";
-constexpr std::string_view kUnboundPrefix = "projector/unbound/";
+constexpr std::string_view kUnboundPrefix = "projector/waiting_call/";
 constexpr std::string_view kAmbiguousTotalKey = "projector/ambiguous_total";
 
 // a + b clamped to int64 (settings and times come from events and may be hostile).

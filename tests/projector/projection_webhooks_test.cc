@@ -322,7 +322,7 @@ TEST(LateIntakeTest, WaitingCallsSurviveARestart) {
   ProjectionHarness h;
   h.Apply(AnsweredAt(kT0, CallNo(1)));
   h.Flush();
-  EXPECT_TRUE(h.HasKey("projector/unbound/" + SeqSuffix(1)));
+  EXPECT_TRUE(h.HasKey("projector/waiting_call/" + SeqSuffix(1)));
   // The same state read back from derived data (projection_property_test checks Load() on a
   // real store); here: a second fold of the same events agrees.
   ProjectionHarness again;
