@@ -420,7 +420,8 @@ TEST(ProjectionCreateTest, ServiceStartedSettingsAreValidated) {
   EXPECT_EQ(h.projection.settings().record_mode, RecordMode::kAuto) << "bad values keep the last";
   EXPECT_EQ(h.projection.settings().match_window_ms, 2 * kMin);
   h.Flush();
-  EXPECT_EQ(h.derived["projector/settings"], R"({"record_mode":"auto","match_window_ms":120000})");
+  EXPECT_EQ(h.derived["projector/settings"],
+            R"({"record_mode":"auto","match_window_ms":120000,"match_header":"X-Intake-Id"})");
 }
 
 }  // namespace
