@@ -216,8 +216,8 @@ TEST(E2eRealTelnyx, AnIntakeCreatedAfterItsCallWasAnsweredBindsAndRecords) {
   CallIds call = env.PlaceHeldCall("+15550100029");
   // call.answered is stored (unmatched: no intake yet) before the intake exists.
   ASSERT_TRUE(Eventually([&] {
-    return MetricValue(env.Api("GET", "/metrics").body, "callrec_projector_unmatched_webhooks") >= 1;
-  })) << env.Api("GET", "/metrics").body;
+    return env.Callrec({"events"}).out.find("\"event_type\":\"call.answered\"") != std::string::npos;
+  })) << env.Callrec({"events"}).out;
   std::string id = env.CreateIntake("+15550100029");
   env.HangUpWhileRecording(id, call);
   Json intake = env.WaitForState(id, {"fetched", "failed"});
