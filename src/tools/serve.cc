@@ -176,16 +176,27 @@ int RunServe(const ServeOptions& o) {
       "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
+  core::Gauge* resident_gauge = metrics.GetGauge(
+      "callrec_projector_resident_intakes", "Intakes held in memory (the open ones; finished ones stay in the store)");
   std::atomic<projector::Projector*> projector_ptr{nullptr};
+  auto update_gauges = [&](projector::Projector& p) {
+    applied_gauge->Set(int64_t(p.applied_seq()));
+    p.Read([&](const projector::Projection& proj) {
+      unmatched_gauge->Set(int64_t(proj.unmatched_total()));
+      resident_gauge->Set(int64_t(proj.resident_count()));
+    });
+  };
+  projector::ProjectorOptions projector_options;
+  // Memory holds only the open intakes this configuration acts on (projection.h).
+  projector_options.open.fetched = o.storage != "none";
+  projector_options.open.stored = o.delete_after_upload;
   auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
-    if (auto* p = projector_ptr.load()) {
-      applied_gauge->Set(int64_t(p->applied_seq()));
-      p->Read([&](const projector::Projection& proj) { unmatched_gauge->Set(int64_t(proj.unmatched_total())); });
-    }
+    if (auto* p = projector_ptr.load()) update_gauges(*p);
     if (auto* s = scheduler_ptr.load()) s->Notify();
     if (auto* pg = pg_ptr.load()) pg->Notify();
-  });
+  }, projector_options);
   if (!projector.ok()) return Fail(projector.status().ToString() + " (try `callrec replay`)");
+  update_gauges(**projector);
 
   projector::CurlTransport transport;
   projector::TelnyxClient telnyx(transport, clock, o.telnyx_api_base, Env("TELNYX_API_KEY"));
