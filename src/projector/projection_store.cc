@@ -104,7 +104,8 @@ void Projection::ScanKeys(const std::string& prefix, const std::string& from, co
 
 void Projection::KeepIndexKey(const std::string& key, const std::optional<std::string>& value) {
   std::string_view k = key;
-  if (k.substr(0, keys::kCall.size()) != keys::kCall && k.substr(0, keys::kUnbound.size()) != keys::kUnbound)
+  if (k.substr(0, keys::kCall.size()) != keys::kCall && k.substr(0, keys::kUnbound.size()) != keys::kUnbound &&
+      k.substr(0, keys::kPhone.size()) != keys::kPhone)
     return;
   if (value) {
     index_keys_[key] = *value;

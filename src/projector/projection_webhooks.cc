@@ -146,8 +146,13 @@ Projection::Match Projection::MatchIntake(const WebhookFacts& f) {
   if (!phone.ok()) return {"", "no E.164 patient number in the webhook"};
   const int64_t t = f.event_time_ms();
   auto best = MatchByPhone(*phone, SatAdd(t, -settings_.match_window_ms), SatAdd(t, kMatchClockSkewMs));
-  if (!best) return {"", "no unbound intake for the number within the match window"};
-  return {*best, ""};
+  if (best) return {*best, ""};
+  // Only the reason differs: any intake ever created for the number? (phone keys stay forever)
+  std::string prefix = std::string(keys::kPhone) + *phone + "/";
+  bool any = false;
+  ScanKeys(prefix, prefix, prefix + "\xff", [&](std::string_view) { return !(any = true); });
+  if (!any) return {"", "no intake for the number"};
+  return {"", "no unbound intake for the number within the match window"};
 }
 
 // The unbound index holds exactly the intakes rule 3 may pick (in `created`, not on a call), keyed
