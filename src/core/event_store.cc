@@ -76,6 +76,9 @@ rocksdb::DBOptions BaseOptions() {
   o.max_background_jobs = 2;  // the target machine has 2 cores
   o.keep_log_file_num = 5;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // All memtables together (events, indexes, derived data) flush past 32 MiB: the service's
+  // memory stays flat however many events arrive (RocksDB's default is 64 MiB per family).
+  o.db_write_buffer_size = 32 << 20;
   return o;
 }
 
