@@ -102,6 +102,8 @@ void Projection::ScanKeys(const std::string& prefix, const std::string& from, co
     if (!visit(k)) return;
 }
 
+// The in-memory projection's stand-in for the store: the call, phone and unbound index keys it
+// flushed (phone keys too, beside what projection.h lists: the "no intake for the number" check).
 void Projection::KeepIndexKey(const std::string& key, const std::optional<std::string>& value) {
   std::string_view k = key;
   if (k.substr(0, keys::kCall.size()) != keys::kCall && k.substr(0, keys::kUnbound.size()) != keys::kUnbound &&
