@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
@@ -76,9 +77,6 @@ rocksdb::DBOptions BaseOptions() {
   o.max_background_jobs = 2;  // the target machine has 2 cores
   o.keep_log_file_num = 5;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  // All memtables together (events, indexes, derived data) flush past 32 MiB: the service's
-  // memory stays flat however many events arrive (RocksDB's default is 64 MiB per family).
-  o.db_write_buffer_size = 32 << 20;
   return o;
 }
 
@@ -137,6 +135,9 @@ class RocksEventStore final : public EventStore {
   Status OpenDb() {
     rocksdb::DBOptions db_options = BaseOptions();
     cache_ = rocksdb::NewLRUCache(64 << 20);
+    // Memtables (all families) are charged to the same 64 MiB and flush past 32 MiB of it: RocksDB's
+    // memory has one bound however many events arrive (its default is 64 MiB per family, on top).
+    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(32 << 20, cache_);
     std::vector<std::string> names;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
     if (!s.ok()) {
