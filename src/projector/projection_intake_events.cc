@@ -240,6 +240,8 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
     phones_[*e164].push_back(s.id);
     Put("projector/phone/" + *e164 + "/" + s.id, std::to_string(e.seq));
   }
+  // newest/<~seq:be64>/<id>: a forward scan lists intakes newest first (the console's listing).
+  Put(SeqKey("newest/", ~e.seq) + "/" + s.id, "");
   std::string key = s.id;
   intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0};
   dirty_intakes_.insert(key);
