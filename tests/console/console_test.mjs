@@ -252,6 +252,7 @@ async function main() {
     check(src.startsWith('blob:') && !src.includes(TOKEN), `audio src ${src}`);
     check(await page.$eval('#sha-check', (e) => e.className) === 'ok', 'the page did not confirm the sha256');
     await page.screenshot({ path: path.join(shots, 'intake.png'), fullPage: true });
+    await page.screenshot({ path: path.join(shots, 'intake-top.png') });
   });
 
   await step('Retry re-arms a failed intake', async () => {
@@ -294,6 +295,17 @@ async function main() {
     await p2.waitForSelector('#timeline details', { timeout: DEADLINE_MS });
     check(await p2.evaluate(() => location.href.includes('token')) === false, 'token left in the URL');
     await fresh.close();
+  });
+
+  await step('the list shows the failed intake with its reason in words', async () => {
+    await page.goto(`${api}/console/`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector(`#intakes-table tr[data-id="${failedId}"]`, { timeout: DEADLINE_MS });
+    await page.click('.count[data-state="failed"]');
+    await until('only failed rows', () => page.$$eval('#intakes-table tbody tr[data-id]',
+      (rows) => rows.length > 0 && rows.every((r) => r.dataset.state === 'failed')));
+    await page.click('.count[data-state="all"]');
+    await until('all rows again', () => page.$$eval('#intakes-table tbody tr[data-id]', (rows) => rows.length >= 3));
+    await page.screenshot({ path: path.join(shots, 'overview.png') });
   });
 
   await step('signing out hides everything', async () => {

@@ -426,6 +426,8 @@ function drawTiles(el, ms, u) {
     tile('tile-unmatched', 'unmatched webhooks', u ? u.total : sum(ms, 'callrec_projector_unmatched_webhooks')),
     tile('tile-signature', 'signature failures', sigTotal, byReason || null),
     tile('tile-pending', 'intakes with a next step', sum(ms, 'callrec_scheduler_pending_intakes')),
+    ms.some((m) => m.name === 'callrec_lane_queue_depth')
+      ? tile('tile-queue', 'steps due, waiting for a worker', sum(ms, 'callrec_lane_queue_depth')) : null,
     tile('tile-inflight', 'steps running now', sum(ms, 'callrec_scheduler_in_flight')),
     tile('tile-oldest', 'oldest due step', oldest.length ? Math.max(...oldest.map((m) => m.value)).toFixed(1) + ' s late' : '—',
       oldest.length ? null : 'not reported by this version'),
@@ -434,11 +436,28 @@ function drawTiles(el, ms, u) {
   if (sum(ms, 'callrec_signature_verification_disabled') > 0) {
     tilesList.unshift(tile('tile-insecure', 'signature verification', 'OFF', 'started with --insecure-skip-signature'));
   }
-  el.replaceChildren(...tilesList);
+  el.replaceChildren(...tilesList.filter(Boolean));
 }
 
+// Per-lane queues (callrec_lane_*{lane="..."}) when the service reports them, else the
+// scheduler's totals.
 function drawLanes(el, ms) {
-  const rows = ms.filter((m) => m.name.startsWith('callrec_lane_') || m.name.startsWith('callrec_scheduler_'));
+  const laneMetrics = ms.filter((m) => m.name.startsWith('callrec_lane_'));
+  if (laneMetrics.length) {
+    const lanes = new Map();
+    for (const m of laneMetrics) {
+      const lane = (m.labels.match(/lane="([^"]*)"/) || [])[1] || m.labels || '-';
+      if (!lanes.has(lane)) lanes.set(lane, {});
+      lanes.get(lane)[m.name.replace('callrec_lane_', '')] = m.value;
+    }
+    const cols = ['queue_depth', 'in_flight', 'oldest_due_age_seconds', 'workers'];
+    const heads = ['Lane', 'Waiting', 'Running', 'Oldest due (s)', 'Workers'];
+    el.replaceChildren(h('thead', {}, h('tr', {}, heads.map((t) => h('th', {}, t)))),
+      h('tbody', {}, [...lanes].map(([lane, v]) => h('tr', { 'data-lane': lane }, h('td', {}, lane),
+        cols.map((c) => h('td', { class: 'mono' }, v[c] === undefined ? '—' : (c.includes('seconds') ? v[c].toFixed(1) : v[c])))))));
+    return;
+  }
+  const rows = ms.filter((m) => m.name.startsWith('callrec_scheduler_'));
   el.replaceChildren(h('thead', {}, h('tr', {}, h('th', {}, 'metric'), h('th', {}, 'labels'), h('th', {}, 'value'))),
     h('tbody', {}, rows.map((m) => h('tr', {}, h('td', { class: 'mono' }, m.name),
       h('td', { class: 'mono' }, m.labels), h('td', { class: 'mono' }, m.value)))));
