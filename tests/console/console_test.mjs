@@ -252,6 +252,7 @@ async function main() {
     check(src.startsWith('blob:') && !src.includes(TOKEN), `audio src ${src}`);
     check(await page.$eval('#sha-check', (e) => e.className) === 'ok', 'the page did not confirm the sha256');
     await page.screenshot({ path: path.join(shots, 'intake.png'), fullPage: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(shots, 'intake-top.png') });
   });
 

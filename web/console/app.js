@@ -215,11 +215,13 @@ function intakeRow(i) {
 function renderIntake(id) {
   const view = $('#view');
   const head = h('div', { id: 'intake-head' });
+  // Outside `head`, which is redrawn: the retry's answer stays while the intake moves on.
+  const retryNote = h('p', { id: 'retry-result' });
   const fields = h('dl', { class: 'fields', id: 'fields' });
   const player = h('div', { class: 'player', id: 'player' }, h('span', { class: 'muted' }, 'Loading…'));
   const timeline = h('div', { class: 'timeline', id: 'timeline' });
   view.replaceChildren(h('p', {}, h('a', { href: '/console/', 'data-link': true }, '← Intakes')),
-    head, h('h2', {}, 'Recording'), player, h('h2', {}, 'Fields'), fields,
+    head, retryNote, h('h2', {}, 'Recording'), player, h('h2', {}, 'Fields'), fields,
     h('h2', {}, 'Timeline'), h('p', { class: 'muted' }, 'The same lines as `callrec timeline`; click one for its raw payload.'),
     timeline);
   let lastSig = '';
@@ -240,7 +242,7 @@ function renderIntake(id) {
     const sig = intake.updated_at + '|' + tl.events.length;
     if (sig === lastSig) return;
     lastSig = sig;
-    drawHead(head, intake, refresh);
+    drawHead(head, intake, refresh, retryNote);
     drawFields(fields, intake);
     drawTimeline(timeline, tl.events, open);
     const audioKey = intake.state + '|' + (intake.metadata.recording_url_storage || intake.metadata.recording_id || '');
@@ -252,27 +254,26 @@ function renderIntake(id) {
   poll(refresh);
 }
 
-function drawHead(el, intake, refresh) {
+function drawHead(el, intake, refresh, msg) {
   const parts = [h('h1', {}, 'Intake ', h('span', { class: 'mono', id: 'intake-id' }, intake.id), ' ',
     h('span', { id: 'intake-state' }, stateBadge(intake.state)))];
   if (intake.state === 'failed') {
-    const msg = h('span', { id: 'retry-result' });
     const btn = h('button', { class: 'primary', id: 'retry' }, 'Retry');
     btn.addEventListener('click', async () => {
       btn.disabled = true;
       try {
         const r = await apiJson('/api/intakes/' + encodeURIComponent(intake.id) + '/retry', { method: 'POST' });
         msg.className = 'ok';
-        msg.textContent = ' Re-armed (event #' + r.seq + '); the pipeline picks it up from where it stopped.';
+        msg.textContent = 'Re-armed (event #' + r.seq + '); the pipeline picks it up from where it stopped.';
         refresh();
       } catch (e) {
         msg.className = 'error';
-        msg.textContent = ' ' + e.message;
+        msg.textContent = e.message;
         btn.disabled = false;
       }
     });
     parts.push(h('div', { class: 'failure', id: 'failure' },
-      h('b', {}, 'Failed: '), failureText(intake), ' ', btn, msg));
+      h('b', {}, 'Failed: '), failureText(intake), ' ', btn));
   } else if (intake.last_error) {
     parts.push(h('p', { class: 'muted' }, 'Last error: ' + intake.last_error));
   }
