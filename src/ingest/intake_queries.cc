@@ -56,7 +56,7 @@ bool PhoneLike(std::string_view q) {
 }
 
 // Walks newest/ from `before` (exclusive) on, calling `visit(seq, id)` until it returns false or
-// kMaxExamined entries were seen. Returns the seq of the last entry examined when entries may
+// `max_examined` entries were seen. Returns the seq of the last entry examined when entries may
 // remain, else nullopt.
 core::Result<std::optional<uint64_t>> WalkNewest(
     core::EventStore& store, std::optional<uint64_t> before, size_t max_examined,
@@ -136,7 +136,7 @@ core::Result<std::string> ListNewest(core::EventStore& store, const NewestQuery&
     return n < query.limit;
   };
   // An unfiltered page examines exactly `limit` entries; a filtered one up to the bound.
-  auto next = WalkNewest(store, query.before, filtering ? kMaxExamined : query.limit, visit, examined);
+  auto next = WalkNewest(store, query.before, filtering ? kMaxSearchExamined : query.limit, visit, examined);
   if (!failed.ok()) return failed;
   if (!next.ok()) return next.status();
   out.append(R"(],"next_before":)");
@@ -228,10 +228,10 @@ core::Result<std::string> CallsPerDay(core::EventStore& store, int64_t now_ms, i
       ++per_day[day][std::string(core::JsonString(*root, "/state").value_or("unknown"))];
     return true;
   };
-  auto next = WalkNewest(store, std::nullopt, kMaxExamined, visit, examined);
+  auto next = WalkNewest(store, std::nullopt, kMaxChartExamined, visit, examined);
   if (!failed.ok()) return failed;
   if (!next.ok()) return next.status();
-  bool complete = !(next->has_value() && examined >= kMaxExamined);
+  bool complete = !(next->has_value() && examined >= kMaxChartExamined);
   core::JsonWriter w;
   w.BeginObject().Key("days").BeginArray();
   for (int d = 0; d < days; ++d) {

@@ -166,6 +166,8 @@ function renderIntakes() {
   newer.addEventListener('click', () => { listState.pages.pop(); refresh(); });
   older.addEventListener('click', () => { if (next) { listState.pages.push(next); refresh(); } });
 
+  let ticks = 0;
+  let lastQuery = '';
   async function refresh() {
     const serial = viewSerial;
     const params = new URLSearchParams({ order: 'newest', limit: String(PAGE) });
@@ -173,6 +175,11 @@ function renderIntakes() {
     if (listState.q) params.set('q', listState.q);
     const before = listState.pages[listState.pages.length - 1];
     if (before) params.set('before', String(before));
+    // A search scans up to 5,000 intakes: while it stays the same, redo it every 10 s, not 2 s.
+    const query = params.toString();
+    if (listState.q && query === lastQuery && ticks++ % 5 !== 0) return;
+    if (query !== lastQuery) ticks = 1;
+    lastQuery = query;
     const [c, page] = await Promise.all([apiJson('/api/intake-counts'), apiJson('/api/intakes?' + params)]);
     if (serial !== viewSerial) return;
     drawCounts(counts, c, filter);
