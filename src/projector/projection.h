@@ -52,6 +52,8 @@
 //   updated/<seq:be64>/<id>          -> ""   one per intake: the seq of its last change (the old
 //                                            key deleted), for pg-sync (pg_sync.h UpdatedKey)
 //   link/<id>/<seq:be64>             -> ""   webhooks tied to the intake
+//   newest/<~seq:be64>/<id>          -> ""   written once at intake.created (seq inverted, so a
+//                                            forward scan is newest first: GET /api/intakes?order=newest)
 //   projector/last_seq               -> decimal
 //   projector/format                 -> decimal: keys::kFormatVersion
 //   projector/settings               -> {"record_mode","match_window_ms"}
