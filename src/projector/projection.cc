@@ -144,11 +144,13 @@ void Projection::ForEachIntake(const std::function<void(const IntakeState&)>& vi
 void Projection::ForEachPending(const std::function<void(const IntakeState&)>& visit) const {
   for (const auto& [id, entry] : intakes_) {
     const IntakeState& s = entry.intake;
-    // Only states the actor acts in: `created` waits for call.answered and `recording` for
-    // call.hangup, so intakes whose call never came do not cost every scheduler pass. A stored
-    // recording may still have a delete pending (--delete-after-upload).
+    // Only states the actor acts in: `created` waits for call.answered, so intakes whose call
+    // never came do not cost every scheduler pass. `recording` waits for call.hangup, but not
+    // past --max-call-duration (the call-status check, next_step.h). A stored recording may
+    // still have a delete pending (--delete-after-upload).
     switch (s.state) {
       case State::kAnswered:
+      case State::kRecording:
       case State::kEnded:
       case State::kFetched:
         visit(s);
@@ -157,7 +159,6 @@ void Projection::ForEachPending(const std::function<void(const IntakeState&)>& v
         if (!s.recording_deleted_at_ms) visit(s);
         break;
       case State::kCreated:
-      case State::kRecording:
       case State::kFailed:
         break;
     }

@@ -118,6 +118,10 @@ class HistoryGenerator {
     plan_.push_back({t += kSec, r_.Chance(0.85) ? RecordStart(0, id, "ok")
                                                 : RecordStart(0, id, "failed", 422,
                                                               R"({"errors":[{"code":"90018","detail":"ended"}]})")});
+    if (r_.Chance(0.2))  // a long call asked about before its hangup (still alive)
+      plan_.push_back({answered + 2 * kMin, CallStatus(0, id, true, 200, answered + 3 * kMin)});
+    if (r_.Chance(0.1))  // the hangup presumed from the call status (may race the real one)
+      plan_.push_back({hangup + kSec, PresumedEnded(0, id, "not_alive", hangup)});
     t = hangup + 2 * kMin;
     int queries = int(r_.Between(1, 4));
     for (int q = 1; q <= queries; ++q) {
