@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 5> kReasonNames = {
     "record_start_failed", "recording_not_found", "download_failed", "upload_failed", "gave_up"};
 
 // Every metadata key the projector writes, in the order it writes them: the seed's first (§4).
-constexpr std::array<std::string_view, 23> kReservedKeys = {
+constexpr std::array<std::string_view, 24> kReservedKeys = {
     "call_control_id",      "call_session_id",       "call_leg_id",
     "recording_started_at", "recording_id",          "recording_url_telnyx",
     "recording_duration",   "recording_fetched_at",  "recording_url_supabase",
@@ -30,7 +30,7 @@ constexpr std::array<std::string_view, 23> kReservedKeys = {
     "hangup_at",            "hangup_cause",          "record_start_attempts",
     "record_start_last_at", "fetch_queries",         "first_query_at",
     "storage_attempts",     "recording_sha256",      "recording_deleted_at",
-    "delete_attempts",      "verified_ids"};
+    "delete_attempts",      "verified_ids",          "call_status_checks"};
 
 // `"key":"2026-...Z"` or `"key":null`.
 void TimeField(JsonWriter& w, std::string_view key, const std::optional<int64_t>& ms) {
@@ -74,6 +74,9 @@ void WriteMetadata(JsonWriter& w, const IntakeState& s) {
   w.Key("verified_ids").BeginArray();
   for (const auto& id : s.verified_ids) w.String(id);
   w.EndArray();
+  // Written only once a check happened, so records of stores older than the check keep their
+  // bytes (replay --verify compares them).
+  if (s.call_status_checks > 0) w.Key("call_status_checks").Int(s.call_status_checks);
   for (const auto& [key, raw] : s.user_metadata) w.Key(key).Raw(raw);
   w.EndObject();
 }
@@ -167,6 +170,7 @@ bool ReadMetadataField(std::string_view k, simdjson::dom::element v, IntakeState
   if (k == "recording_deleted_at") return ReadOptTime(v, s.recording_deleted_at_ms);
   if (k == "delete_attempts") return ReadInt(v, s.delete_attempts);
   if (k == "verified_ids") return ReadStringArray(v, s.verified_ids);
+  if (k == "call_status_checks") return ReadInt(v, s.call_status_checks);
   s.user_metadata.emplace_back(std::string(k), simdjson::minify(v));
   return true;
 }

@@ -127,8 +127,11 @@ void RecordingGet(IntakeState& s, element env) {
 }
 
 void StorageUpload(IntakeState& s, element p, int64_t now) {
-  if (s.state != State::kFetched) return;
   std::string_view outcome = Outcome(p);
+  // A verified copy outranks a failure appended before it (intake_state.h [17]).
+  bool recovers = s.state == State::kFailed && s.recording_known() && outcome == "ok";
+  if (s.state != State::kFetched && !recovers) return;
+  if (recovers) s.failure_reason.reset();
   if (outcome == "ok") {
     std::string location = OptStr(p, "/location").value_or("");
     if (location.rfind("file://", 0) == 0) {
@@ -165,14 +168,42 @@ void RecordingDelete(IntakeState& s, element env, int64_t now) {
   }
 }
 
+// Monotonic outcomes (intake_state.h [14]): is this failure about a stage the intake has already
+// passed? Then it was decided on facts older than the success it would overwrite.
+bool StaleFailure(const IntakeState& s, std::optional<FailureReason> reason) {
+  if (s.state == State::kStored) return true;
+  if (s.state != State::kFetched) return false;
+  return reason != FailureReason::kDownloadFailed && reason != FailureReason::kUploadFailed;
+}
+
 void Failed(IntakeState& s, element p) {
-  if (s.is_final()) return;
   auto reason = ParseFailureReason(core::JsonString(p, "/reason").value_or(""));
+  if (s.state == State::kFailed || StaleFailure(s, reason)) return;
   auto error = OptStr(p, "/error");
   // The final "not found" answer is counted here: no fetch_scheduled follows it.
   if (auto k = core::JsonInt(p, "/fetch_attempts"); k && *k >= 0) s.fetch_attempts = *k;
   FailIntake(s, reason.value_or(FailureReason::kGaveUp),
              error.value_or("failed: " + std::string(core::JsonString(p, "/reason").value_or("?"))));
+}
+
+// GET /v2/calls/{id} answered (or not): the next check, while the call is still awaited.
+void CallStatus(IntakeState& s, element env) {
+  ++s.call_status_checks;
+  bool awaited = (s.state == State::kAnswered || s.state == State::kRecording) && !s.hangup_seen();
+  if (!awaited) return;
+  if (auto retry_at = OptTime(env, "/retry_at")) s.next_attempt_at_ms = *retry_at;
+  std::string_view outcome = Outcome(env);
+  if (outcome != "ok") s.last_error = "call status: " + ApiErrorText(env);
+}
+
+// The actor concluded the call is over though no call.hangup came (intake_state.h [16]).
+void PresumedEnded(IntakeState& s, element p, int64_t now) {
+  bool awaited = (s.state == State::kAnswered || s.state == State::kRecording) && !s.hangup_seen();
+  if (!awaited) return;
+  s.hangup_at_ms = OptTime(p, "/ended_at").value_or(now);
+  s.hangup_cause = "presumed_ended:" + std::string(core::JsonString(p, "/reason").value_or("?"));
+  s.next_attempt_at_ms.reset();
+  s.state = State::kEnded;
 }
 
 // Re-arms a failed intake from where it stopped; the actor then sees work to do.
@@ -266,6 +297,8 @@ void Projection::ApplyIntakeEvent(const core::Event& e) {
     else if (t == "telnyx.recording_delete") RecordingDelete(s, p, now);
     else if (t == "intake.failed") Failed(s, p);
     else if (t == "intake.retry_requested") RetryRequested(s);
+    else if (t == "telnyx.call_status") CallStatus(s, p);
+    else if (t == "call.presumed_ended") PresumedEnded(s, p, now);
   });
 }
 

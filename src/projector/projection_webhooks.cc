@@ -65,6 +65,7 @@ void FoldHangup(IntakeState& s, const WebhookFacts& f, RecordMode mode, bool bef
     return;
   }
   s.state = State::kEnded;
+  s.next_attempt_at_ms.reset();  // a call-status check that was due: the hangup answers it
 }
 
 void FoldRecordingSaved(IntakeState& s, const WebhookFacts& f, RecordMode mode) {

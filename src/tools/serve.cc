@@ -33,6 +33,7 @@
 #include "projector/recording_storage.h"
 #include "projector/step_runner.h"
 #include "projector/telnyx_client.h"
+#include "projector/temp_files.h"
 #include "tools/cli.h"
 #include "tools/serve_options.h"
 
@@ -53,6 +54,7 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
   w.Key("fetch_delay_ms").Int(s.pipeline.fetch_delay.count());
   w.Key("fetch_interval_ms").Int(s.pipeline.fetch_interval.count());
   w.Key("fetch_max_attempts").Int(s.pipeline.fetch_max_attempts);
+  w.Key("max_call_duration_ms").Int(s.pipeline.max_call_duration.count());
   w.Key("storage").String(o.storage);
   w.Key("delete_after_upload").Bool(o.delete_after_upload);
   w.Key("telnyx_api_base").String(o.telnyx_api_base);
@@ -193,6 +195,12 @@ int RunServe(const ServeOptions& o) {
     std::filesystem::create_directories(settings->pipeline.temp_dir, ec);
     ::chmod(o.storage_dir.c_str(), 0700);
     ::chmod(settings->pipeline.temp_dir.c_str(), 0700);
+    // Before any worker starts: what an interrupted copy left is never read again.
+    projector::TempCleanup cleaned = projector::RemoveInterruptedCopies(
+        settings->pipeline.temp_dir, o.storage == "fs" ? o.storage_dir : "");
+    core::LogInfo("serve.temp_files_removed", {{"removed", uint64_t(cleaned.removed)},
+                                               {"failed", uint64_t(cleaned.failed)},
+                                               {"temp_dir", settings->pipeline.temp_dir}});
   }
   auto started = (*store)->Append(ServiceStartedEvent(o, *settings));
   if (!started.ok()) return Fail("cannot record service.started: " + started.status().ToString());
@@ -256,13 +264,30 @@ int RunServe(const ServeOptions& o) {
     pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store);
     pg_ptr = pg.get();
   }
+  // Every way out once threads run (a failed listen too) stops them in dependency order before
+  // the locals they use are destroyed: the projector's listener calls into the scheduler and the
+  // PostgreSQL loop, so it stops before they do.
+  auto stop_threads = [&](bool catch_up) {
+    (*http)->Stop();
+    scheduler_ptr = nullptr;
+    scheduler.Stop();
+    if (catch_up) (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it
+    applied_gauge->Set(int64_t((*projector)->applied_seq()));
+    (*projector)->Stop();
+    pg_ptr = nullptr;
+    pg.reset();
+  };
   projector_ptr = projector->get();
   (*projector)->Start();
   scheduler.Start(o.workers);
   scheduler_ptr = &scheduler;
   scheduler.Notify();  // resume whatever was pending before a restart
   core::Status listening = (*http)->Start();
-  if (!listening.ok()) return Fail(listening.message());
+  if (!listening.ok()) {
+    core::LogError("serve.start_failed", {{"error", listening.message()}});
+    stop_threads(/*catch_up=*/false);
+    return Fail(listening.message());
+  }
   if (!o.port_file.empty()) std::ofstream(o.port_file) << (*http)->port() << "\n";
   core::LogInfo("serve.listening",
                 {{"host", settings->host}, {"port", (*http)->port()}, {"data_dir", o.data_dir},
@@ -273,14 +298,7 @@ int RunServe(const ServeOptions& o) {
   int sig = 0;
   sigwait(&signals, &sig);
   core::LogInfo("serve.stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-  (*http)->Stop();
-  scheduler_ptr = nullptr;
-  scheduler.Stop();
-  (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it anyway
-  applied_gauge->Set(int64_t((*projector)->applied_seq()));
-  pg_ptr = nullptr;
-  pg.reset();
-  (*projector)->Stop();
+  stop_threads(/*catch_up=*/true);
   core::LogInfo("serve.stopped", {{"last_seq", (*store)->LastSeq()}});
   return kExitOk;
 }

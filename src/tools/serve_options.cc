@@ -52,6 +52,10 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--fetch-max-attempts", o.fetch_max_attempts,
                  "\"Not found\" answers before the intake fails as recording_not_found")
       ->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd.add_option("--max-call-duration", o.max_call_duration,
+                 "A call with no call.hangup this long after call.answered is checked with "
+                 "GET /v2/calls/{id}; not alive: treated as ended and its recording fetched")
+      ->check(kDuration)->capture_default_str();
   cmd.add_option("--storage", o.storage, "Where a copy of the audio goes: none, fs or supabase")
       ->check(CLI::IsMember({"none", "fs", "supabase"}))->capture_default_str();
   cmd.add_option("--storage-dir", o.storage_dir, "For fs: <dir>/<intake_id>/recording.<ext>")
@@ -101,6 +105,9 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   if (o.delete_after_upload && o.storage == "none")
     return core::Status::InvalidArgument(
         "--delete-after-upload: needs --storage fs or supabase (nothing would keep a copy)");
+  if (Duration(o.max_call_duration).count() <= 0)
+    return core::Status::InvalidArgument("--max-call-duration: must be more than 0, got '" +
+                                         o.max_call_duration + "'");
   s.signature_tolerance = Duration(o.signature_tolerance);
   s.match_window = Duration(o.match_window);
   projector::PipelineConfig& p = s.pipeline;
@@ -111,6 +118,7 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   p.fetch_delay = Duration(o.fetch_delay);
   p.fetch_interval = Duration(o.fetch_interval);
   p.fetch_max_attempts = o.fetch_max_attempts;
+  p.max_call_duration = Duration(o.max_call_duration);
   p.storage = o.storage == "fs"         ? projector::StorageKind::kFs
               : o.storage == "supabase" ? projector::StorageKind::kSupabase
                                         : projector::StorageKind::kNone;

@@ -30,6 +30,7 @@ struct ServeOptions {
   std::string fetch_delay = "2m";
   std::string fetch_interval = "1m";
   int fetch_max_attempts = 10;
+  std::string max_call_duration = "4h";
   std::string storage = "none";
   std::string storage_dir = "data/recordings";
   std::string supabase_url;

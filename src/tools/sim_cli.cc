@@ -155,6 +155,8 @@ void AddCall(CLI::App& app, CallFlags& f) {
   app.add_option("--recording-delay", f.recording_delay, "this call's recordings appear this long after hangup");
   app.add_flag("--recording-missing", s.recording_missing, "this call's recordings never appear");
   app.add_flag("--recording-error", s.recording_error, "send call.recording.error instead of a recording");
+  app.add_flag("--drop-hangup-webhook", s.drop_hangup_webhook,
+               "the call ends but its call.hangup webhook is never sent (GET /v2/calls says is_alive false)");
 }
 
 // Fills the durations and buckets of `f.config`; false (message printed) on a bad value.

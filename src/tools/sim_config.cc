@@ -97,7 +97,7 @@ const char* const kCallKeys[] = {
     "to", "from", "direction", "webhook_url", "client_state", "connection_id", "answer_after_ms",
     "hangup_after_ms", "send_recording_saved", "duplicate_webhooks", "hangup_before_answered",
     "auto_record", "hangup_cause", "hangup_source", "sip_hangup_cause", "recording_delay_ms",
-    "recording_missing", "recording_error"};
+    "recording_missing", "recording_error", "drop_hangup_webhook"};
 
 Status CheckCallKeys(simdjson::dom::object obj) {
   for (auto [key, value] : obj) {
@@ -138,6 +138,7 @@ Status ReadCallSpec(simdjson::dom::object obj, CallSpec& spec) {
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "hangup_before_answered", spec.hangup_before_answered));
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "auto_record", spec.auto_record));
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "recording_missing", spec.recording_missing));
+  CALLREC_RETURN_IF_ERROR(ReadBool(obj, "drop_hangup_webhook", spec.drop_hangup_webhook));
   return ReadBool(obj, "recording_error", spec.recording_error);
 }
 
@@ -233,6 +234,7 @@ std::string CallSpecToJson(const CallSpec& spec) {
   if (spec.recording_delay_ms) w.Key("recording_delay_ms").Int(*spec.recording_delay_ms);
   w.Key("recording_missing").Bool(spec.recording_missing);
   w.Key("recording_error").Bool(spec.recording_error);
+  w.Key("drop_hangup_webhook").Bool(spec.drop_hangup_webhook);
   w.EndObject();
   return w.Take();
 }

@@ -102,6 +102,7 @@ struct CallSpec {
   std::optional<int64_t> recording_delay_ms;  // overrides SimFaults::recording_delay_ms
   bool recording_missing = false;  // this call's recordings never appear
   bool recording_error = false;    // call.recording.error instead of the recording
+  bool drop_hangup_webhook = false;  // the call ends, but its call.hangup is never delivered
 };
 
 // {"rate_limit_next":0,...}: every field of SimFaults.

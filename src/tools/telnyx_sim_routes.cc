@@ -113,6 +113,13 @@ void TelnyxSim::RegisterApiRoutes() {
          [this](const httplib::Request& req, httplib::Response& res) {
            if (AdmitApi(req, res, kRecordStartRoute)) HandleRecordStart(req, res);
          });
+  s.Get(R"(/v2/calls/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!AdmitApi(req, res, "GET /v2/calls/{call_control_id}")) return;
+    // httplib has already percent-decoded the path, as for record_start.
+    auto status = world_->CallStatusJson(req.matches[1].str());
+    if (!status) return SendApiError(res, NotFound());
+    res.set_content(*status, kJson);
+  });
   s.Get("/v2/recordings", [this](const httplib::Request& req, httplib::Response& res) {
     if (AdmitApi(req, res, "GET /v2/recordings")) HandleListRecordings(req, res);
   });

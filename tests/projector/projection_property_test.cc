@@ -120,6 +120,10 @@ class HistoryGenerator {
     plan_.push_back({t += kSec, r_.Chance(0.85) ? RecordStart(0, id, "ok")
                                                 : RecordStart(0, id, "failed", 422,
                                                               R"({"errors":[{"code":"90018","detail":"ended"}]})")});
+    if (r_.Chance(0.2))  // a long call asked about before its hangup (still alive)
+      plan_.push_back({answered + 2 * kMin, CallStatus(0, id, true, 200, answered + 3 * kMin)});
+    if (r_.Chance(0.1))  // the hangup presumed from the call status (may race the real one)
+      plan_.push_back({hangup + kSec, PresumedEnded(0, id, "not_alive", hangup)});
     t = hangup + 2 * kMin;
     int queries = int(r_.Between(1, 4));
     for (int q = 1; q <= queries; ++q) {
@@ -344,6 +348,110 @@ TEST(ProjectionPropertyTest, InMemoryReplayIsDeterministicAcrossFlushSchedules) 
     chunked.Flush();
     ASSERT_EQ(once.derived, chunked.derived) << "seed " << seed;
   }
+}
+
+// ---- monotonic outcomes (intake_state.h [14]): every interleaving of racing events ----------
+
+bool Succeeded(State s) { return s == State::kFetched || s == State::kStored; }
+
+bool IsStaleableFailure(const core::Event& e) {
+  return e.type == "intake.failed" && e.payload.find("\"download_failed\"") == std::string::npos &&
+         e.payload.find("\"upload_failed\"") == std::string::npos;
+}
+
+// Applies `prefix` then every permutation of `racing` (in-memory replay, flushed once) and, for
+// the same order, a live-like run flushing after every event; checks at each step that
+//  - a stale failure (not about the copy) never moves a fetched/stored intake,
+//  - stored is never left,
+// and at the end that the outcome is `want` in every order and the flush schedule changes no
+// byte. Returns the number of interleavings checked.
+int CheckEveryInterleaving(const std::vector<core::Event>& prefix, std::vector<core::Event> racing,
+                           State want) {
+  std::vector<size_t> order(racing.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  int checked = 0;
+  do {
+    ProjectionHarness once, live;
+    for (const core::Event& e : prefix) {
+      once.Apply(e);
+      live.Apply(e);
+      live.Flush();
+    }
+    std::string trace;
+    for (size_t i : order) {
+      const core::Event& e = racing[i];
+      trace += " " + e.type + (e.type == "intake.failed" ? "(" + e.payload.substr(11, 12) + ")" : "");
+      State before = once.Get("intake-1").state;
+      once.Apply(e);
+      live.Apply(e);
+      live.Flush();
+      State after = once.Get("intake-1").state;
+      if (before == State::kStored) {
+        EXPECT_EQ(after, State::kStored) << "left stored on" << trace;
+      }
+      if (Succeeded(before) && IsStaleableFailure(e)) {
+        EXPECT_EQ(after, before) << "a stale failure overwrote a success on" << trace;
+      }
+      if (::testing::Test::HasFailure()) return checked;
+    }
+    once.Flush();
+    const IntakeState& end = once.Get("intake-1");
+    EXPECT_EQ(end.state, want) << trace;
+    EXPECT_FALSE(end.failure_reason.has_value()) << trace;
+    EXPECT_EQ(once.derived, live.derived) << "replay != live on" << trace;
+    if (::testing::Test::HasFailure()) return checked;
+    ++checked;
+  } while (std::next_permutation(order.begin(), order.end()));
+  return checked;
+}
+
+std::vector<core::Event> AnsweredAndRecording(const Call& call) {
+  return {ServiceStarted(kT0 - kMin), IntakeCreated(kT0, "intake-1", "+15550123456"),
+          Webhook(kT0 + 40 * kSec, "call.answered", "wh-ans", call),
+          RecordStart(kT0 + 41 * kSec, "intake-1", "ok")};
+}
+
+// The last poll's recording_not_found (and the other failures the actor may decide on old facts)
+// racing call.recording.saved, the hangup, a poll's match and the call-status check.
+TEST(ProjectionPropertyTest, StaleFailuresNeverOverwriteAFoundRecordingInAnyOrder) {
+  Call call;
+  WebhookExtras saved;
+  saved.recording_url = RecordingUrl("intake-1");
+  const int64_t t = kT0 + 10 * kMin;
+  std::vector<core::Event> racing = {
+      Webhook(t, "call.hangup", "wh-hup", call),
+      Webhook(t + 1, "call.recording.saved", "wh-saved", call, std::nullopt, saved),
+      Matched(t + 2, "intake-1", "rec-1", RecordingUrl("intake-1"), 12.5),
+      IntakeFailed(t + 3, "intake-1", "recording_not_found", "no recording after 10 queries"),
+      IntakeFailed(t + 4, "intake-1", "gave_up", "Telnyx gave no usable answer for 24h"),
+      PresumedEnded(t + 5, "intake-1", "not_alive", t),
+      CallStatus(t + 6, "intake-1", true, 200, t + kMin),
+  };
+  int n = CheckEveryInterleaving(AnsweredAndRecording(call), racing, State::kFetched);
+  EXPECT_EQ(n, 5040);
+}
+
+// A copy's outcome racing stale decisions: a storage failure decided before the copy was
+// stored, a late recording_not_found, a redelivered recording webhook, a transient retry.
+TEST(ProjectionPropertyTest, AStoredCopyIsNeverUndoneInAnyOrder) {
+  Call call;
+  WebhookExtras saved;
+  saved.recording_url = RecordingUrl("intake-1");
+  std::vector<core::Event> prefix = AnsweredAndRecording(call);
+  prefix.push_back(Webhook(kT0 + 5 * kMin, "call.hangup", "wh-hup", call));
+  prefix.push_back(Matched(kT0 + 8 * kMin, "intake-1", "rec-1", RecordingUrl("intake-1"), 12.5));
+  const int64_t t = kT0 + 9 * kMin;
+  std::vector<core::Event> racing = {
+      StorageUpload(t, "intake-1", UploadOk("file:///data/recordings/intake-1/recording.wav",
+                                            std::string(64, 'a'))),
+      IntakeFailed(t + 1, "intake-1", "upload_failed", "upload failed after 8 attempt(s)"),
+      IntakeFailed(t + 2, "intake-1", "recording_not_found", "stale poll"),
+      StorageUpload(t + 3, "intake-1", UploadTransient("HTTP 503", t + kMin)),
+      Webhook(t + 4, "call.recording.saved", "wh-saved", call, std::nullopt, saved),
+      IntakeFailed(t + 5, "intake-1", "download_failed", "download failed after 8 attempt(s)"),
+  };
+  int n = CheckEveryInterleaving(prefix, racing, State::kStored);
+  EXPECT_EQ(n, 720);
 }
 
 }  // namespace
