@@ -1,5 +1,6 @@
 // EventStore on RocksDB. The only file that includes RocksDB headers.
 #include "core/event_store.h"
+#include "core/store_id.h"
 
 #include <sys/stat.h>
 
@@ -198,7 +199,7 @@ class RocksEventStore final : public EventStore {
     return Status::Ok();
   }
 
-  std::string store_id() const override {
+  std::string store_id() const {
     std::lock_guard lock(store_id_mu_);
     return store_id_;
   }
@@ -655,6 +656,11 @@ Result<std::unique_ptr<EventStore>> EventStore::OpenReader(const std::string& di
   auto store = std::make_unique<RocksEventStore>(dir, &unused_clock, true, tmpl);
   CALLREC_RETURN_IF_ERROR(store->OpenDb());
   return std::unique_ptr<EventStore>(std::move(store));
+}
+
+std::string StoreId(const EventStore& store) {
+  auto* rocks = dynamic_cast<const RocksEventStore*>(&store);
+  return rocks ? rocks->store_id() : std::string();
 }
 
 }  // namespace callrec::core

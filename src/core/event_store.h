@@ -17,7 +17,6 @@
 //   dedupe:        idempotency_key bytes             -> seq:be64
 //   intake_index:  len:u8 intake_id seq:be64         -> empty
 //   meta:          "active_derived"                  -> generation:decimal
-//                  "store_id"                        -> 32 lowercase hex digits (see store_id())
 //   derived.<gen>: caller-defined keys               -> caller-defined values
 // Big-endian seqs make RocksDB's bytewise order the seq order, so range reads come out sorted.
 // Seqs are contiguous from 1; the next seq is derived at open from the last key of `events`.
@@ -154,13 +153,6 @@ class EventStore {
   virtual Result<CheckReport> Check() = 0;
 
   virtual const std::string& dir() const = 0;
-
-  // This store's identity: 128 random bits in hex, made once by the first Open() of the store
-  // (stores older than this key get theirs at their next Open()) and never changed. A copy of the
-  // directory (a restored backup) keeps it; a new installation gets another. PostgreSQL's
-  // checkpoint names it, so a database synced from another store is not mistaken for this one's.
-  // "" on a reader of a store no writer has opened since the key was introduced.
-  virtual std::string store_id() const { return {}; }
 
   // Overwrites one byte of the stored record of `seq` (xor 0xFF), bypassing every check.
   virtual Status CorruptRecordForTest(uint64_t seq, size_t byte_offset) = 0;

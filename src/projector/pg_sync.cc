@@ -8,6 +8,7 @@
 #include "core/json_nul.h"
 #include "core/log.h"
 #include "core/mask.h"
+#include "core/store_id.h"
 
 namespace callrec::projector {
 
@@ -166,7 +167,7 @@ core::Result<uint64_t> PgSync::Checkpoint() {
 }
 
 core::Status PgSync::CheckOwnership(core::EventStore& store, const PgCheckpoint& cp) {
-  std::string ours = store.store_id();
+  std::string ours = core::StoreId(store);
   std::string why;
   if (!cp.store_id.empty() && !ours.empty() && cp.store_id != ours) {
     why = "PostgreSQL's checkpoint (seq " + std::to_string(cp.seq) + ") was written by store " + cp.store_id +
@@ -199,7 +200,7 @@ core::Status PgSync::CheckOwnership(core::EventStore& store, const PgCheckpoint&
 
 core::Status PgSync::TakeOver(core::EventStore& store) {
   CALLREC_ASSIGN_OR_RETURN(PgCheckpoint before, ReadCheckpoint());
-  std::string ours = store.store_id();
+  std::string ours = core::StoreId(store);
   CALLREC_RETURN_IF_ERROR(Exec("BEGIN"));
   // Rows keep the other store's last_seq; zero them so this store's upserts replace them.
   core::Status s = Exec("UPDATE callrec_intakes SET last_seq = 0");
@@ -276,7 +277,7 @@ core::Status PgSync::UpsertChunk(core::EventStore& store, const std::vector<std:
     return fail(s);
   }
   std::string last = std::to_string(chunk.back().first);
-  std::string ours = store.store_id();
+  std::string ours = core::StoreId(store);
   core::Status s = Run("INSERT INTO callrec_checkpoint (name, seq, store_id) VALUES ('intakes', $1, $2) "
                        "ON CONFLICT (name) DO UPDATE SET seq = GREATEST(callrec_checkpoint.seq, EXCLUDED.seq), "
                        "store_id = COALESCE(EXCLUDED.store_id, callrec_checkpoint.store_id)",

@@ -8,7 +8,7 @@
 // is an idempotent upsert of the same state.
 // With `merge_into` (e.g. "intakes") the §4 metadata keys are also merged into that table's
 // existing `metadata` JSONB column by `id`: the seed's "no schema change" path.
-// The checkpoint names the store it came from (EventStore::store_id). A checkpoint written by
+// The checkpoint names the store it came from (core/store_id.h). A checkpoint written by
 // another store, or ahead of this store's log (a reinstall, a restored backup, a second
 // installation on the same database), is refused with kFailedPrecondition and a
 // `pg_sync.foreign_checkpoint` log line until an operator runs TakeOver (`callrec pg-sync

@@ -26,7 +26,6 @@ class FaultyStore final : public core::EventStore {
     return inner_.AppendAll(std::move(events), d);
   }
   uint64_t LastSeq() const override { return inner_.LastSeq(); }
-  std::string store_id() const override { return inner_.store_id(); }
   uint64_t WaitForAppend(uint64_t after, std::chrono::milliseconds t) override {
     return inner_.WaitForAppend(after, t);
   }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/event_store.h"
+#include "core/store_id.h"
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
 #include "fakes/test_postgres.h"
@@ -110,7 +111,7 @@ TEST_F(PgSyncTest, NulCharactersFromAnOldStoreAreReplacedAndNeverBlockLaterIntak
   ASSERT_TRUE(sync.ok()) << sync.status().ToString();
   std::string json = IntakeJson("nul", "fetched", "rec\\u0000x");
   json.replace(json.find("\"patient_id\":null"), 17, "\"patient_id\":\"p\\u0000\"");
-  json.replace(json.find("\"clinic\""), 8, "\"cl\\u0000inic\",\"path\":\"C:\\\\u0000\"");
+  json.replace(json.find("\"clinic\":\"north\""), 16, "\"cl\\u0000inic\":\"north\",\"path\":\"C:\\\\u0000\"");
   Project(*store_, 2, "nul", json);
   Project(*store_, 3, "after", IntakeJson("after", "created", ""));
   auto r = (*sync)->SyncOnce(*store_);
@@ -147,16 +148,16 @@ TEST_F(PgSyncTest, ARowPostgresRefusesAsDataIsSkippedNotRetriedForever) {
 TEST_F(PgSyncTest, ACheckpointFromAnotherStoreIsRefusedUntilTakenOver) {
   auto sync = PgSync::Connect(url_);
   ASSERT_TRUE(sync.ok()) << sync.status().ToString();
-  ASSERT_FALSE(store_->store_id().empty());
-  EXPECT_EQ(store_->store_id().size(), 32u);
+  ASSERT_FALSE(core::StoreId(*store_).empty());
+  EXPECT_EQ(core::StoreId(*store_).size(), 32u);
   Project(*store_, 4, "a", IntakeJson("a", "stored", "rec-old"));
   ASSERT_TRUE((*sync)->SyncOnce(*store_).ok());
-  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), store_->store_id());
+  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*store_));
 
   // A reinstall: a new, empty store, pointed at the same database.
   testing::TempDir other_dir;
   auto other = std::move(core::EventStore::Open(other_dir.path(), clock_).value());
-  EXPECT_NE(other->store_id(), store_->store_id());
+  EXPECT_NE(core::StoreId(*other), core::StoreId(*store_));
   Project(*other, 2, "a", IntakeJson("a", "created", ""));
   auto r = (*sync)->SyncOnce(*other);
   ASSERT_EQ(r.status().code(), core::StatusCode::kFailedPrecondition) << r.status().ToString();
@@ -167,9 +168,21 @@ TEST_F(PgSyncTest, ACheckpointFromAnotherStoreIsRefusedUntilTakenOver) {
   r = (*sync)->SyncOnce(*other);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "created");
-  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), other->store_id());
+  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*other));
   // And the first store is now the foreign one.
   EXPECT_EQ((*sync)->SyncOnce(*store_).status().code(), core::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PgSyncTest, TheStoreIdIsMadeOnceKeptAcrossOpensAndSeenByReaders) {
+  std::string id = core::StoreId(*store_);
+  ASSERT_EQ(id.size(), 32u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+  auto reader = core::EventStore::OpenReader(dir_.path());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ(core::StoreId(**reader), id);
+  store_.reset();
+  store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
+  EXPECT_EQ(core::StoreId(*store_), id);
 }
 
 // A restored backup keeps its store id but is behind the database: refused, not silently idle.
@@ -181,7 +194,7 @@ TEST_F(PgSyncTest, ACheckpointAheadOfTheStoreIsRefusedAndAnOldOneIsClaimed) {
   ASSERT_TRUE(QueryOne(url_, "INSERT INTO callrec_checkpoint (name, seq) VALUES ('intakes', 2)").ok());
   auto r = (*sync)->SyncOnce(*store_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), store_->store_id());
+  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*store_));
   ASSERT_TRUE(QueryOne(url_, "UPDATE callrec_checkpoint SET seq = 50").ok());
   EXPECT_EQ((*sync)->SyncOnce(*store_).status().code(), core::StatusCode::kFailedPrecondition);
 }
