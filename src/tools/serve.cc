@@ -23,6 +23,7 @@
 #include "core/event_store.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mask.h"
 #include "core/metrics.h"
 #include "ingest/http_service.h"
 #include "projector/backoff.h"
@@ -70,8 +71,14 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
 // A failure is logged and retried with backoff; the service keeps receiving meanwhile.
 class PgSyncLoop {
  public:
-  PgSyncLoop(std::string url, std::string merge_into, core::EventStore& store)
+  PgSyncLoop(std::string url, std::string merge_into, core::EventStore& store, core::Metrics& metrics)
       : url_(std::move(url)), merge_into_(std::move(merge_into)), store_(store),
+        foreign_(metrics.GetGauge("callrec_pg_sync_foreign_checkpoint",
+                                  "1 while PostgreSQL's checkpoint belongs to another store (sync refused)")),
+        nul_replaced_(metrics.GetCounter("callrec_pg_sync_nul_replaced_total",
+                                         "U+0000 characters written to PostgreSQL as U+FFFD")),
+        skipped_(metrics.GetCounter("callrec_pg_sync_rows_skipped_total",
+                                    "Intake rows PostgreSQL refused as data (logged pg_sync.row_skipped)")),
         thread_([this] { Run(); }) {}
   ~PgSyncLoop() {
     {
@@ -107,9 +114,13 @@ class PgSyncLoop {
       }
       if (sync) {
         auto report = sync->SyncOnce(store_);
+        foreign_->Set(report.status().code() == core::StatusCode::kFailedPrecondition ? 1 : 0);
         if (!report.ok()) {
           s = report.status();
           sync.reset();  // reconnect next time
+        } else {
+          nul_replaced_->Inc(report->nul_replaced);
+          skipped_->Inc(report->skipped);
         }
       }
       if (!s.ok())
@@ -129,6 +140,9 @@ class PgSyncLoop {
 
   std::string url_, merge_into_;
   core::EventStore& store_;
+  core::Gauge* foreign_;
+  core::Counter* nul_replaced_;
+  core::Counter* skipped_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool dirty_ = true;
@@ -176,7 +190,7 @@ core::Result<std::string> FreshRecordingUrl(projector::TelnyxClient& telnyx, cor
 int RunServe(const ServeOptions& o) {
   auto settings = ResolveServeSettings(o);
   if (!settings.ok()) {
-    std::cerr << "callrec serve: " << settings.status().message() << "\n";
+    std::cerr << "callrec serve: " << core::MaskSecrets(settings.status().message()) << "\n";
     return kExitUsage;
   }
   // Signals are taken by sigwait() below, never by a handler on a random thread.
@@ -255,13 +269,13 @@ int RunServe(const ServeOptions& o) {
   http_config.ready = [&] { return scheduler.running() && (*projector)->health().ok(); };
   auto http = ingest::HttpService::Create(http_config, **store, clock, metrics, projector->get());
   if (!http.ok()) {
-    std::cerr << "callrec serve: " << http.status().message() << "\n";
+    std::cerr << "callrec serve: " << core::MaskSecrets(http.status().message()) << "\n";
     return kExitUsage;
   }
 
   std::unique_ptr<PgSyncLoop> pg;
   if (!o.postgres_url.empty()) {
-    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store);
+    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store, metrics);
     pg_ptr = pg.get();
   }
   // Every way out once threads run (a failed listen too) stops them in dependency order before

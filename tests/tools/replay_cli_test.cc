@@ -166,6 +166,22 @@ TEST(ReplayCli, VerifyNamesEachTamperedIntakeAndFieldUntilReplayRepairsIt) {
   EXPECT_EQ(Callrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
 }
 
+// Versions before issue 11 wrote a year-0 occurred_at at +01:00 as "-001-12-31T23:30:00.000Z",
+// which nothing could read back (serve refused to start). `replay` rebuilds from the log, where
+// the webhook is kept as received, and the store is sound again.
+TEST(ReplayCli, AStoreHoldingAnUnreadableYearMinusOneTimeIsRepairedByReplay) {
+  TempDir dir;
+  BuildStore(dir.path(), 1);
+  DerivedKeys sound = DerivedSnapshot(dir.path());
+  std::string bricked = std::regex_replace(sound.at("intake/" + kStored), std::regex("\"hangup_at\":\"[^\"]*\""),
+                                           "\"hangup_at\":\"-001-12-31T23:30:00.000Z\"");
+  ASSERT_NE(bricked, sound.at("intake/" + kStored));
+  PutDerived(dir.path(), "intake/" + kStored, bricked);
+  ASSERT_EQ(Callrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
+  EXPECT_TRUE(DerivedSnapshot(dir.path()) == sound);
+  EXPECT_EQ(Callrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
+}
+
 TEST(ReplayCli, VerifyReportsDerivedKeysThatShouldNotExistOrAreMissing) {
   TempDir dir;
   BuildStore(dir.path(), 2);
