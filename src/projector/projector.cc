@@ -147,9 +147,18 @@ std::optional<IntakeState> Projector::Snapshot(std::string_view intake_id) const
   return s ? std::optional<IntakeState>(*s) : std::nullopt;
 }
 
-std::vector<IntakeState> Projector::PendingIntakes() {
+std::vector<IntakeState> Projector::OpenIntakes() {
   std::vector<IntakeState> out;
   Read([&](const Projection& p) { p.ForEachPending([&](const IntakeState& s) { out.push_back(s); }); });
+  return out;
+}
+
+std::vector<IntakeState> Projector::Get(const std::vector<std::string>& ids) {
+  std::vector<IntakeState> out;
+  Read([&](const Projection& p) {
+    for (const std::string& id : ids)
+      if (const IntakeState* s = p.Find(id)) out.push_back(*s);
+  });
   return out;
 }
 

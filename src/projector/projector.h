@@ -71,8 +71,10 @@ class Projector final : public core::ProjectionProgress, public IntakeSource {
 
   // ProjectionProgress and IntakeSource.
   bool WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) override;
-  // IntakeSource: copies of Projection::ForEachPending's intakes.
-  std::vector<IntakeState> PendingIntakes() override;
+  // IntakeSource: copies of Projection::ForEachPending's intakes; Get copies every known id
+  // (NextStep tells the actor whether anything is left to do).
+  std::vector<IntakeState> OpenIntakes() override;
+  std::vector<IntakeState> Get(const std::vector<std::string>& ids) override;
 
   // The seq the derived data in the store reflects.
   uint64_t applied_seq() const;

@@ -177,12 +177,12 @@ int RunServe(const ServeOptions& o) {
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
   std::atomic<projector::Projector*> projector_ptr{nullptr};
-  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
+  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>& changed) {
     if (auto* p = projector_ptr.load()) {
       applied_gauge->Set(int64_t(p->applied_seq()));
       p->Read([&](const projector::Projection& proj) { unmatched_gauge->Set(int64_t(proj.unmatched_total())); });
     }
-    if (auto* s = scheduler_ptr.load()) s->Notify();
+    if (auto* s = scheduler_ptr.load()) s->Notify(changed);
     if (auto* pg = pg_ptr.load()) pg->Notify();
   });
   if (!projector.ok()) return Fail(projector.status().ToString() + " (try `callrec replay`)");
@@ -192,7 +192,9 @@ int RunServe(const ServeOptions& o) {
   auto storage = MakeStorage(o, transport, clock);
   projector::RandomSource random = projector::SystemRandom;
   projector::StepRunner runner(settings->pipeline, clock, telnyx, transport, storage.get(), random);
-  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics);
+  projector::SchedulerOptions lanes;
+  lanes.workers = {settings->workers_live, settings->workers_query, settings->workers_copy};
+  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics, lanes);
 
   ingest::HttpServiceConfig http_config;
   http_config.listen_host = settings->host;
@@ -215,10 +217,11 @@ int RunServe(const ServeOptions& o) {
     pg_ptr = pg.get();
   }
   projector_ptr = projector->get();
-  (*projector)->Start();
-  scheduler.Start(o.workers);
+  // Listening before the projector runs: a change it applies is never missed. Start() reads the
+  // open intakes once (resuming whatever was pending before a restart).
   scheduler_ptr = &scheduler;
-  scheduler.Notify();  // resume whatever was pending before a restart
+  (*projector)->Start();
+  scheduler.Start();
   core::Status listening = (*http)->Start();
   if (!listening.ok()) return Fail(listening.message());
   if (!o.port_file.empty()) std::ofstream(o.port_file) << (*http)->port() << "\n";
