@@ -40,6 +40,7 @@
 #include "core/clock.h"
 #include "core/event_store.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/time_format.h"
 #include "history_gen.h"
 #include "tools/telnyx_sim.h"
@@ -73,6 +74,13 @@ void Cleanup() {
   }
   if (!g_keep)
     for (const auto& d : g_dirs) std::filesystem::remove_all(d);
+}
+
+// SIGINT/SIGTERM (Ctrl-C, `timeout`): the serve child and the temp dirs go too.
+void OnSignal(int sig) {
+  Cleanup();
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
 }
 
 [[noreturn]] void Die(const std::string& what) {
@@ -461,6 +469,9 @@ int main(int argc, char** argv) {
   Options o = Parse(argc, argv);
   g_keep = o.keep;
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGINT, OnSignal);
+  ::signal(SIGTERM, OnSignal);
+  core::SetLogLevel(core::LogLevel::kWarn);  // the sim's lines would drown the table
   core::SystemClock clock;
   tools::SimConfig config;
   config.server_threads = 64;

@@ -103,9 +103,7 @@ class Lanes : public Pipeline {
         t::RecordStart(Now(), id, "ok"),
         t::Webhook(Now(), "call.hangup", "evt-hangup-" + rec, call),
         t::Webhook(Now(), "call.recording.saved", "evt-saved-" + rec, call, std::nullopt, x)};
-    for (auto& e : events) e.recorded_at_ms = Now();
-    ASSERT_TRUE(store_->AppendAll(std::move(events), core::Durability::kSync).ok());
-    ASSERT_TRUE(projector_->WaitApplied(store_->LastSeq(), 5s));
+    AppendAll(std::move(events));
     ASSERT_EQ(projector_->Snapshot(id)->state, State::kFetched);
   }
   // The copy lane's only worker is stuck downloading intake A's recording.
@@ -152,8 +150,11 @@ TEST_F(Lanes, QueryForACallThatJustEndedIsNotBlockedByCopies) {
 TEST_F(Lanes, MetricsShowEachLanesDepthInFlightAndOldestDueAge) {
   CopyWorkerBusy();
   Fetched("intake_cccc0003", 3);  // due now, behind the busy worker
-  clock_.Advance(5s);
   std::string text;
+  ASSERT_TRUE(Eventually([&] {
+    return metrics_.Render().find(R"(callrec_lane_queue_depth{lane="copy"} 1)") != std::string::npos;
+  })) << metrics_.Render();
+  clock_.Advance(5s);
   EXPECT_TRUE(Eventually([&] {
     text = metrics_.Render();
     return text.find(R"(callrec_lane_oldest_due_age_seconds{lane="copy"} 5.000)") != std::string::npos;

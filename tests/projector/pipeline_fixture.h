@@ -95,8 +95,14 @@ class Pipeline : public ::testing::Test {
   }
 
   void Append(core::Event e) {
-    e.recorded_at_ms = clock_.WallMillis();
-    ASSERT_TRUE(store_->Append(std::move(e)).ok());
+    std::vector<core::Event> one;
+    one.push_back(std::move(e));
+    AppendAll(std::move(one));
+  }
+  // One atomic write; returns once the projection has it and the actor was told.
+  void AppendAll(std::vector<core::Event> events) {
+    for (auto& e : events) e.recorded_at_ms = clock_.WallMillis();
+    ASSERT_TRUE(store_->AppendAll(std::move(events), core::Durability::kSync).ok());
     uint64_t seq = store_->LastSeq();
     ASSERT_TRUE(projector_->WaitApplied(seq, 5s));
     // The listener runs just after the projection is written: wait until the actor was told.
