@@ -9,7 +9,7 @@
 //   kUnavailable         transient: retry with backoff (store busy, timeout, 5xx, connection error).
 //   kCorruption          stored data is damaged: halt and run `callrec check`.
 //   kInternal            a bug or an impossible state.
-// Exceptions never cross a module boundary: code that meets one (CLI11, libpqxx, std::stoll)
+// Exceptions never cross a module boundary: code that meets one (CLI11, libpq, std::stoll)
 // turns it into a Status in the same file.
 //
 // Thread-safety: values; copy freely.

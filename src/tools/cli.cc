@@ -52,7 +52,7 @@ int RunCallrec(int argc, char** argv) {
       "an event in an embedded RocksDB log; state is derived from it and can be replayed.",
       "callrec"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "callrec 0.1.0");
+  app.set_version_flag("--version", std::string("callrec ") + CALLREC_VERSION);
   app.footer(
       "Start with `./scripts/run` (a demo against the bundled Telnyx simulator) and\n"
       "`callrec timeline <intake-id>` to read what happened to a call.");

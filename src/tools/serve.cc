@@ -47,7 +47,7 @@ std::string Env(const char* name) {
 core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
   core::JsonWriter w;
   w.BeginObject();
-  w.Key("version").String("0.1.0");
+  w.Key("version").String(CALLREC_VERSION);
   w.Key("record_mode").String(o.record_mode);
   w.Key("match_window_ms").Int(s.match_window.count());
   w.Key("fetch_delay_ms").Int(s.pipeline.fetch_delay.count());
