@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include "projector/pipeline_fixture.h"
@@ -219,67 +220,63 @@ TEST_F(Pipeline, AppendFailureBacksOffExponentiallyInsteadOfRerunningTheStep) {
     EXPECT_NE(r.body.find("record-start-1"), std::string::npos) << r.body;
 }
 
-// Counts what the actor asks of the projection.
+// A projection of 100,000 finished intakes and a few open ones, counting what the actor asks of it.
 class CountingSource final : public IntakeSource {
  public:
-  explicit CountingSource(IntakeSource& inner) : inner_(inner) {}
   std::vector<IntakeState> OpenIntakes() override {
     ++open_calls;
-    return inner_.OpenIntakes();
+    std::vector<IntakeState> out;
+    for (const auto& [id, s] : intakes)
+      if (s.state != State::kFailed && s.state != State::kStored) out.push_back(s);
+    return out;
   }
   std::vector<IntakeState> Get(const std::vector<std::string>& ids) override {
     ids_asked += ids.size();
-    return inner_.Get(ids);
+    std::vector<IntakeState> out;
+    for (const auto& id : ids)
+      if (auto it = intakes.find(id); it != intakes.end()) out.push_back(it->second);
+    return out;
   }
-  bool WaitApplied(uint64_t seq, std::chrono::milliseconds t) override { return inner_.WaitApplied(seq, t); }
-  std::atomic<int> open_calls{0};
-  std::atomic<size_t> ids_asked{0};
+  bool WaitApplied(uint64_t, std::chrono::milliseconds) override { return true; }
 
- private:
-  IntakeSource& inner_;
+  std::map<std::string, IntakeState> intakes;
+  int open_calls = 0;
+  size_t ids_asked = 0;
 };
 
 TEST_F(Pipeline, AHundredThousandFinishedIntakesAddNoWorkPerWake) {
-  config_.storage = StorageKind::kNone;
-  std::vector<core::Event> batch;
+  CountingSource source;
   for (int i = 0; i < 100'000; ++i) {
+    IntakeState s;
     char id[32];
     std::snprintf(id, sizeof id, "intake_%08x", i);
-    batch.push_back(t::IntakeCreated(Now(), id, "+15550111111"));
-    batch.push_back(t::IntakeFailed(Now(), id, "recording_not_found", "none"));
-    if (batch.size() >= 10'000) ASSERT_TRUE(store_->AppendAll(std::exchange(batch, {}), core::Durability::kNoSync).ok());
+    s.id = id;
+    s.state = i % 2 ? State::kFailed : State::kStored;
+    source.intakes[s.id] = s;
   }
-  // Three open ones: ended, each with a query due in an hour.
-  for (int n : {1, 2, 3}) {
-    t::Call call = CallNo(n);
-    std::string id = "intake_open000" + std::to_string(n);
-    Append(t::IntakeCreated(Now(), id, call.to));
-    Append(t::Webhook(Now(), "call.answered", "evt-answered-" + std::to_string(n), call));
-    Append(t::RecordStart(Now(), id, "ok"));
-    Append(t::Webhook(Now(), "call.hangup", "evt-hangup-" + std::to_string(n), call));
-    Append(t::FetchScheduled(Now(), id, 1, 0, Now() + 60 * t::kMin));
+  for (int n : {1, 2, 3}) {  // ended, each with its query due in an hour
+    IntakeState s;
+    s.id = "intake_open000" + std::to_string(n);
+    s.state = State::kEnded;
+    s.next_attempt_at_ms = Now() + 60 * t::kMin;
+    source.intakes[s.id] = s;
   }
-  CountingSource source(*projector_);
   FetchScheduler actor(config_, *store_, clock_, source, *runner_, metrics_, options_);
-  notify_to_ = &actor;
-  // The fixture's projector must never call into `actor` once it is gone, even after a failure.
-  std::shared_ptr<void> restore(nullptr, [this](void*) { notify_to_ = scheduler_.get(); });
-  auto next = actor.RunDue(Now());
-  EXPECT_EQ(next, Now() + 60 * t::kMin);
+  EXPECT_EQ(actor.RunDue(Now()), Now() + 60 * t::kMin);
   EXPECT_EQ(source.open_calls, 1);
   EXPECT_EQ(actor.steps_evaluated_for_test(), 3u) << "only the open intakes are planned";
   for (int wake = 0; wake < 10; ++wake) actor.RunDue(Now());
   EXPECT_EQ(actor.steps_evaluated_for_test(), 3u) << "a wake with nothing changed does nothing";
   EXPECT_EQ(source.ids_asked, 0u);
 
-  // One change: exactly that intake is re-read and re-planned.
-  t::WebhookExtras x;
-  x.recording_id = "rec-2";
-  x.recording_url = t::RecordingUrl("intake_open0002");
-  Append(t::Webhook(Now(), "call.recording.saved", "evt-saved-2", CallNo(2), std::nullopt, x));
-  actor.RunDue(Now());
+  // One change: exactly that intake is re-read and re-planned (fetched, no storage: done).
+  source.intakes["intake_open0002"].state = State::kFetched;
+  actor.Notify({"intake_open0002"});
+  EXPECT_EQ(actor.RunDue(Now()), Now() + 60 * t::kMin);
   EXPECT_EQ(source.ids_asked, 1u);
   EXPECT_EQ(actor.steps_evaluated_for_test(), 4u);
+  actor.RunDue(Now());
+  EXPECT_EQ(actor.steps_evaluated_for_test(), 4u) << "a finished intake is never looked at again";
   EXPECT_EQ(source.open_calls, 1) << "never a full scan again";
   EXPECT_EQ(api_.request_count(), 0u);
 }
