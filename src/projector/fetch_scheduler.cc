@@ -114,7 +114,11 @@ void FetchScheduler::Replan(std::vector<IntakeState> states, const std::vector<s
 
 void FetchScheduler::Unplace(const std::string& id, Entry& entry) {
   if (entry.where == Where::kWaiting) timers_.erase({entry.due_ms, id});
-  if (entry.where == Where::kReady) lanes_[size_t(LaneFor(entry.step.kind))].ready.erase({entry.due_ms, id});
+  if (entry.where == Where::kReady) {
+    LaneState& lane = lanes_[size_t(LaneFor(entry.step.kind))];
+    lane.ready.erase(Rank{entry.intake.created_at_ms, entry.due_ms, id});
+    lane.ready_by_due.erase({entry.due_ms, id});
+  }
   entry.where = Where::kIdle;
 }
 
@@ -126,7 +130,8 @@ void FetchScheduler::Place(const std::string& id, Entry& entry, int64_t now_ms) 
     return;
   }
   LaneState& lane = lanes_[size_t(LaneFor(entry.step.kind))];
-  lane.ready.insert({entry.due_ms, id});
+  lane.ready.insert(Rank{entry.intake.created_at_ms, entry.due_ms, id});
+  lane.ready_by_due.insert({entry.due_ms, id});
   entry.where = Where::kReady;
   lane.cv.notify_one();
 }
@@ -144,11 +149,11 @@ void FetchScheduler::PromoteDue(int64_t now_ms) {
 std::optional<FetchScheduler::Job> FetchScheduler::TakeReady(Lane lane) {
   LaneState& ls = lanes_[size_t(lane)];
   if (ls.ready.empty()) return std::nullopt;
-  // Most recently due first: what just became due (a call that just ended) is served before
-  // a backlog; the backlog gets every worker that live work leaves free.
-  auto newest = std::prev(ls.ready.end());
-  std::string id = newest->second;
-  ls.ready.erase(newest);
+  // The newest intake first: the call happening now is served before a backlog, which gets
+  // every worker that live work leaves free.
+  std::string id = ls.ready.begin()->id;
+  ls.ready_by_due.erase({ls.ready.begin()->due_ms, id});
+  ls.ready.erase(ls.ready.begin());
   Entry& entry = entries_.at(id);
   entry.where = Where::kRunning;
   ++ls.in_flight;
@@ -190,7 +195,8 @@ void FetchScheduler::UpdateGauges(int64_t now_ms) {
   for (LaneState& ls : lanes_) {
     ls.depth->Set(int64_t(ls.ready.size()));
     ls.in_flight_gauge->Set(ls.in_flight);
-    ls.oldest_age_ms->Set(ls.ready.empty() ? 0 : std::max<int64_t>(0, now_ms - ls.ready.begin()->first));
+    ls.oldest_age_ms->Set(ls.ready_by_due.empty() ? 0
+                                                   : std::max<int64_t>(0, now_ms - ls.ready_by_due.begin()->first));
     in_flight += ls.in_flight;
   }
   in_flight_gauge_->Set(in_flight);
@@ -201,7 +207,8 @@ std::optional<int64_t> FetchScheduler::NextDue() const {
   std::optional<int64_t> next;
   if (!timers_.empty()) next = timers_.begin()->first;
   for (const LaneState& ls : lanes_)
-    if (!ls.ready.empty() && (!next || ls.ready.begin()->first < *next)) next = ls.ready.begin()->first;
+    if (!ls.ready_by_due.empty() && (!next || ls.ready_by_due.begin()->first < *next))
+      next = ls.ready_by_due.begin()->first;
   return next;
 }
 

@@ -11,9 +11,10 @@
 //   query  schedule fetch, recordings queries, fail decisions
 //   copy   download + store/upload, delete at Telnyx
 // so a record_start never waits behind queries or copies, and a query never waits behind
-// copies. Within a lane the most recently due step goes first: a call that just ended never
-// waits behind a backlog (after an outage, a restart on an old store); the backlog drains with
-// the capacity live work leaves, at most the lane's worker count at a time.
+// copies. Within a lane the step of the newest intake goes first: the call happening now never
+// waits behind a backlog (after an outage, a restart on an old store), not even behind backlog
+// steps that only just became due; the backlog drains, oldest due first among equals, with the
+// capacity live work leaves, at most the lane's worker count at a time.
 //
 // Each step's events are appended (synced, one atomic write); the worker then waits until the
 // projector has applied them before the intake is re-read. So one intake never has two steps in
@@ -100,13 +101,24 @@ class FetchScheduler {
     IntakeState intake;
     Step step;
     Where where = Where::kIdle;
-    int64_t due_ms = 0;             // the key in timers_ or the lane's ready set
+    int64_t due_ms = 0;             // the key in timers_ or the lane's ready_by_due
     uint32_t append_failures = 0;   // consecutive; drives the backoff
     int64_t not_before_ms = 0;      // after an append failure
   };
   using Key = std::pair<int64_t, std::string>;  // (due, intake id)
+  struct Rank {  // serving order: newest intake first, then the longest due
+    int64_t created_ms;
+    int64_t due_ms;
+    std::string id;
+    bool operator<(const Rank& o) const {
+      if (created_ms != o.created_ms) return created_ms > o.created_ms;
+      if (due_ms != o.due_ms) return due_ms < o.due_ms;
+      return id < o.id;
+    }
+  };
   struct LaneState {
-    std::set<Key> ready;  // due now; served newest first
+    std::set<Rank> ready;      // due now, in serving order
+    std::set<Key> ready_by_due;  // the same steps, oldest due first (for the age gauge)
     int in_flight = 0;
     std::condition_variable cv;
     std::vector<std::thread> threads;

@@ -169,10 +169,11 @@ TEST_F(Lanes, MetricsShowEachLanesDepthInFlightAndOldestDueAge) {
   EXPECT_TRUE(Eventually([&] { return projector_->Snapshot("intake_cccc0003")->state == State::kStored; }));
 }
 
-TEST_F(Pipeline, TheMostRecentlyDueStepOfALaneGoesFirst) {
+TEST_F(Pipeline, TheNewestIntakesStepGoesFirstEvenIfAnOlderOnesStepCameDueLater) {
   config_.storage = StorageKind::kNone;
   api_.Always("GET", "/v2/recordings?", ScriptedTransport::Json(200, Listing({})));
-  // Two ended calls whose first queries came due 10 min and 1 min ago: the backlog and the fresh.
+  // An old intake (the backlog) whose query came due first, and a newer one whose query came due
+  // later: both wait when a worker frees up.
   for (int n : {1, 2}) {
     t::Call call = CallNo(n);
     std::string id = "intake_dddd000" + std::to_string(n);
@@ -180,13 +181,14 @@ TEST_F(Pipeline, TheMostRecentlyDueStepOfALaneGoesFirst) {
     Append(t::Webhook(Now(), "call.answered", "evt-answered-" + std::to_string(n), call));
     Append(t::RecordStart(Now(), id, "ok"));
     Append(t::Webhook(Now(), "call.hangup", "evt-hangup-" + std::to_string(n), call));
-    Append(t::FetchScheduled(Now(), id, 1, 0, Now() + (n == 1 ? 0 : 9 * t::kMin)));
+    Append(t::FetchScheduled(Now(), id, 1, 0, Now() + (n == 1 ? 1 * t::kMin : 9 * t::kMin)));
+    clock_.Advance(1min);
   }
   clock_.Advance(10min);
   RunDue();
   auto requests = api_.requests();
   ASSERT_EQ(requests.size(), 2u);
-  EXPECT_NE(requests[0].url.find("leg-2"), std::string::npos) << "the call that ended last goes first";
+  EXPECT_NE(requests[0].url.find("leg-2"), std::string::npos) << "the newer call goes first";
   EXPECT_NE(requests[1].url.find("leg-1"), std::string::npos);
 }
 
