@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
@@ -134,6 +135,9 @@ class RocksEventStore final : public EventStore {
   Status OpenDb() {
     rocksdb::DBOptions db_options = BaseOptions();
     cache_ = rocksdb::NewLRUCache(64 << 20);
+    // Memtables (all families) are charged to the same 64 MiB and flush past 32 MiB of it: RocksDB's
+    // memory has one bound however many events arrive (its default is 64 MiB per family, on top).
+    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(32 << 20, cache_);
     std::vector<std::string> names;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
     if (!s.ok()) {

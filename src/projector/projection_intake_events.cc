@@ -7,6 +7,7 @@
 #include "core/phone.h"
 #include "core/time_format.h"
 #include "projector/projection.h"
+#include "projector/projection_keys.h"
 
 namespace callrec::projector {
 namespace {
@@ -204,7 +205,7 @@ void Projection::ApplyServiceStarted(const core::Event& e) {
   if (mode == "auto") settings_.record_mode = RecordMode::kAuto;
   if (auto window = core::JsonInt(*root, "/match_window_ms"); window && *window >= 0)
     settings_.match_window_ms = *window;
-  Put("projector/settings", SettingsToJson(settings_));
+  Put(std::string(keys::kSettings), SettingsToJson(settings_));
 }
 
 void Projection::ApplyIntakeCreated(const core::Event& e) {
@@ -214,7 +215,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   auto phone = core::JsonString(*root, "/patient_phone");
   if (!id || !IsValidIntakeId(*id) || !phone || phone->empty()) return;
   if (!e.intake_id.empty() && e.intake_id != *id) return;
-  if (intakes_.count(*id)) return;  // the first creation stands
+  if (EntryFor(*id) || !status_.ok()) return;  // the first creation stands
   IntakeState s;
   s.id = std::string(*id);
   auto e164 = core::NormalizeE164(*phone);
@@ -236,18 +237,20 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
       }
     }
   }
-  if (e164.ok()) {
-    phones_[*e164].push_back(s.id);
-    Put("projector/phone/" + *e164 + "/" + s.id, std::to_string(e.seq));
-  }
+  // newest/<~seq:be64>/<id>: a forward scan lists intakes newest first (the console's listing).
+  Put(SeqKey("newest/", ~e.seq) + "/" + s.id, "");
   std::string key = s.id;
-  intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0};
+  Entry& entry = intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0, std::nullopt, e164.ok()};
+  if (e164.ok()) {
+    Put(keys::PhoneKey(*e164, key), std::to_string(e.seq));
+    IndexUnbound(entry, /*add=*/true);
+  }
   dirty_intakes_.insert(key);
   changed_.push_back(key);
 }
 
 void Projection::ApplyIntakeEvent(const core::Event& e) {
-  if (!intakes_.count(e.intake_id)) return;
+  if (!EntryFor(e.intake_id)) return;
   auto parsed = core::ParseJson(parser_, e.payload);
   if (!parsed.ok()) return;
   element p = *parsed;

@@ -5,11 +5,10 @@
 
 #include "core/phone.h"
 #include "projector/projection.h"
+#include "projector/projection_keys.h"
 
 namespace callrec::projector {
 namespace {
-
-constexpr std::string_view kOrphanPrefix = "projector/orphan/";
 
 // a + b clamped to int64 (settings and times come from events and may be hostile).
 int64_t SatAdd(int64_t a, int64_t b) {
@@ -106,14 +105,13 @@ void Projection::ApplyWebhook(const core::Event& e) {
 }
 
 std::optional<Projection::CallHit> Projection::LookupCall(const WebhookFacts& f) const {
-  auto find = [this](char kind, const std::string& id) -> const std::string* {
-    if (id.empty()) return nullptr;
-    auto it = calls_.find(std::string(1, kind) + "/" + id);
-    return it == calls_.end() ? nullptr : &it->second;
+  auto find = [this](char kind, const std::string& id) -> std::optional<std::string> {
+    if (id.empty()) return std::nullopt;
+    return ReadKey(std::string(keys::kCall) + kind + "/" + id);
   };
-  if (auto* id = find('c', f.call_control_id)) return CallHit{*id, true};
-  if (auto* id = find('l', f.call_leg_id)) return CallHit{*id, true};
-  if (auto* id = find('s', f.call_session_id)) return CallHit{*id, false};
+  if (auto id = find('c', f.call_control_id)) return CallHit{*id, true};
+  if (auto id = find('l', f.call_leg_id)) return CallHit{*id, true};
+  if (auto id = find('s', f.call_session_id)) return CallHit{*id, false};
   return std::nullopt;
 }
 
@@ -136,35 +134,41 @@ void Projection::ApplyAnswered(const WebhookFacts& f) {
   }
 }
 
-Projection::Match Projection::MatchIntake(const WebhookFacts& f) const {
+Projection::Match Projection::MatchIntake(const WebhookFacts& f) {
   if (f.call_control_id.empty()) return {"", "call.answered without call_control_id"};
   if (auto named = IntakeIdFromClientState(f.client_state)) {
-    auto it = intakes_.find(*named);
-    if (it != intakes_.end()) {
-      if (!it->second.intake.call_bound()) return {*named, ""};
+    if (const Entry* e = EntryFor(*named)) {
+      if (!e->intake.call_bound()) return {*named, ""};
       return {"", "client_state names intake " + *named + ", already bound to another call"};
     }
   }
   auto phone = core::NormalizeE164(f.direction == "incoming" ? f.from : f.to);
   if (!phone.ok()) return {"", "no E.164 patient number in the webhook"};
-  auto ids = phones_.find(*phone);
-  if (ids == phones_.end()) return {"", "no intake for the number"};
   const int64_t t = f.event_time_ms();
-  const int64_t earliest = SatAdd(t, -settings_.match_window_ms);
-  const int64_t latest = SatAdd(t, kMatchClockSkewMs);
-  const Entry* best = nullptr;
-  for (const std::string& id : ids->second) {
-    const Entry& e = intakes_.find(id)->second;
-    const IntakeState& s = e.intake;
-    if (s.call_bound() || s.state != State::kCreated) continue;
-    if (s.created_at_ms < earliest || s.created_at_ms > latest) continue;
-    if (!best || std::pair(s.created_at_ms, e.created_seq) >
-                     std::pair(best->intake.created_at_ms, best->created_seq)) {
-      best = &e;
-    }
-  }
-  if (!best) return {"", "no unbound intake for the number within the match window"};
-  return {best->intake.id, ""};
+  auto best = MatchByPhone(*phone, SatAdd(t, -settings_.match_window_ms), SatAdd(t, kMatchClockSkewMs));
+  if (best) return {*best, ""};
+  // Only the reason differs: any intake ever created for the number? (phone keys stay forever)
+  std::string prefix = std::string(keys::kPhone) + *phone + "/";
+  bool any = false;
+  ScanKeys(prefix, prefix, prefix + "\xff", [&](std::string_view) { return !(any = true); });
+  if (!any) return {"", "no intake for the number"};
+  return {"", "no unbound intake for the number within the match window"};
+}
+
+// The unbound index holds exactly the intakes rule 3 may pick (in `created`, not on a call), keyed
+// by (creation time, creation seq): the last key in the time range is the one.
+std::optional<std::string> Projection::MatchByPhone(const std::string& e164, int64_t earliest,
+                                                    int64_t latest) const {
+  if (earliest > latest) return std::nullopt;
+  std::string prefix = keys::UnboundPrefix(e164);
+  std::string to = prefix + keys::TimeBe64(latest) + "\xff";  // every key of the last millisecond
+  std::string last;
+  ScanKeys(prefix, prefix + keys::TimeBe64(earliest), to, [&](std::string_view k) {
+    last = std::string(k);
+    return true;
+  });
+  if (last.size() <= prefix.size() + keys::kUnboundIdOffset) return std::nullopt;
+  return last.substr(prefix.size() + keys::kUnboundIdOffset);
 }
 
 void Projection::Bind(const std::string& id, const WebhookFacts& f) {
@@ -220,7 +224,7 @@ void Projection::ApplyCallFact(const WebhookFacts& f) {
 void Projection::BufferOrphan(const WebhookFacts& f) {
   orphans_[f.seq] = f;
   orphans_by_call_[f.call_control_id].insert(f.seq);
-  Put(SeqKey(kOrphanPrefix, f.seq), FactsToJson(f));
+  Put(SeqKey(keys::kOrphan, f.seq), FactsToJson(f));
 }
 
 void Projection::EraseOrphan(uint64_t seq) {
@@ -232,7 +236,7 @@ void Projection::EraseOrphan(uint64_t seq) {
     if (by_call->second.empty()) orphans_by_call_.erase(by_call);
   }
   orphans_.erase(it);
-  Delete(SeqKey(kOrphanPrefix, seq));
+  Delete(SeqKey(keys::kOrphan, seq));
 }
 
 void Projection::DropOrphansOfCall(const std::string& call_control_id, std::string_view reason) {

@@ -144,6 +144,33 @@ std::unique_ptr<projector::RecordingStorage> MakeStorage(const ServeOptions& o,
   return nullptr;
 }
 
+// GET /api/intakes/{id}/recording's Telnyx fallback: a fresh presigned URL. The answer is
+// appended as `telnyx.recording_get` like the pipeline's own lookups, so the timeline shows it.
+core::Result<std::string> FreshRecordingUrl(projector::TelnyxClient& telnyx, core::EventStore& store,
+                                            const std::string& format, const std::string& intake_id,
+                                            const std::string& recording_id) {
+  projector::RecordingLookup lookup = telnyx.GetRecording(recording_id);
+  core::Event e;
+  e.type = "telnyx.recording_get";
+  e.source = std::string(core::source::kTelnyxApi);
+  e.intake_id = intake_id;
+  e.payload = lookup.api.EnvelopeJson(std::nullopt);
+  if (auto appended = store.Append(std::move(e)); !appended.ok())
+    core::LogWarn("recording.lookup_not_recorded", {{"id", intake_id}, {"error", appended.status().message()}});
+  if (!lookup.recording) {
+    if (lookup.api.status == 404) return core::Status::NotFound("Telnyx has no recording " + recording_id);
+    return core::Status::Unavailable(lookup.api.error.empty() ? "HTTP " + std::to_string(lookup.api.status)
+                                                              : lookup.api.error);
+  }
+  const projector::Recording& r = *lookup.recording;
+  std::string url = format == "mp3" && !r.download_url_mp3.empty() ? r.download_url_mp3
+                    : !r.download_url_wav.empty()                   ? r.download_url_wav
+                                                                    : r.download_url_mp3;
+  if (url.empty()) return core::Status::Unavailable("Telnyx listed no download URL");
+  core::LogInfo("recording.fresh_url", {{"id", intake_id}, {"recording_id", recording_id}});
+  return url;
+}
+
 int RunServe(const ServeOptions& o) {
   auto settings = ResolveServeSettings(o);
   if (!settings.ok()) {
@@ -176,16 +203,27 @@ int RunServe(const ServeOptions& o) {
       "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
+  core::Gauge* resident_gauge = metrics.GetGauge(
+      "callrec_projector_resident_intakes", "Intakes held in memory (the open ones; finished ones stay in the store)");
   std::atomic<projector::Projector*> projector_ptr{nullptr};
+  auto update_gauges = [&](projector::Projector& p) {
+    applied_gauge->Set(int64_t(p.applied_seq()));
+    p.Read([&](const projector::Projection& proj) {
+      unmatched_gauge->Set(int64_t(proj.unmatched_total()));
+      resident_gauge->Set(int64_t(proj.resident_count()));
+    });
+  };
+  projector::ProjectorOptions projector_options;
+  // Memory holds only the open intakes this configuration acts on (projection.h).
+  projector_options.open.fetched = o.storage != "none";
+  projector_options.open.stored = o.delete_after_upload;
   auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>& changed) {
-    if (auto* p = projector_ptr.load()) {
-      applied_gauge->Set(int64_t(p->applied_seq()));
-      p->Read([&](const projector::Projection& proj) { unmatched_gauge->Set(int64_t(proj.unmatched_total())); });
-    }
+    if (auto* p = projector_ptr.load()) update_gauges(*p);
     if (auto* s = scheduler_ptr.load()) s->Notify(changed);
     if (auto* pg = pg_ptr.load()) pg->Notify();
-  });
+  }, projector_options);
   if (!projector.ok()) return Fail(projector.status().ToString() + " (try `callrec replay`)");
+  update_gauges(**projector);
 
   projector::CurlTransport transport;
   projector::TelnyxClient telnyx(transport, clock, o.telnyx_api_base, Env("TELNYX_API_KEY"));
@@ -204,6 +242,10 @@ int RunServe(const ServeOptions& o) {
   http_config.signature_tolerance = std::chrono::duration_cast<std::chrono::seconds>(settings->signature_tolerance);
   http_config.max_body_bytes = o.max_body_bytes;
   http_config.admin_token = Env("CALLREC_ADMIN_TOKEN");
+  http_config.recording_dir = o.storage == "fs" ? o.storage_dir : "";
+  http_config.fresh_recording_url = [&](const std::string& intake_id, const std::string& recording_id) {
+    return FreshRecordingUrl(telnyx, **store, o.record_format, intake_id, recording_id);
+  };
   http_config.ready = [&] { return scheduler.running() && (*projector)->health().ok(); };
   auto http = ingest::HttpService::Create(http_config, **store, clock, metrics, projector->get());
   if (!http.ok()) {

@@ -78,13 +78,15 @@ TEST(ReplayCli, RebuildsDerivedDataByteForByteAsTheLiveProjectorWroteIt) {
   // The comparison is only worth something if every kind of derived key is there.
   for (const std::string& key : {"intake/" + kStored, "state/stored/" + kStored, "state/failed/" + kFailed,
                                  "state/created/" + kWaiting, std::string("projector/last_seq"),
-                                 std::string("projector/unmatched_total"), std::string("projector/settings")})
+                                 std::string("projector/unmatched_total"), std::string("projector/settings"),
+                                 std::string("projector/format")})
     EXPECT_TRUE(live.count(key)) << key;
   auto has_prefix = [&](const std::string& prefix) {
     auto it = live.lower_bound(prefix);
     return it != live.end() && it->first.rfind(prefix, 0) == 0;
   };
-  for (const char* prefix : {"link/", "updated/", "projector/phone/", "projector/call/c/", "projector/unmatched/"})
+  for (const char* prefix : {"link/", "updated/", "projector/phone/", "projector/call/c/", "projector/unmatched/",
+                             "open/", "projector/unbound/", "projector/updated/"})
     EXPECT_TRUE(has_prefix(prefix)) << prefix;
 
   auto r = Callrec({"replay", "--data-dir", dir.path()});
