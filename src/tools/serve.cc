@@ -239,9 +239,9 @@ int RunServe(const ServeOptions& o) {
   // Memory holds only the open intakes this configuration acts on (projection.h).
   projector_options.open.fetched = o.storage != "none";
   projector_options.open.stored = o.delete_after_upload;
-  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
+  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>& changed) {
     if (auto* p = projector_ptr.load()) update_gauges(*p);
-    if (auto* s = scheduler_ptr.load()) s->Notify();
+    if (auto* s = scheduler_ptr.load()) s->Notify(changed);
     if (auto* pg = pg_ptr.load()) pg->Notify();
   }, projector_options);
   if (!projector.ok()) return Fail(projector.status().ToString() + " (try `callrec replay`)");
@@ -252,7 +252,9 @@ int RunServe(const ServeOptions& o) {
   auto storage = MakeStorage(o, transport, clock);
   projector::RandomSource random = projector::SystemRandom;
   projector::StepRunner runner(settings->pipeline, clock, telnyx, transport, storage.get(), random);
-  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics);
+  projector::SchedulerOptions lanes;
+  lanes.workers = {settings->workers_live, settings->workers_query, settings->workers_copy};
+  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics, lanes);
 
   ingest::HttpServiceConfig http_config;
   http_config.listen_host = settings->host;
@@ -292,10 +294,11 @@ int RunServe(const ServeOptions& o) {
     pg.reset();
   };
   projector_ptr = projector->get();
-  (*projector)->Start();
-  scheduler.Start(o.workers);
+  // Listening before the projector runs: a change it applies is never missed. Start() reads the
+  // open intakes once (resuming whatever was pending before a restart).
   scheduler_ptr = &scheduler;
-  scheduler.Notify();  // resume whatever was pending before a restart
+  (*projector)->Start();
+  scheduler.Start();
   core::Status listening = (*http)->Start();
   if (!listening.ok()) {
     core::LogError("serve.start_failed", {{"error", listening.message()}});

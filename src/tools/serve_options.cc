@@ -71,8 +71,18 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
                  "Also merge the recording metadata keys into this table's metadata JSONB by id");
   cmd.add_option("--max-body-bytes", o.max_body_bytes, "Largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t(1024), size_t(64) << 20))->capture_default_str();
-  cmd.add_option("--workers", o.workers, "Threads running Telnyx/storage steps")
+  cmd.add_option("--workers", o.workers,
+                 "Threads of the query and copy lanes each, unless --workers-query/--workers-copy say")
       ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--workers-live", o.workers_live,
+                 "Threads sending record_start (never wait behind queries or copies)")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--workers-query", o.workers_query,
+                 "Threads running recordings queries and fetch decisions (default: --workers)")
+      ->check(CLI::Range(1, 64));
+  cmd.add_option("--workers-copy", o.workers_copy,
+                 "Threads downloading, storing and deleting recordings (default: --workers)")
+      ->check(CLI::Range(1, 64));
 }
 
 core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
@@ -123,6 +133,9 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
               : o.storage == "supabase" ? projector::StorageKind::kSupabase
                                         : projector::StorageKind::kNone;
   p.delete_after_upload = o.delete_after_upload;
+  s.workers_live = o.workers_live;
+  s.workers_query = o.workers_query > 0 ? o.workers_query : o.workers;
+  s.workers_copy = o.workers_copy > 0 ? o.workers_copy : o.workers;
   // Downloads land beside the copies (same file system, owner-only like them).
   p.temp_dir = o.storage_dir + "/.incoming";
   return s;

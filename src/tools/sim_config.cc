@@ -1,6 +1,7 @@
 #include "tools/sim_config.h"
 
 #include <limits>
+#include <random>
 
 #include "core/json.h"
 
@@ -29,6 +30,9 @@ const FaultField kFaultFields[] = {
     {"server_error_next", &SimFaults::server_error_next},
     {"server_error_status", &SimFaults::server_error_status, nullptr, nullptr, 500, 599},
     {"latency_ms", &SimFaults::latency_ms, nullptr, nullptr, 0, 60'000},
+    {"latency_max_ms", &SimFaults::latency_max_ms, nullptr, nullptr, 0, 60'000},
+    {"media_latency_ms", &SimFaults::media_latency_ms, nullptr, nullptr, 0, 60'000},
+    {"media_latency_max_ms", &SimFaults::media_latency_max_ms, nullptr, nullptr, 0, 60'000},
     {"recording_delay_ms", nullptr, &SimFaults::recording_delay_ms, nullptr, 0,
      int64_t{365} * 86'400'000},
     {"recordings_missing", nullptr, nullptr, &SimFaults::recordings_missing},
@@ -169,6 +173,12 @@ std::string FaultsToJson(const SimFaults& faults) {
   }
   w.EndObject();
   return w.Take();
+}
+
+std::chrono::milliseconds SimDelay(int lo, int hi) {
+  if (hi <= lo) return std::chrono::milliseconds(lo);
+  thread_local std::mt19937 rng(std::random_device{}());
+  return std::chrono::milliseconds(std::uniform_int_distribution<int>(lo, hi)(rng));
 }
 
 Status ValidateFaults(const SimFaults& faults) {

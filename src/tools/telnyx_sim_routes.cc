@@ -78,7 +78,8 @@ bool TelnyxSim::AdmitApi(const httplib::Request& req, httplib::Response& res,
                          std::string_view route) {
   stats_.Count(route);
   SimFaults f = faults_.Get();
-  if (f.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.latency_ms));
+  if (f.latency_ms > 0 || f.latency_max_ms > 0)
+    std::this_thread::sleep_for(SimDelay(f.latency_ms, f.latency_max_ms));
   if (!config_.api_key.empty()) {
     std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) != 0 || !SecureEquals(auth.substr(7), config_.api_key)) {
@@ -185,6 +186,9 @@ void TelnyxSim::RegisterMediaRoute() {
 }
 
 void TelnyxSim::HandleMedia(const httplib::Request& req, httplib::Response& res) {
+  SimFaults f = faults_.Get();
+  if (f.media_latency_ms > 0 || f.media_latency_max_ms > 0)
+    std::this_thread::sleep_for(SimDelay(f.media_latency_ms, f.media_latency_max_ms));
   auto deny = [&](const char* code, const char* message) {
     res.status = 403;
     res.set_content(S3ErrorXml(code, message), "application/xml");
