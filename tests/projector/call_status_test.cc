@@ -121,7 +121,9 @@ TEST_F(CallStatusTest, TroubleBacksOffAndNeverEndsTheCall) {
     auto retry = core::ParseRfc3339Millis(Field(out[0], "/retry_at"));
     ASSERT_TRUE(retry.ok()) << i;
     EXPECT_GT(*retry, clock_.WallMillis()) << i;
-    if (i == 2) EXPECT_GE(*retry, clock_.WallMillis() + 120'000) << "Retry-After is honoured";
+    if (i == 2) {
+      EXPECT_GE(*retry, clock_.WallMillis() + 120'000) << "Retry-After is honoured";
+    }
   }
 }
 
