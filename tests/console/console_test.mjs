@@ -51,6 +51,12 @@ async function step(name, fn) {
   }
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Clicks in one page task (query and click together): the list redraws every 2 s, so a handle
+// taken by page.click() may be detached by the time puppeteer scrolls to it.
+async function clickLive(page, selector) {
+  await until(`click ${selector}`, () => page.$eval(selector, (e) => { e.click(); return true; }));
+}
+
 async function until(what, fn, deadline = DEADLINE_MS) {
   const end = Date.now() + deadline;
   let last;
@@ -229,7 +235,7 @@ async function main() {
 
   await step('one intake: fields, timeline, and the exact stored audio', async () => {
     await until('the row again', () => page.$(`#intakes-table tr[data-id="${storedId}"]`));
-    await page.click(`#intakes-table tr[data-id="${storedId}"] td:nth-child(2)`);
+    await clickLive(page, `#intakes-table tr[data-id="${storedId}"] td:nth-child(2)`);
     await page.waitForSelector('#timeline details', { timeout: DEADLINE_MS });
     check(await page.evaluate(() => location.pathname) === `/console/intakes/${storedId}`, 'deep link path');
     const lines = await page.$$eval('#timeline details summary', (s) => s.map((e) => e.textContent));
@@ -301,10 +307,10 @@ async function main() {
   await step('the list shows the failed intake with its reason in words', async () => {
     await page.goto(`${api}/console/`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector(`#intakes-table tr[data-id="${failedId}"]`, { timeout: DEADLINE_MS });
-    await page.click('.count[data-state="failed"]');
+    await clickLive(page, '.count[data-state="failed"]');
     await until('only failed rows', () => page.$$eval('#intakes-table tbody tr[data-id]',
       (rows) => rows.length > 0 && rows.every((r) => r.dataset.state === 'failed')));
-    await page.click('.count[data-state="all"]');
+    await clickLive(page, '.count[data-state="all"]');
     await until('all rows again', () => page.$$eval('#intakes-table tbody tr[data-id]', (rows) => rows.length >= 3));
     await page.screenshot({ path: path.join(shots, 'overview.png') });
   });
