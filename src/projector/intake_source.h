@@ -28,8 +28,6 @@ class IntakeSource {
   virtual std::vector<IntakeState> OpenIntakes() = 0;
   // Current state of these ids; an id that is unknown or has nothing left to do is omitted.
   virtual std::vector<IntakeState> Get(const std::vector<std::string>& ids) = 0;
-  // The same as OpenIntakes (the scheduler's name for it until it moves to OpenIntakes/Get).
-  virtual std::vector<IntakeState> PendingIntakes() { return OpenIntakes(); }
   // True once the projection reflects every event up to `seq`.
   virtual bool WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) = 0;
 };

@@ -184,7 +184,6 @@ std::vector<IntakeState> Projector::Get(const std::vector<std::string>& ids) {
   return out;
 }
 
-std::vector<IntakeState> Projector::PendingIntakes() { return OpenIntakes(); }
 
 size_t Projector::resident_count() const {
   std::lock_guard lock(mu_);

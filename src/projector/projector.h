@@ -82,8 +82,6 @@ class Projector final : public core::ProjectionProgress, public IntakeSource {
   std::vector<IntakeState> OpenIntakes() override;
   // IntakeSource: copies of those of `ids` that are open; from memory, no store read.
   std::vector<IntakeState> Get(const std::vector<std::string>& ids) override;
-  // The old name of OpenIntakes, for the scheduler until it moves to OpenIntakes/Get.
-  std::vector<IntakeState> PendingIntakes() override;
   // Intakes held in memory (about the open set; for /metrics).
   size_t resident_count() const;
 
