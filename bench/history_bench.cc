@@ -12,10 +12,15 @@
 //   callrec replay     the binary as a subprocess (opening the store included)
 //   timeline           LoadTimeline for random intakes (median, p99) and `callrec timeline ID`
 // Each throughput figure is the median of --repeat runs; ratios are to raw iteration in this run,
-// which is what to compare across machines (the absolute numbers move with the load).
+// which is what to compare across machines (the absolute numbers move with the load). The
+// summary also gives `callrec replay` against raw iteration in CPU time (getrusage of the child
+// vs the iterating thread's CPU: robust on a shared machine) and the replay's peak RSS (the
+// child's ru_maxrss, i.e. its VmHWM).
 // A program, not a test: scripts/bench runs it.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,6 +69,12 @@ void Check(const core::Status& s, const char* what) {
 
 double Since(Steady::time_point t0) { return std::chrono::duration<double>(Steady::now() - t0).count(); }
 
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -108,7 +119,8 @@ Generated Generate(const Options& o) {
 }
 
 // Bare RocksDB: every column family must be named to open the DB; only `events` is read.
-double RawIteration(const std::string& dir, uint64_t expected) {
+// Returns the wall seconds of the scan; `cpu_seconds` (when given) gets its thread CPU time.
+double RawIteration(const std::string& dir, uint64_t expected, double* cpu_seconds = nullptr) {
   rocksdb::DBOptions db_options;
   std::vector<std::string> names;
   if (!rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) Die("list column families");
@@ -122,6 +134,7 @@ double RawIteration(const std::string& dir, uint64_t expected) {
     if (names[i] == "events") events = handles[i];
   if (events == nullptr) Die("no events column family");
   auto t0 = Steady::now();
+  double cpu0 = ThreadCpuSeconds();
   uint64_t n = 0, bytes = 0;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -129,6 +142,7 @@ double RawIteration(const std::string& dir, uint64_t expected) {
     ++n;
   }
   double secs = Since(t0);
+  if (cpu_seconds != nullptr) *cpu_seconds = ThreadCpuSeconds() - cpu0;
   if (n != expected || bytes == 0) Die("raw iteration saw " + std::to_string(n) + " events");
   it.reset();
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
@@ -138,11 +152,14 @@ double RawIteration(const std::string& dir, uint64_t expected) {
 
 struct Spawned {
   double seconds = 0;
+  double cpu_seconds = 0;  // user + system of the child
+  long max_rss_kb = 0;     // the child's peak RSS (VmHWM)
   int exit_code = -1;
   std::string out;
 };
 
-// Runs argv with stdin and stderr on /dev/null, capturing stdout; wall time from fork to exit.
+// Runs argv with stdin and stderr on /dev/null, capturing stdout; wall time from fork to exit,
+// the child's CPU time and peak RSS from wait4.
 Spawned Run(const std::vector<std::string>& argv) {
   Spawned r;
   int out[2];
@@ -166,8 +183,12 @@ Spawned Run(const std::vector<std::string>& argv) {
   for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) r.out.append(buf, size_t(n));
   ::close(out[0]);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  rusage ru{};
+  ::wait4(pid, &status, 0, &ru);
   r.seconds = Since(t0);
+  auto secs = [](const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) / 1e6; };
+  r.cpu_seconds = secs(ru.ru_utime) + secs(ru.ru_stime);
+  r.max_rss_kb = ru.ru_maxrss;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
@@ -272,18 +293,28 @@ int main(int argc, char** argv) {
   Check(core::EventStore::OpenReader(o.dir), "open reader");
   double open_fresh = Since(t_fresh);
   RawIteration(o.dir, g.events);  // warms the page cache so every phase below reads the same way
-  double raw = MedianOf(o.repeat, [&] { return RawIteration(o.dir, g.events); });
+  std::vector<double> raw_cpu_runs;
+  double raw = MedianOf(o.repeat, [&] {
+    double cpu = 0, wall = RawIteration(o.dir, g.events, &cpu);
+    raw_cpu_runs.push_back(cpu);
+    return wall;
+  });
+  double raw_cpu = Median(raw_cpu_runs);
   InProcess in = MeasureInProcess(o, g.events);
 
   // ---- the binary ----
   const std::string callrec = CallrecPath();
   std::string summary;
+  std::vector<double> replay_cpu_runs, replay_rss_mb;
   double replay = MedianOf(o.repeat, [&] {
     Spawned r = Run({callrec, "replay", "--data-dir", o.dir});
     if (r.exit_code != 0) Die("callrec replay failed");
     summary = r.out;
+    replay_cpu_runs.push_back(r.cpu_seconds);
+    replay_rss_mb.push_back(double(r.max_rss_kb) / 1024.0);
     return r.seconds;
   });
+  double replay_cpu = Median(replay_cpu_runs);
   Spawned verify = Run({callrec, "replay", "--verify", "--data-dir", o.dir});
   if (verify.exit_code != 0) Die("callrec replay --verify found differences:\n" + verify.out);
   double open_settled = MedianOf(o.repeat, [&] {
@@ -318,6 +349,16 @@ int main(int argc, char** argv) {
               us[us.size() * 99 / 100], us.back());
   std::printf("  `callrec timeline ID` x%d (process, wall): median %.1f ms\n", o.cli_runs, Median(cli_ms));
   std::printf("  last replay said: %s", summary.c_str());
+
+  double p99 = us[us.size() * 99 / 100];
+  std::printf("\n  summary (issue 11 targets), medians of %d\n", o.repeat);
+  std::printf("  %-52s %8.3fx  (%.0f vs %.0f events/s; target >= 0.1x)\n",
+              "`callrec replay` / raw iteration, wall events/s", raw / replay, double(g.events) / replay,
+              double(g.events) / raw);
+  std::printf("  %-52s %8.3fx  (%.2f s vs %.2f s CPU)\n", "`callrec replay` / raw iteration, CPU time",
+              raw_cpu / replay_cpu, replay_cpu, raw_cpu);
+  std::printf("  %-52s %8.2f ms (target <= 1 ms)\n", "LoadTimeline p99", p99 / 1000.0);
+  std::printf("  %-52s %8.0f MB\n", "peak RSS of `callrec replay` (VmHWM)", Median(replay_rss_mb));
   if (!o.keep) std::filesystem::remove_all(o.dir);
   return 0;
 }

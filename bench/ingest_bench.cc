@@ -12,13 +12,24 @@
 //       TunedServer (callrec's connection handling) answering the same constant 200.
 //   ingest_bench service --port-file F --data-dir D --public-key-file K
 //       The real HttpService: signature check, simdjson, EventStore::Append(kSync), logs to
-//       stderr. On SIGTERM prints "stored=N duplicates=M signature_failures=K".
+//       stderr. On SIGTERM prints "stored=N duplicates=M signature_failures=K requests=R
+//       cpu_us=C": R = N + M + K the deliveries it answered, C the process's CPU time (user + system,
+//       getrusage, every thread) from listening to the stop signal.
+//   ingest_bench verify --in DIR/unique.tsv --public-key-file K [--bodies 2000] [--rounds 3]
+//       One Ed25519 verify, in a tight loop over the same signed deliveries, with OpenSSL 3's
+//       EVP_DigestVerify and with libsodium's crypto_sign_verify_detached, alternating (rounds
+//       of >= 0.5 s CPU each). Prints "verify_us openssl=X sodium=Y": the median thread CPU
+//       time per verify.
 // Servers listen on 127.0.0.1 port 0, write the port to --port-file, and stop on SIGTERM/SIGINT.
 // A program, not a test.
 #include <openssl/evp.h>
 #include <signal.h>
+#include <sodium.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -27,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/event_store.h"
 #include "core/json.h"
@@ -180,6 +192,94 @@ int Tuned(const std::map<std::string, std::string>& flags) {
   return 0;
 }
 
+// CPU time (user + system) of the whole process, every thread, in seconds.
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+struct SignedDelivery {
+  std::string message;    // "<timestamp>|<body>", the signed bytes
+  std::string signature;  // the 64 raw bytes
+};
+
+std::vector<SignedDelivery> ReadDeliveries(const std::string& path, size_t max) {
+  std::ifstream in(path);
+  if (!in) Die("cannot read " + path);
+  std::vector<SignedDelivery> out;
+  for (std::string line; out.size() < max && std::getline(in, line);) {
+    size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
+    if (t1 == std::string::npos || t2 == std::string::npos) Die("malformed line in " + path);
+    auto sig = core::Base64Decode(std::string_view(line).substr(t1 + 1, t2 - t1 - 1));
+    if (!sig.ok() || sig->size() != 64) Die("bad signature in " + path);
+    out.push_back({line.substr(0, t1) + "|" + line.substr(t2 + 1), *sig});
+  }
+  if (out.empty()) Die(path + " holds no deliveries");
+  return out;
+}
+
+// CPU microseconds per verify over >= 0.5 s of thread CPU; dies if any signature fails.
+template <typename VerifyFn>
+double VerifyRound(const std::vector<SignedDelivery>& deliveries, VerifyFn verify) {
+  double t0 = ThreadCpuSeconds(), elapsed = 0;
+  size_t n = 0;
+  while (elapsed < 0.5) {
+    for (const auto& d : deliveries) {
+      if (!verify(d)) Die("a signature did not verify");
+    }
+    n += deliveries.size();
+    elapsed = ThreadCpuSeconds() - t0;
+  }
+  return elapsed * 1e6 / double(n);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int Verify(const std::map<std::string, std::string>& flags) {
+  if (!flags.count("--in") || !flags.count("--public-key-file")) Die("--in and --public-key-file are required");
+  size_t bodies = flags.count("--bodies") ? std::stoul(flags.at("--bodies")) : 2000;
+  int rounds = flags.count("--rounds") ? std::stoi(flags.at("--rounds")) : 3;
+  auto deliveries = ReadDeliveries(flags.at("--in"), bodies);
+  auto raw = core::Base64Decode(ReadFile(flags.at("--public-key-file")).substr(0, 44));
+  if (!raw.ok() || raw->size() != 32) Die("public key file: expected base64 of 32 raw bytes");
+  const auto* pk = reinterpret_cast<const unsigned char*>(raw->data());
+  if (sodium_init() < 0) Die("sodium_init failed");
+  EVP_PKEY* key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pk, 32);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (key == nullptr || ctx == nullptr) Die("OpenSSL key setup failed");
+  auto openssl = [&](const SignedDelivery& d) {  // as callrec did before libsodium
+    EVP_MD_CTX_reset(ctx);
+    return EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key) == 1 &&
+           EVP_DigestVerify(ctx, (const unsigned char*)d.signature.data(), d.signature.size(),
+                            (const unsigned char*)d.message.data(), d.message.size()) == 1;
+  };
+  auto sodium = [&](const SignedDelivery& d) {
+    return crypto_sign_verify_detached((const unsigned char*)d.signature.data(),
+                                       (const unsigned char*)d.message.data(), d.message.size(), pk) == 0;
+  };
+  std::vector<double> o, s;
+  for (int r = 0; r < rounds; ++r) {  // alternating, so both see the same machine load
+    o.push_back(VerifyRound(deliveries, openssl));
+    s.push_back(VerifyRound(deliveries, sodium));
+  }
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(key);
+  std::printf("verify_us openssl=%.1f sodium=%.1f bodies=%zu rounds=%d\n", Median(o), Median(s),
+              deliveries.size(), rounds);
+  return 0;
+}
+
 int Service(const std::map<std::string, std::string>& flags) {
   sigset_t signals = BlockStopSignals();
   if (!flags.count("--data-dir") || !flags.count("--public-key-file")) {
@@ -197,7 +297,9 @@ int Service(const std::map<std::string, std::string>& flags) {
   core::Status started = (*service)->Start();
   if (!started.ok()) Die(started.ToString());
   WritePort(flags, (*service)->port());
+  double cpu_at_ready = ProcessCpuSeconds();
   WaitForStopSignal(signals);
+  double cpu_us = (ProcessCpuSeconds() - cpu_at_ready) * 1e6;
   (*service)->Stop();
   uint64_t duplicates = metrics.GetCounter("callrec_webhook_duplicates_total", "")->value();
   uint64_t bad_sig = 0;
@@ -205,9 +307,10 @@ int Service(const std::map<std::string, std::string>& flags) {
                              "malformed_signature", "mismatch"}) {
     bad_sig += metrics.GetCounter("callrec_webhook_signature_failures_total", "", {{"reason", reason}})->value();
   }
-  std::printf("stored=%llu duplicates=%llu signature_failures=%llu\n",
+  uint64_t requests = (*store)->LastSeq() + duplicates + bad_sig;  // every delivery it answered
+  std::printf("stored=%llu duplicates=%llu signature_failures=%llu requests=%llu cpu_us=%.0f\n",
               (unsigned long long)(*store)->LastSeq(), (unsigned long long)duplicates,
-              (unsigned long long)bad_sig);
+              (unsigned long long)bad_sig, (unsigned long long)requests, cpu_us);
   return 0;
 }
 
@@ -220,6 +323,7 @@ int main(int argc, char** argv) {
   if (mode == "bare") return Bare(flags);
   if (mode == "tuned") return Tuned(flags);
   if (mode == "service") return Service(flags);
-  std::fprintf(stderr, "usage: ingest_bench gen|bare|tuned|service [flags]; see the file comment\n");
+  if (mode == "verify") return Verify(flags);
+  std::fprintf(stderr, "usage: ingest_bench gen|bare|tuned|service|verify [flags]; see the file comment\n");
   return 2;
 }

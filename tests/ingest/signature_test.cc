@@ -113,6 +113,20 @@ TEST(WebhookVerifier, RejectsKeysThatAreNotEd25519PublicKeys) {
   EXPECT_NE(v.status().message().find("Ed25519"), std::string::npos) << v.status().message();
 }
 
+// libsodium's verify refuses small-order keys outright, so such a key would 401 every delivery:
+// the service refuses it at start instead, with a message that says why.
+TEST(WebhookVerifier, RejectsRawKeysThatAreNotUsableEd25519Points) {
+  for (const std::string& bad : std::vector<std::string>{
+           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",    // 32 zero bytes: a point of order 4
+           "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",    // the identity (order 1)
+           "7P///////////////////////////////////////38="}) {  // y = p - 1: order 2
+    auto v = WebhookVerifier::FromPublicKey(bad, 300s);
+    ASSERT_FALSE(v.ok()) << "accepted: " << bad;
+    EXPECT_EQ(v.status().code(), core::StatusCode::kInvalidArgument);
+    EXPECT_NE(v.status().message().find("Ed25519 point"), std::string::npos) << v.status().message();
+  }
+}
+
 TEST(WebhookVerifier, ConcurrentVerifiesOnOneVerifierAgree) {
   WebhookSigner telnyx;
   WebhookVerifier v = MustVerifier(telnyx.PublicKeyBase64());
