@@ -1,6 +1,9 @@
 // history_bench — how replay and the audit CLI scale with the size of the log.
 //
-//   build/history_bench [--events 1000000] [--repeat 3] [--timelines 1000] [--dir D] [--keep]
+//   build/history_bench [--events 1000000] [--repeat 3] [--timelines 1000] [--dir D] [--keep] [--reuse]
+//
+// --reuse measures a store an earlier `--keep` run left in D (same --events) instead of writing
+// it again: the generator runs without writing, for the intake ids.
 //
 // Writes a synthetic history (history_gen.h: overlapping intake lifecycles with realistic
 // ~700 B webhook bodies, API envelopes, duplicates and unmatched calls) into a fresh store with
@@ -51,6 +54,7 @@ struct Options {
   int cli_runs = 5;
   std::string dir;
   bool keep = false;
+  bool reuse = false;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -94,6 +98,17 @@ struct Generated {
   double seconds = 0;
   std::vector<std::string> intake_ids;
 };
+
+// The same history without writing it: counts and intake ids of a store a --keep run left.
+Generated Regenerate(const Options& o) {
+  Generated g;
+  bench::HistoryGenerator gen(42);
+  gen.Generate(o.events, [&](core::Event e) { g.payload_bytes += e.payload.size(); });
+  auto reader = Check(core::EventStore::OpenReader(o.dir), "open reader");
+  g.events = reader->LastSeq();
+  g.intake_ids = gen.intake_ids();
+  return g;
+}
 
 Generated Generate(const Options& o) {
   core::SystemClock clock;
@@ -214,7 +229,8 @@ Options ParseOptions(int argc, char** argv) {
     else if (flag == "--timelines") o.timelines = std::max(1, std::atoi(value().c_str()));
     else if (flag == "--dir") o.dir = value();
     else if (flag == "--keep") o.keep = true;
-    else Die("unknown flag " + flag + " (--events N --repeat R --timelines K --dir D --keep)");
+    else if (flag == "--reuse") o.reuse = o.keep = true;
+    else Die("unknown flag " + flag + " (--events N --repeat R --timelines K --dir D --keep --reuse)");
   }
   if (o.events < 100) Die("--events must be at least 100");
   if (o.dir.empty()) o.dir = (std::filesystem::temp_directory_path() / "callrec-history-bench").string();
@@ -277,11 +293,11 @@ std::vector<double> MeasureTimelines(const Options& o, const std::vector<std::st
 
 int main(int argc, char** argv) {
   Options o = ParseOptions(argc, argv);
-  std::filesystem::remove_all(o.dir);
-  std::printf("history_bench: %llu events into %s (kNoSync, AppendAll x1000)\n", (unsigned long long)o.events,
-              o.dir.c_str());
+  if (!o.reuse) std::filesystem::remove_all(o.dir);
+  std::printf("history_bench: %llu events %s %s (kNoSync, AppendAll x1000)\n", (unsigned long long)o.events,
+              o.reuse ? "already in" : "into", o.dir.c_str());
   std::fflush(stdout);
-  Generated g = Generate(o);
+  Generated g = o.reuse ? Regenerate(o) : Generate(o);
   std::printf("  generated %llu events (%zu intakes, avg %.0f B payload, %.1f MB) in %.1f s (%.0f events/s)\n",
               (unsigned long long)g.events, g.intake_ids.size(), double(g.payload_bytes) / double(g.events),
               double(g.payload_bytes) / 1e6, g.seconds, double(g.events) / g.seconds);
