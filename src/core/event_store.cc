@@ -326,10 +326,7 @@ class RocksEventStore final : public EventStore {
     return WriteDerivedTo(derived_, batch);
   }
 
-  // `wal` false: for a rebuild generation, which CommitRebuild flushes to SST before it becomes
-  // active; a crash before that drops the whole generation, so its write-ahead log (every
-  // derived byte written twice) buys nothing.
-  Status WriteDerivedTo(rocksdb::ColumnFamilyHandle* cf, const DerivedBatch& batch, bool wal = true) {
+  Status WriteDerivedTo(rocksdb::ColumnFamilyHandle* cf, const DerivedBatch& batch) {
     rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
       rocksdb::Status s = op.is_delete ? wb.Delete(cf, op.key) : wb.Put(cf, op.key, op.value);
@@ -337,7 +334,6 @@ class RocksEventStore final : public EventStore {
     }
     rocksdb::WriteOptions wo;
     wo.sync = false;  // derivable from the log: a crash only means re-applying a few events
-    wo.disableWAL = !wal;
     return FromRocks(db_->Write(wo, &wb), "write derived");
   }
 
@@ -563,7 +559,7 @@ RocksDerivedRebuild::~RocksDerivedRebuild() {
 }
 
 Status RocksDerivedRebuild::Write(const DerivedBatch& batch) {
-  return store_.WriteDerivedTo(cf_, batch, /*wal=*/false);
+  return store_.WriteDerivedTo(cf_, batch);
 }
 
 Status RocksDerivedRebuild::Commit() {

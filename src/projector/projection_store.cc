@@ -77,38 +77,29 @@ std::optional<std::string> Projection::ReadKey(const std::string& key) const {
 
 void Projection::ScanKeys(const std::string& prefix, const std::string& from, const std::string& to,
                           const KeyVisitor& visit) const {
-  // Flushed keys in range merged, in order, with the unflushed puts and deletes over them, and
-  // visited as they come: a visitor that stops at the first key (the "any intake for this
-  // number?" check) must not pay for every key of a number with a long history (a copy of them
-  // all per unmatched webhook made `callrec replay` slow down as the log grew; docs/PERFORMANCE.md).
+  // Flushed keys in range, then the unflushed puts and deletes over them.
+  std::set<std::string, std::less<>> found;
   auto in_range = [&](std::string_view k) { return k.substr(0, prefix.size()) == prefix && k <= to; };
-  auto p = pending_.lower_bound(from);
-  auto pending_left = [&] { return p != pending_.end() && in_range(p->first); };
-  // Visits the pending puts before `k`, then `k` unless a pending write replaces it. False: stop.
-  auto merge = [&](std::string_view k) {
-    for (; pending_left() && std::string_view(p->first) < k; ++p)
-      if (p->second && !visit(p->first)) return false;
-    if (pending_left() && std::string_view(p->first) == k) {
-      bool put = p->second.has_value();
-      ++p;
-      return !put || visit(k);
-    }
-    return visit(k);
-  };
-  bool stopped = false;
   if (store_) {
     Status s = store_->ScanDerivedFrom(prefix, from, [&](std::string_view k, std::string_view) {
       if (!in_range(k)) return false;
-      return !(stopped = !merge(k));
+      found.emplace(k);
+      return true;
     });
     if (!s.ok()) NoteReadError(s);
   } else {
-    for (auto it = index_keys_.lower_bound(from); !stopped && it != index_keys_.end() && in_range(it->first); ++it)
-      stopped = !merge(it->first);
+    for (auto it = index_keys_.lower_bound(from); it != index_keys_.end() && in_range(it->first); ++it)
+      found.insert(it->first);
   }
-  if (stopped) return;
-  for (; pending_left(); ++p)
-    if (p->second && !visit(p->first)) return;
+  for (auto it = pending_.lower_bound(from); it != pending_.end() && in_range(it->first); ++it) {
+    if (it->second) {
+      found.insert(it->first);
+    } else {
+      found.erase(it->first);
+    }
+  }
+  for (const std::string& k : found)
+    if (!visit(k)) return;
 }
 
 // The in-memory projection's stand-in for the store: the call, phone and unbound index keys it

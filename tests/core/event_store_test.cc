@@ -226,41 +226,6 @@ TEST(EventStore, DerivedDataWritesScansAndRebuildsAtomically) {
   EXPECT_FALSE(store->GetDerived("intake/a")->has_value());
 }
 
-// A rebuild generation is written without a write-ahead log (it is flushed at Commit): what a
-// process committed must survive its sudden death, and an uncommitted one must leave the old
-// generation in place.
-TEST(EventStore, CommittedRebuildSurvivesSigkillAndAnUnfinishedOneIsDropped) {
-  TempDir dir;
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    SystemClock clock;
-    auto store = EventStore::Open(dir.path(), clock);
-    if (!store.ok()) ::_exit(3);
-    DerivedBatch old;
-    old.Put("intake/old", "O");
-    if (!(*store)->WriteDerived(old).ok()) ::_exit(4);
-    auto committed = (*store)->BeginRebuild();
-    DerivedBatch nb;
-    for (int i = 0; i < 1000; ++i) nb.Put("intake/n" + std::to_string(i), std::string(100, 'v'));
-    if (!committed.ok() || !(*committed)->Write(nb).ok() || !(*committed)->Commit().ok()) ::_exit(5);
-    auto unfinished = (*store)->BeginRebuild();  // written, never committed
-    DerivedBatch lost;
-    lost.Put("intake/lost", "L");
-    if (!unfinished.ok() || !(*unfinished)->Write(lost).ok()) ::_exit(6);
-    ::kill(::getpid(), SIGKILL);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
-  ManualClock clock;
-  auto store = std::move(EventStore::Open(dir.path(), clock).value());
-  EXPECT_EQ(**store->GetDerived("intake/n0"), std::string(100, 'v'));
-  EXPECT_EQ(**store->GetDerived("intake/n999"), std::string(100, 'v'));
-  EXPECT_FALSE(store->GetDerived("intake/old")->has_value());
-  EXPECT_FALSE(store->GetDerived("intake/lost")->has_value());
-}
-
 // A child appends as fast as it can and reports each seq whose Append returned; the parent
 // SIGKILLs it mid-stream. Every reported seq must be in the reopened log, which stays contiguous.
 TEST(EventStore, SigkillDuringAppendsLosesNothingAcknowledged) {
