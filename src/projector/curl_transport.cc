@@ -209,7 +209,7 @@ CurlTransport::~CurlTransport() {
 
 void* CurlTransport::Acquire() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (!idle_.empty()) {
       void* h = idle_.back();
       idle_.pop_back();
@@ -223,7 +223,7 @@ void* CurlTransport::Acquire() {
 
 void CurlTransport::Release(void* handle) {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (idle_.size() < max_idle_handles_) {
       idle_.push_back(handle);
       return;

@@ -35,7 +35,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,6 +47,7 @@
 #include "core/clock.h"
 #include "core/event_store.h"
 #include "core/metrics.h"
+#include "core/thread_annotations.h"
 #include "projector/backoff.h"
 #include "projector/intake_source.h"
 #include "projector/intake_state.h"
@@ -120,7 +120,7 @@ class FetchScheduler {
     std::set<Rank> ready;      // due now, in serving order
     std::set<Key> ready_by_due;  // the same steps, oldest due first (for the age gauge)
     int in_flight = 0;
-    std::condition_variable cv;
+    std::condition_variable_any cv;
     std::vector<std::thread> threads;
     core::Gauge* depth = nullptr;
     core::Gauge* in_flight_gauge = nullptr;
@@ -132,19 +132,20 @@ class FetchScheduler {
     Step step;
   };
 
-  // ---- index (all require mu_ held) ----
-  void LoadOnce(std::unique_lock<std::mutex>& lock);
+  // ---- index ----
+  // Reads the open intakes once (mu_ released around IntakeSource::OpenIntakes).
+  void LoadOnce() REQUIRES(mu_);
   // Re-reads the changed ids (mu_ released around IntakeSource::Get) and re-plans them.
-  void RefreshChanged(std::unique_lock<std::mutex>& lock, int64_t now_ms);
+  void RefreshChanged(int64_t now_ms) REQUIRES(mu_);
   void Replan(std::vector<IntakeState> states, const std::vector<std::string>& asked,
-              int64_t now_ms);
-  void Unplace(const std::string& id, Entry& entry);
-  void Place(const std::string& id, Entry& entry, int64_t now_ms);
-  void PromoteDue(int64_t now_ms);  // waiting -> ready
-  std::optional<Job> TakeReady(Lane lane);
-  void Finish(const Job& job, bool appended, int64_t now_ms);
-  void UpdateGauges(int64_t now_ms);
-  std::optional<int64_t> NextDue() const;
+              int64_t now_ms) REQUIRES(mu_);
+  void Unplace(const std::string& id, Entry& entry) REQUIRES(mu_);
+  void Place(const std::string& id, Entry& entry, int64_t now_ms) REQUIRES(mu_);
+  void PromoteDue(int64_t now_ms) REQUIRES(mu_);  // waiting -> ready
+  std::optional<Job> TakeReady(Lane lane) REQUIRES(mu_);
+  void Finish(const Job& job, bool appended, int64_t now_ms) REQUIRES(mu_);
+  void UpdateGauges(int64_t now_ms) REQUIRES(mu_);
+  std::optional<int64_t> NextDue() const REQUIRES(mu_);
 
   // Runs one job and appends its events; false when the append failed.
   bool Execute(const Job& job);
@@ -162,17 +163,20 @@ class FetchScheduler {
   core::Gauge* pending_;
   core::Gauge* in_flight_gauge_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;  // dispatcher: something changed
-  std::unordered_map<std::string, Entry> entries_;  // intakes with a step (or being re-read)
-  std::set<Key> timers_;                            // steps not due yet
+  mutable core::Mutex mu_;
+  std::condition_variable_any wake_;  // dispatcher: something changed
+  // intakes with a step (or being re-read)
+  std::unordered_map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  std::set<Key> timers_ GUARDED_BY(mu_);  // steps not due yet
+  // ready, ready_by_due and in_flight under mu_; threads and cv belong to Start/Stop (not
+  // annotated: Stop joins the threads without holding mu_).
   std::array<LaneState, kLaneCount> lanes_;
-  std::unordered_set<std::string> changed_;  // to re-read
-  bool loaded_ = false;
-  bool notified_ = false;
-  bool stopping_ = false;
-  bool running_ = false;
-  uint64_t evaluated_ = 0;
+  std::unordered_set<std::string> changed_ GUARDED_BY(mu_);  // to re-read
+  bool loaded_ GUARDED_BY(mu_) = false;
+  bool notified_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool running_ GUARDED_BY(mu_) = false;
+  uint64_t evaluated_ GUARDED_BY(mu_) = 0;
   std::thread dispatcher_;
 };
 

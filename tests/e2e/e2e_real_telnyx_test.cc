@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "e2e/e2e_env.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing::e2e {
 namespace {
@@ -105,7 +106,7 @@ TEST(E2eRealTelnyx, AnIntakeIdOver40CharactersIsRefusedByTheApiAndTheCli) {
 TEST(E2eRealTelnyx, ALostRecordStartAnswerIsRetriedWithTheSameCommandIdAndRecordsOnce) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe()) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"record_start_lose_answer_next":1})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"record_start_lose_answer_next":1})"));
   std::string id = env.CreateIntake("+15550100024");
   CallIds call = env.PlaceRecordedCall(id, "+15550100024");
   Json intake = env.WaitForState(id, {"fetched", "failed"});
@@ -122,7 +123,7 @@ TEST(E2eRealTelnyx, ALostRecordStartAnswerIsRetriedWithTheSameCommandIdAndRecord
 TEST(E2eRealTelnyx, RecordingsReportingTheLegAsControlIdAreVerifiedByLegAndSession) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe()) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"recording_ccid_is_leg_id":true})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"recording_ccid_is_leg_id":true})"));
   std::string polled = env.CreateIntake("+15550100025");
   env.PlaceRecordedCall(polled, "+15550100025");
   Json a = env.WaitForState(polled, {"fetched", "failed"});
@@ -143,7 +144,7 @@ TEST(E2eRealTelnyx, RecordingsReportingTheLegAsControlIdAreVerifiedByLegAndSessi
 TEST(E2eRealTelnyx, ARecordingsList404IsNotFoundYet) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--fetch-max-attempts", "2"})) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"recordings_list_404_when_empty":true})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"recordings_list_404_when_empty":true})"));
   std::string id = env.CreateIntake("+15550100027");
   env.PlaceRecordedCall(id, "+15550100027", [](CallSpec& s) { s.recording_missing = true; });
   Json intake = env.WaitForState(id, {"failed", "fetched"});
@@ -195,7 +196,7 @@ TEST(E2eRealTelnyx, AnUploadOverSupabasesLimitFailsAtOnceSayingSo) {
 TEST(E2eRealTelnyx, AWavWithStreamingSizeFieldsIsStoredAndTheDiscrepancyNoted) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--storage", "fs"})) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"wav_streaming_header":true})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"wav_streaming_header":true})"));
   std::string id = env.CreateIntake("+15550100031");
   env.PlaceRecordedCall(id, "+15550100031");
   Json intake = env.WaitForState(id, {"stored", "failed"});
