@@ -292,7 +292,7 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
     Status st = UploadResumable({.bucket = bucket_, .object_name = path, .content_type = content_type},
                                 local_path, local.bytes, local.sha256, &progress);
     // After a refused single POST, a resumable upload that cannot work either keeps "too large".
-    if (!st.ok() && !too_large.ok() && !st.IsUnavailable() && !IsTooLarge(st))
+    if (!st.ok() && !too_large.ok() && !st.IsUnavailable())
       st = Status::InvalidArgument(too_large.message() + "; the resumable upload failed too: " +
                                    st.message());
     CALLREC_RETURN_IF_ERROR(st);

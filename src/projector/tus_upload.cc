@@ -107,6 +107,7 @@ core::Status TusClient::Send(const std::string& location, const std::string& pat
       ++p.resumes;
       core::LogInfo("storage.tus_resume",
                     {{"offset", *at}, {"length", length}, {"after", last.message()}});
+      if (*at > offset) failures = 0;  // the broken request delivered something: progress
       offset = *at;
       resync = false;
     }
