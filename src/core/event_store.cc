@@ -1,5 +1,6 @@
 // EventStore on RocksDB. The only file that includes RocksDB headers.
 #include "core/event_store.h"
+#include "core/store_id.h"
 
 #include <sys/stat.h>
 
@@ -10,8 +11,10 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <random>
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
@@ -28,6 +31,7 @@ constexpr char kIntakeIndexCf[] = "intake_index";
 constexpr char kMetaCf[] = "meta";
 constexpr char kDerivedPrefix[] = "derived.";
 constexpr char kActiveDerivedKey[] = "active_derived";
+constexpr char kStoreIdKey[] = "store_id";
 // Largest group the leader folds into one write: bounds the latency a follower adds.
 constexpr size_t kMaxGroupBytes = 4 << 20;
 
@@ -134,6 +138,9 @@ class RocksEventStore final : public EventStore {
   Status OpenDb() {
     rocksdb::DBOptions db_options = BaseOptions();
     cache_ = rocksdb::NewLRUCache(64 << 20);
+    // Memtables (all families) are charged to the same 64 MiB and flush past 32 MiB of it: RocksDB's
+    // memory has one bound however many events arrive (its default is 64 MiB per family, on top).
+    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(32 << 20, cache_);
     std::vector<std::string> names;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
     if (!s.ok()) {
@@ -165,8 +172,40 @@ class RocksEventStore final : public EventStore {
     intake_index_ = by_name_[kIntakeIndexCf];
     meta_ = by_name_[kMetaCf];
     CALLREC_RETURN_IF_ERROR(SelectDerivedGeneration());
+    CALLREC_RETURN_IF_ERROR(LoadStoreId());
     RefreshLastSeq();
     return Status::Ok();
+  }
+
+  // Reads the store id; the primary makes it (synced) when the store has none yet.
+  Status LoadStoreId() {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, kStoreIdKey, &value);
+    if (s.ok()) {
+      std::lock_guard lock(store_id_mu_);
+      store_id_ = value;
+      return Status::Ok();
+    }
+    if (!s.IsNotFound()) return FromRocks(s, "read store id");
+    if (reader_) return Status::Ok();
+    std::random_device random;
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id;
+    for (int i = 0; i < 8; ++i) {
+      uint32_t word = random();
+      for (int j = 0; j < 4; ++j) id.push_back(kHex[(word >> (4 * j)) & 0xF]);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    CALLREC_RETURN_IF_ERROR(FromRocks(db_->Put(wo, meta_, kStoreIdKey, id), "write store id"));
+    std::lock_guard lock(store_id_mu_);
+    store_id_ = id;
+    return Status::Ok();
+  }
+
+  std::string store_id() const {
+    std::lock_guard lock(store_id_mu_);
+    return store_id_;
   }
 
   // ---- appends --------------------------------------------------------------------------
@@ -338,6 +377,7 @@ class RocksEventStore final : public EventStore {
     if (!reader_) return Status::Ok();
     CALLREC_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catch up with primary"));
     CALLREC_RETURN_IF_ERROR(SelectDerivedGeneration());
+    if (store_id().empty()) CALLREC_RETURN_IF_ERROR(LoadStoreId());
     RefreshLastSeq();
     return Status::Ok();
   }
@@ -500,6 +540,8 @@ class RocksEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* derived_ = nullptr;
   uint64_t derived_generation_ = 1;
+  mutable std::mutex store_id_mu_;  // a reader's CatchUp may fill store_id_ while others read it
+  std::string store_id_;
 
   std::mutex mu_;                 // guards writers_ and each Writer's done/results hand-off
   std::deque<Writer*> writers_;   // front is the leader
@@ -618,6 +660,11 @@ Result<std::unique_ptr<EventStore>> EventStore::OpenReader(const std::string& di
   auto store = std::make_unique<RocksEventStore>(dir, &unused_clock, true, tmpl);
   CALLREC_RETURN_IF_ERROR(store->OpenDb());
   return std::unique_ptr<EventStore>(std::move(store));
+}
+
+std::string StoreId(const EventStore& store) {
+  auto* rocks = dynamic_cast<const RocksEventStore*>(&store);
+  return rocks ? rocks->store_id() : std::string();
 }
 
 }  // namespace callrec::core

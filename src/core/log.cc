@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/mask.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -53,7 +55,7 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   w.Key("msg").String(msg);
   for (const LogField& f : fields) {
     w.Key(f.key);
-    if (auto* s = std::get_if<std::string>(&f.value)) w.String(*s);
+    if (auto* s = std::get_if<std::string>(&f.value)) w.String(MaskSecrets(*s));
     else if (auto* i = std::get_if<int64_t>(&f.value)) w.Int(*i);
     else if (auto* d = std::get_if<double>(&f.value)) w.Double(*d);
     else w.Bool(std::get<bool>(f.value));

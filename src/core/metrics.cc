@@ -61,6 +61,16 @@ Gauge* Metrics::GetGauge(const std::string& name, const std::string& help, const
   return slot.get();
 }
 
+Gauge* Metrics::GetMillisGauge(const std::string& name, const std::string& help,
+                               const Labels& labels) {
+  std::lock_guard lock(mu_);
+  Family& f = FamilyFor(name, help, "gauge");
+  f.millis_as_seconds = true;
+  auto& slot = f.gauges[RenderLabels(labels)];
+  if (!slot) slot = std::make_unique<Gauge>();
+  return slot.get();
+}
+
 Histogram* Metrics::GetHistogram(const std::string& name, const std::string& help,
                                  const Labels& labels, std::vector<double> bounds) {
   if (bounds.empty())
@@ -79,8 +89,14 @@ std::string Metrics::Render() const {
     out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + f.type + "\n";
     for (const auto& [labels, c] : f.counters)
       out += name + labels + " " + std::to_string(c->value()) + "\n";
-    for (const auto& [labels, g] : f.gauges)
-      out += name + labels + " " + std::to_string(g->value()) + "\n";
+    for (const auto& [labels, g] : f.gauges) {
+      if (!f.millis_as_seconds) {
+        out += name + labels + " " + std::to_string(g->value()) + "\n";
+        continue;
+      }
+      std::snprintf(buf, sizeof buf, "%.3f", double(g->value()) / 1000.0);
+      out += name + labels + " " + buf + "\n";
+    }
     for (const auto& [labels, h] : f.histograms) {
       // Bucket lines need "le" merged into the existing label set.
       std::string inner = labels.empty() ? "" : labels.substr(1, labels.size() - 2) + ",";

@@ -67,6 +67,8 @@ class Metrics {
  public:
   Counter* GetCounter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge* GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
+  // A gauge set in milliseconds and rendered in seconds (Prometheus' base unit), e.g. an age.
+  Gauge* GetMillisGauge(const std::string& name, const std::string& help, const Labels& labels = {});
   // Default bounds: 0.5 ms … 10 s, roughly x2.5 apart.
   Histogram* GetHistogram(const std::string& name, const std::string& help,
                           const Labels& labels = {}, std::vector<double> bounds = {});
@@ -76,6 +78,7 @@ class Metrics {
   struct Family {
     std::string help;
     std::string type;  // counter | gauge | histogram
+    bool millis_as_seconds = false;  // gauges hold ms, rendered as seconds
     std::map<std::string, std::unique_ptr<Counter>> counters;  // by rendered label set
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;

@@ -1,5 +1,6 @@
 #include "core/time_format.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <limits>
@@ -33,6 +34,7 @@ bool Expect(std::string_view text, size_t& pos, char c) {
 }  // namespace
 
 std::string FormatRfc3339Millis(int64_t unix_millis) {
+  unix_millis = std::clamp(unix_millis, kMinRfc3339Millis, kMaxRfc3339Millis);
   int64_t ms = unix_millis % 1000;
   int64_t secs = unix_millis / 1000;
   if (ms < 0) {
@@ -83,6 +85,8 @@ Result<int64_t> ParseRfc3339Millis(std::string_view text) {
     int oh, om;
     if (!ReadDigits(text, pos, 2, oh) || !Expect(text, pos, ':') || !ReadDigits(text, pos, 2, om))
       return Status::InvalidArgument("bad UTC offset in '" + std::string(text) + "'");
+    if (oh > 23 || om > 59)
+      return Status::InvalidArgument("bad UTC offset in '" + std::string(text) + "'");
     offset_minutes = sign * (oh * 60 + om);
   } else {
     return Status::InvalidArgument("timestamp without a time zone: '" + std::string(text) + "'");
@@ -94,7 +98,10 @@ Result<int64_t> ParseRfc3339Millis(std::string_view text) {
     return Status::InvalidArgument("timestamp out of range: '" + std::string(text) + "'");
   int64_t day_count = sys_days{ymd}.time_since_epoch().count();
   int64_t secs = day_count * 86400 + h * 3600 + mi * 60 + s - int64_t(offset_minutes) * 60;
-  return secs * 1000 + millis;
+  int64_t result = secs * 1000 + millis;
+  if (result < kMinRfc3339Millis || result > kMaxRfc3339Millis)
+    return Status::InvalidArgument("timestamp outside years 0000-9999 in UTC: '" + std::string(text) + "'");
+  return result;
 }
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {

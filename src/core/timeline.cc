@@ -118,6 +118,15 @@ std::string PayloadSummary(const Event& e, simdjson::dom::element p) {
   if (t == "telnyx.recording_delete") return "deleted from Telnyx " + ApiOutcome(p);
   if (t == "intake.failed") return "FAILED " + Str(p, "/reason") + ": " + Str(p, "/error");
   if (t == "intake.retry_requested") return "retry requested by operator (" + Str(p, "/via") + ")";
+  if (t == "telnyx.call_status") {
+    std::string s = "call status " + ApiOutcome(p);
+    bool alive = false;
+    if (!p.at_pointer("/body/data/is_alive").get_bool().get(alive)) s += alive ? ", alive" : ", not alive";
+    if (auto next = JsonString(p, "/retry_at")) s += ", next check " + ClockTime(*next);
+    return s;
+  }
+  if (t == "call.presumed_ended")
+    return "call presumed ended (" + Str(p, "/reason") + "): no call.hangup came";
   if (t == "service.started") return "service started, record mode " + Str(p, "/record_mode");
   return t;
 }

@@ -3,7 +3,9 @@
 #include <random>
 
 #include "core/log.h"
+#include "ingest/console_routes.h"
 #include "ingest/http_util.h"
+#include "ingest/recording_route.h"
 #include "ingest/intake_routes.h"
 #include "ingest/signature.h"
 #include "ingest/tuned_server.h"
@@ -78,6 +80,12 @@ core::Result<std::unique_ptr<HttpService>> HttpService::Create(const HttpService
   intake_options.random = service->config_.random;
   service->intakes_ =
       std::make_unique<IntakeRoutes>(std::move(intake_options), store, metrics, progress);
+  RecordingRouteOptions recording_options;
+  recording_options.storage_dir = config.recording_dir;
+  recording_options.fresh_url = config.fresh_recording_url;
+  service->recording_ =
+      std::make_unique<RecordingRoute>(std::move(recording_options), store, *service->intakes_);
+  service->console_ = std::make_unique<ConsoleRoutes>(store, clock, *service->intakes_);
   if (config.admin_token.empty()) {
     core::LogWarn("admin.api_disabled", {{"hint", "set CALLREC_ADMIN_TOKEN to enable /api/intakes"}});
   }
@@ -136,6 +144,20 @@ void HttpService::RegisterRoutes() {
     intakes_->Timeline(req, res);
     timeline.Count(res.status);
   });
+
+  AddGet("/api/intakes/([^/]+)/recording", "/api/intakes/{id}/recording",
+         [this](const Request& req, Response& res) { recording_->Handle(req, res); });
+  AddGet("/api/intake-counts", "/api/intake-counts",
+         [this](const Request& req, Response& res) { console_->Counts(req, res); });
+  AddGet("/api/unmatched-webhooks", "/api/unmatched-webhooks",
+         [this](const Request& req, Response& res) { console_->Unmatched(req, res); });
+  AddGet("/api/calls-per-day", "/api/calls-per-day",
+         [this](const Request& req, Response& res) { console_->CallsPerDay(req, res); });
+  AddGet("/console", "/console/", [](const Request&, Response& res) {
+    res.status = 308;  // relative asset paths need the trailing slash
+    res.set_header("Location", "/console/");
+  });
+  AddGet("/console/(.*)", "/console/", [this](const Request& req, Response& res) { console_->Asset(req, res); });
 
   AddGet("/healthz", "/healthz", [](const Request&, Response& res) {
     SetJson(res, 200, R"({"status":"ok"})");

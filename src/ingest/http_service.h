@@ -10,6 +10,9 @@
 //   POST /api/intakes, GET /api/intakes, GET /api/intakes/{id}, POST /api/intakes/{id}/retry,
 //   GET /api/intakes/{id}/timeline
 //                                           intake_routes.h
+//   GET /api/intakes/{id}/recording         recording_route.h
+//   GET /console/..., /api/intake-counts, /api/unmatched-webhooks, /api/calls-per-day
+//                                           console_routes.h
 //   GET  /healthz  200 {"status":"ok"} while the process serves
 //   GET  /readyz   200 {"status":"ready"} when the store is open (it is, for the service's
 //                  whole life) and config.ready() says so (e.g. the scheduler runs); else 503
@@ -70,6 +73,12 @@ struct HttpServiceConfig {
   // 128 bits per generated intake id come from two calls. Empty: std::random_device.
   RandomSource random;
 
+  // GET /api/intakes/{id}/recording (recording_route.h): --storage-dir when --storage fs, and
+  // how to get a fresh Telnyx URL (tools wires the Telnyx client; empty: no Telnyx fallback).
+  std::string recording_dir;
+  std::function<core::Result<std::string>(const std::string& intake_id,
+                                          const std::string& recording_id)> fresh_recording_url;
+
   // /readyz: empty means "ready while serving"; tools sets e.g. "the scheduler is running".
   std::function<bool()> ready;
 
@@ -80,6 +89,8 @@ class TunedServer;
 class WebhookRoute;
 class IntakeRoutes;
 class RouteCounters;
+class RecordingRoute;
+class ConsoleRoutes;
 
 class HttpService {
  public:
@@ -122,6 +133,8 @@ class HttpService {
   std::unique_ptr<TunedServer> server_;
   std::unique_ptr<WebhookRoute> webhook_;
   std::unique_ptr<IntakeRoutes> intakes_;
+  std::unique_ptr<RecordingRoute> recording_;
+  std::unique_ptr<ConsoleRoutes> console_;
   std::vector<std::unique_ptr<RouteCounters>> counters_;
   RouteCounters* unmatched_ = nullptr;
 

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "core/json.h"
+#include "core/json_nul.h"
 #include "core/phone.h"
 
 namespace callrec::ingest {
@@ -58,6 +59,9 @@ std::optional<FieldError> ReadPatientId(simdjson::dom::element value, NewIntake&
   if (value.get_string().get(text) || text.empty() || text.size() > kMaxPatientIdBytes) {
     return FieldError{"patient_id", "patient_id must be null or a string of 1-255 bytes"};
   }
+  if (text.find('\0') != std::string_view::npos) {
+    return FieldError{"patient_id", "patient_id must not contain the NUL character (\\u0000)"};
+  }
   out.patient_id = std::string(text);
   return std::nullopt;
 }
@@ -105,6 +109,9 @@ std::variant<NewIntake, FieldError> ParseNewIntake(std::string_view body, const 
       }
       auto raw = RawMinifiedField(body, "metadata");
       if (!raw) return FieldError{"metadata", "metadata could not be read"};
+      // PostgreSQL's jsonb cannot hold U+0000: refused here, where the sender can still fix it.
+      if (core::HasJsonNulEscape(*raw))
+        return FieldError{"metadata", "metadata must not contain the NUL character (\\u0000)"};
       intake.metadata_json = std::move(*raw);
     }
     if (error) return *error;

@@ -6,6 +6,8 @@
 //   patient_id     string (1–255 bytes) or null; absent means null
 //   metadata       object, kept as received (whitespace removed, numbers untouched); absent or
 //                  null means {}
+// Strings holding U+0000 ("\u0000") are refused in patient_id and anywhere in metadata: PostgreSQL
+// cannot store them (text and jsonb), and the mirror must take every intake.
 // Unknown or repeated top-level fields are rejected, so a misspelt field is an error instead of
 // silently dropped data.
 //

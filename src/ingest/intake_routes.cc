@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/timeline.h"
 #include "ingest/http_util.h"
+#include "ingest/intake_queries.h"
 #include "ingest/tuned_server.h"
 
 namespace callrec::ingest {
@@ -208,6 +209,9 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
   }
   size_t limit = ParseLimit(req.get_param_value("limit"));
   if (limit == 0) return SetJsonError(res, 400, "limit must be a whole number from 1 to 1000", "limit");
+  if (req.has_param("order") || req.has_param("q") || req.has_param("before")) {
+    return ListNewestFirst(req, res, state, limit);
+  }
 
   // Paging: `after=<id>` resumes after that id (ids sort bytewise, as the scan does).
   std::string after = req.get_param_value("after");
@@ -246,6 +250,45 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
   if (!scanned.ok()) return StoreError(res, scanned, "intake list");
   out.append("]}");
   SetJson(res, 200, std::move(out));
+}
+
+void IntakeRoutes::ListNewestFirst(const httplib::Request& req, httplib::Response& res,
+                                   const std::string& state, size_t limit) {
+  std::string order = req.get_param_value("order");
+  if (req.has_param("order") && order != "newest") {
+    return SetJsonError(res, 400, "order must be 'newest' (the default order is by id)", "order");
+  }
+  NewestQuery query;
+  query.state = state;
+  query.q = req.get_param_value("q");
+  query.limit = limit;
+  if (query.q.size() > 64) return SetJsonError(res, 400, "q is at most 64 characters", "q");
+  if (req.has_param("before")) {
+    std::string text = req.get_param_value("before");
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v == 0) {
+      return SetJsonError(res, 400, "before must be a seq (the next_before of the previous page)", "before");
+    }
+    query.before = v;
+  }
+  // An exact intake id is found whatever its age (the scan below is bounded).
+  if (!query.q.empty() && !query.before && IsValidIntakeId(query.q)) {
+    auto exact = store_.GetDerived("intake/" + query.q);
+    if (!exact.ok()) return StoreError(res, exact.status(), "intake read");
+    bool in_state = true;
+    if (exact->has_value() && !state.empty()) {
+      auto member = store_.GetDerived("state/" + state + "/" + query.q);
+      if (!member.ok()) return StoreError(res, member.status(), "intake read");
+      in_state = member->has_value();
+    }
+    if (exact->has_value() && in_state) {
+      return SetJson(res, 200, R"({"intakes":[)" + **exact + R"(],"next_before":null,"examined":1})");
+    }
+  }
+  auto page = ListNewest(store_, query);
+  if (!page.ok()) return StoreError(res, page.status(), "intake list");
+  SetJson(res, 200, std::move(*page));
 }
 
 void IntakeRoutes::Retry(const httplib::Request& req, httplib::Response& res,

@@ -8,6 +8,11 @@
 //                                  {"intakes":[...]} in id order (bytewise), limit 1..1000
 //                                  (default 100); state one of the seven intake states;
 //                                  after=<id> continues a listing past that id
+//   GET  /api/intakes?order=newest&q=&state=&limit=&before=
+//                                  newest first (intake_queries.h ListNewest); `q` searches
+//                                  id, patient id, phone digits (an exact id at any age);
+//                                  {"intakes","next_before","examined"}; any of order/q/before
+//                                  selects this form
 //   GET  /api/intakes/{id}/timeline {"intake_id","events":[...]}: the same as
 //                                  `callrec timeline ID --json` (core/timeline.h); 404 unknown
 //   POST /api/intakes/{id}/retry   re-arms a `failed` intake: appends intake.retry_requested,
@@ -60,6 +65,8 @@ class IntakeRoutes {
   bool Authorized(const httplib::Request& req, httplib::Response& res) const;
 
  private:
+  void ListNewestFirst(const httplib::Request& req, httplib::Response& res, const std::string& state,
+                       size_t limit);
   // The projected intake JSON the request's `{id}` names, once the token, the id syntax and its
   // existence are checked; otherwise `res` holds the 401/400/404/503 and nullopt is returned.
   std::optional<std::string> AuthorizedIntake(const httplib::Request& req, httplib::Response& res) const;

@@ -1,11 +1,27 @@
 // fetch_scheduler.h — the actor: runs each intake's next step when it is due.
 //
-// Pending work is never kept anywhere but in the projection: after every change (the projector
-// calls Notify) and whenever a due time passes, the scheduler asks NextStep (next_step.h) for each
-// non-final intake, hands the due ones to StepRunner on a worker, appends the events the step
-// produced (synced, in one atomic write), and waits until the projector has applied them before
-// that intake can be looked at again. So one intake's steps never run concurrently, a step never
-// runs twice on a stale view, and after a restart every pending step resumes at its due time.
+// The actor keeps its own due-time index of open intakes: filled once at start from
+// IntakeSource::OpenIntakes, then updated only for the intake ids the projector reports as
+// changed (Notify), each re-read with IntakeSource::Get and re-planned with NextStep
+// (next_step.h). So a wake costs O(due work + changed intakes), never O(all intakes): an intake
+// with nothing left to do is dropped from the index and not looked at again until it changes.
+//
+// Steps run in lanes (LaneFor), each with its own workers and its own queue of due steps:
+//   live   record_start (its deadline is the call's end)
+//   query  schedule fetch, recordings queries, fail decisions
+//   copy   download + store/upload, delete at Telnyx
+// so a record_start never waits behind queries or copies, and a query never waits behind
+// copies. Within a lane the step of the newest intake goes first: the call happening now never
+// waits behind a backlog (after an outage, a restart on an old store), not even behind backlog
+// steps that only just became due; the backlog drains, oldest due first among equals, with the
+// capacity live work leaves, at most the lane's worker count at a time.
+//
+// Each step's events are appended (synced, one atomic write); the worker then waits until the
+// projector has applied them before the intake is re-read. So one intake never has two steps in
+// flight, a step never runs on a view missing its own events, and after a restart every pending
+// step resumes at its due time (pending work lives only in the events). When the append fails
+// (disk failing), the step is not re-run at once against Telnyx: the intake backs off
+// exponentially (full jitter, SchedulerOptions::append_backoff) and resets after a success.
 //
 // Tests drive it without threads or sleeping: RunDue(now) runs every due step on the calling
 // thread and returns the next due time; with a ManualClock the whole --fetch-max-attempts path
@@ -15,6 +31,7 @@
 // while Start()ed.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,66 +40,140 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/event_store.h"
 #include "core/metrics.h"
+#include "projector/backoff.h"
 #include "projector/intake_source.h"
 #include "projector/intake_state.h"
+#include "projector/next_step.h"
 #include "projector/pipeline_config.h"
 #include "projector/step_runner.h"
 
 namespace callrec::projector {
 
+enum class Lane : uint8_t { kLive, kQuery, kCopy };
+inline constexpr size_t kLaneCount = 3;
+
+// The one place a step kind is given its lane: new kinds are added here.
+Lane LaneFor(StepKind kind);
+const char* LaneName(Lane lane);  // "live", "query", "copy" (the metrics' lane label)
+
+struct SchedulerOptions {
+  // Worker threads per lane (indexed by Lane), each at least 1.
+  std::array<int, kLaneCount> workers = {2, 4, 4};
+  // Delay before an intake whose step results could not be appended is tried again.
+  BackoffOptions append_backoff{std::chrono::milliseconds(1000), std::chrono::milliseconds(60'000)};
+  // Jitter for append_backoff; null: SystemRandom. Borrowed.
+  RandomSource* random = nullptr;
+};
+
 class FetchScheduler {
  public:
   // Everything is borrowed and must outlive the scheduler.
   FetchScheduler(const PipelineConfig& config, core::EventStore& store, core::Clock& clock,
-                 IntakeSource& intakes, StepRunner& runner, core::Metrics& metrics);
+                 IntakeSource& intakes, StepRunner& runner, core::Metrics& metrics,
+                 SchedulerOptions options = {});
   ~FetchScheduler();
 
   // Runs, on this thread, every step due at `now_ms`; returns the earliest future due time.
   std::optional<int64_t> RunDue(int64_t now_ms);
 
-  // Background mode: a dispatcher thread and `workers` worker threads.
-  void Start(int workers);
-  void Notify();  // the projection changed: look again now
-  void Stop();    // finishes running steps, then returns
-  bool running() const { return running_; }
+  // Background mode: a dispatcher thread and each lane's workers (SchedulerOptions::workers).
+  void Start();
+  // These intakes changed (the projector's listener): re-read and re-plan them. Ids reported
+  // before Start() are kept.
+  void Notify(const std::vector<std::string>& changed_ids);
+  void Stop();  // finishes running steps, then returns
+  bool running() const;
+
+  // NextStep evaluations so far: the work wakes cost (tests assert it does not grow with history).
+  uint64_t steps_evaluated_for_test() const;
 
  private:
+  enum class Where : uint8_t { kIdle, kWaiting, kReady, kRunning };
+  struct Entry {
+    IntakeState intake;
+    Step step;
+    Where where = Where::kIdle;
+    int64_t due_ms = 0;             // the key in timers_ or the lane's ready_by_due
+    uint32_t append_failures = 0;   // consecutive; drives the backoff
+    int64_t not_before_ms = 0;      // after an append failure
+  };
+  using Key = std::pair<int64_t, std::string>;  // (due, intake id)
+  struct Rank {  // serving order: newest intake first, then the longest due
+    int64_t created_ms;
+    int64_t due_ms;
+    std::string id;
+    bool operator<(const Rank& o) const {
+      if (created_ms != o.created_ms) return created_ms > o.created_ms;
+      if (due_ms != o.due_ms) return due_ms < o.due_ms;
+      return id < o.id;
+    }
+  };
+  struct LaneState {
+    std::set<Rank> ready;      // due now, in serving order
+    std::set<Key> ready_by_due;  // the same steps, oldest due first (for the age gauge)
+    int in_flight = 0;
+    std::condition_variable cv;
+    std::vector<std::thread> threads;
+    core::Gauge* depth = nullptr;
+    core::Gauge* in_flight_gauge = nullptr;
+    core::Gauge* oldest_age_ms = nullptr;
+  };
   struct Job {
+    std::string id;
     IntakeState intake;
     Step step;
   };
-  // Runs one job and appends its events; false when the append failed (it will run again).
+
+  // ---- index (all require mu_ held) ----
+  void LoadOnce(std::unique_lock<std::mutex>& lock);
+  // Re-reads the changed ids (mu_ released around IntakeSource::Get) and re-plans them.
+  void RefreshChanged(std::unique_lock<std::mutex>& lock, int64_t now_ms);
+  void Replan(std::vector<IntakeState> states, const std::vector<std::string>& asked,
+              int64_t now_ms);
+  void Unplace(const std::string& id, Entry& entry);
+  void Place(const std::string& id, Entry& entry, int64_t now_ms);
+  void PromoteDue(int64_t now_ms);  // waiting -> ready
+  std::optional<Job> TakeReady(Lane lane);
+  void Finish(const Job& job, bool appended, int64_t now_ms);
+  void UpdateGauges(int64_t now_ms);
+  std::optional<int64_t> NextDue() const;
+
+  // Runs one job and appends its events; false when the append failed.
   bool Execute(const Job& job);
-  // Due jobs not in flight, and the earliest due time among the others.
-  std::vector<Job> Collect(int64_t now_ms, std::optional<int64_t>& next_due);
   void DispatchLoop();
-  void WorkerLoop();
+  void WorkerLoop(Lane lane);
 
   const PipelineConfig& config_;
   core::EventStore& store_;
   core::Clock& clock_;
   IntakeSource& intakes_;
   StepRunner& runner_;
+  const SchedulerOptions options_;
   core::Counter* steps_ok_;
   core::Counter* steps_failed_append_;
   core::Gauge* pending_;
   core::Gauge* in_flight_gauge_;
 
-  std::mutex mu_;
-  std::condition_variable wake_;       // dispatcher: something changed
-  std::condition_variable work_cv_;    // workers: a job is queued
-  std::set<std::string> in_flight_;    // intake ids with a queued or running job
-  std::vector<Job> queue_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // dispatcher: something changed
+  std::unordered_map<std::string, Entry> entries_;  // intakes with a step (or being re-read)
+  std::set<Key> timers_;                            // steps not due yet
+  std::array<LaneState, kLaneCount> lanes_;
+  std::unordered_set<std::string> changed_;  // to re-read
+  bool loaded_ = false;
   bool notified_ = false;
   bool stopping_ = false;
   bool running_ = false;
+  uint64_t evaluated_ = 0;
   std::thread dispatcher_;
-  std::vector<std::thread> workers_;
 };
 
 }  // namespace callrec::projector

@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 5> kReasonNames = {
     "record_start_failed", "recording_not_found", "download_failed", "upload_failed", "gave_up"};
 
 // Every metadata key the projector writes, in the order it writes them: the seed's first (§4).
-constexpr std::array<std::string_view, 28> kReservedKeys = {
+constexpr std::array<std::string_view, 29> kReservedKeys = {
     "call_control_id",      "call_session_id",       "call_leg_id",
     "recording_started_at", "recording_id",          "recording_url_telnyx",
     "recording_duration",   "recording_fetched_at",  "recording_url_supabase",
@@ -32,7 +32,7 @@ constexpr std::array<std::string_view, 28> kReservedKeys = {
     "storage_attempts",     "recording_sha256",      "recording_deleted_at",
     "delete_attempts",      "verified_ids",          "match",
     "match_candidates",     "call_direction",        "call_direction_source",
-    "record_start_retries"};
+    "record_start_retries", "call_status_checks"};
 
 // `"key":"2026-...Z"` or `"key":null`.
 void TimeField(JsonWriter& w, std::string_view key, const std::optional<int64_t>& ms) {
@@ -83,6 +83,9 @@ void WriteMetadata(JsonWriter& w, const IntakeState& s) {
   w.Key("call_direction").OptString(s.call_direction);
   w.Key("call_direction_source").OptString(s.call_direction_source);
   w.Key("record_start_retries").Int(s.record_start_retries);
+  // Written only once a check happened, so records of stores older than the check keep their
+  // bytes (replay --verify compares them).
+  if (s.call_status_checks > 0) w.Key("call_status_checks").Int(s.call_status_checks);
   for (const auto& [key, raw] : s.user_metadata) w.Key(key).Raw(raw);
   w.EndObject();
 }
@@ -181,6 +184,7 @@ bool ReadMetadataField(std::string_view k, simdjson::dom::element v, IntakeState
   if (k == "call_direction") return ReadOptString(v, s.call_direction);
   if (k == "call_direction_source") return ReadOptString(v, s.call_direction_source);
   if (k == "record_start_retries") return ReadInt(v, s.record_start_retries);
+  if (k == "call_status_checks") return ReadInt(v, s.call_status_checks);
   s.user_metadata.emplace_back(std::string(k), simdjson::minify(v));
   return true;
 }

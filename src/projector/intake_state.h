@@ -26,8 +26,11 @@
 //   storage.upload ok            .         .         .          .         stored   .       .
 //     transient / failed         .         .         .          .         .        .       .   [11]
 //   telnyx.recording_delete      .         .         .          .         .        .       .   [12]
-//   intake.failed                failed    failed    failed     failed    failed   .       .
+//   intake.failed                failed    failed    failed     failed    [14]     .       .
 //   intake.retry_requested       .         .         .          .         .        .       [13]
+//   telnyx.call_status           .         .         .          .         .        .       .   [15]
+//   call.presumed_ended          x         ended     ended      .         .        .       .   [16]
+//   storage.upload ok (failed)   .         .         .          .         .        .       stored[17]
 //
 //   [1] A second call.answered of the same call never rebinds or resets. Hangups delivered before
 //       the answer are folded in right after binding: in manual mode the call was over before
@@ -54,6 +57,21 @@
 //   [13] Re-arms from where it stopped: recording known -> fetched (storage attempts reset); else
 //       hangup seen -> ended (fetch_attempts 0, first_query_at cleared, nothing scheduled: the
 //       actor schedules); else call bound -> answered (record_start attempts reset); else created.
+//   [14] Monotonic outcomes: a failure is a decision the actor made on the facts it had; one that
+//       arrives after a newer success is stale and changes nothing (it stays on the timeline).
+//       In fetched only download_failed / upload_failed apply (the copy did fail); a
+//       record_start_failed, recording_not_found or gave_up decided before the recording became
+//       known is dropped. In stored every failure is dropped. The reverse recovers: a recording
+//       (matched / saved) moves failed -> fetched, a verified copy failed -> stored [17].
+//   [15] GET /v2/calls/{id} for a call with no hangup after --max-call-duration (next_step.h):
+//       counts call_status_checks; in answered/recording without a hangup, next_attempt_at =
+//       retry_at (when to ask again). The actor follows a "not alive"/404/422 answer with [16].
+//   [16] The call is over though its call.hangup never came: like a hangup [6], but only in
+//       answered/recording without a hangup seen: hangup_at = ended_at, hangup_cause =
+//       "presumed_ended:<reason>", next_attempt_at cleared (the actor schedules the first fetch).
+//       call.hangup also clears next_attempt_at (the next call-status check) when it ends the wait.
+//   [17] storage.upload ok while failed (a stale failure appended before the copy's result) with
+//       the recording known: the copy exists and is verified -> stored.
 // Reaching recording, fetched or stored clears last_error; failure_reason is set only in failed.
 // updated_at is the recorded_at of the last event that changed anything in the record.
 //
@@ -133,6 +151,7 @@ struct IntakeState {
   std::optional<std::string> recording_sha256;
   std::optional<int64_t> recording_deleted_at_ms;
   int64_t delete_attempts = 0;  // telnyx.recording_delete results of any outcome
+  int64_t call_status_checks = 0;  // telnyx.call_status results; in the JSON only when > 0
   std::vector<std::string> verified_ids;
   // How the call was tied to this intake (INTERFACE §9): client_state | sip_header | phone |
   // ambiguous; with ambiguous, the other intakes that could have taken the call.

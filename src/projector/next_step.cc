@@ -13,6 +13,7 @@ const char* StepKindName(StepKind kind) {
     case StepKind::kStore: return "store";
     case StepKind::kDelete: return "delete";
     case StepKind::kFail: return "fail";
+    case StepKind::kCallStatus: return "call_status";
   }
   return "none";
 }
@@ -31,13 +32,26 @@ Step RecordStartStep(const IntakeState& s, const PipelineConfig& c, int64_t now_
   return {StepKind::kRecordStart, s.record_start_last_at_ms.value_or(now_ms) + delay, "", ""};
 }
 
+// A call without its hangup: asked about once it has lasted --max-call-duration, then whenever
+// the last answer said to ask again (next_attempt_at).
+Step CallStatusStep(const IntakeState& s, const PipelineConfig& c) {
+  if (c.max_call_duration.count() <= 0 || !s.call_bound()) return {};
+  if (s.next_attempt_at_ms) return {StepKind::kCallStatus, *s.next_attempt_at_ms, "", ""};
+  int64_t answered = s.answered_at_ms.value_or(s.created_at_ms);
+  return {StepKind::kCallStatus, answered + c.max_call_duration.count(), "", ""};
+}
+
 }  // namespace
 
 Step NextStep(const IntakeState& s, const PipelineConfig& c, int64_t now_ms) {
   switch (s.state) {
     case State::kAnswered:
-      if (c.manual_record && !s.hangup_seen()) return RecordStartStep(s, c, now_ms);
-      return {};
+      if (s.hangup_seen()) return {};
+      if (c.manual_record) return RecordStartStep(s, c, now_ms);
+      return CallStatusStep(s, c);
+    case State::kRecording:
+      if (s.hangup_seen()) return {};
+      return CallStatusStep(s, c);
     case State::kEnded:
       if (!s.next_attempt_at_ms) return {StepKind::kScheduleFetch, now_ms, "", ""};
       return {StepKind::kQuery, *s.next_attempt_at_ms, "", ""};
@@ -50,7 +64,6 @@ Step NextStep(const IntakeState& s, const PipelineConfig& c, int64_t now_ms) {
         return {StepKind::kDelete, s.next_attempt_at_ms.value_or(now_ms), "", ""};
       return {};
     case State::kCreated:
-    case State::kRecording:
     case State::kFailed:
       return {};
   }

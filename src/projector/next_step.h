@@ -8,12 +8,18 @@
 //   answered    manual mode, no record_start result yet          kRecordStart, now
 //   answered    manual, last result retry/transient, tries left  kRecordStart, last + 1s·2^(n-1) (≤30 s)
 //   answered    manual, attempts used up                         kFail(record_start_failed)
+//   answered    auto mode, no hangup seen                        kCallStatus (as recording)
+//   recording   no hangup seen, never checked                    kCallStatus, answered_at + max_call_duration
+//   recording   no hangup seen, checked before                   kCallStatus, at next_attempt_at
 //   ended       nothing scheduled yet                            kScheduleFetch, now
 //   ended       next_attempt_at set                              kQuery, at next_attempt_at
 //   fetched     --storage fs|supabase                            kStore, at next_attempt_at or now
 //   stored      --delete-after-upload, not deleted, tries left   kDelete, now
 //   anything else (created, recording, failed, final states)     kNone
-// `recording` waits for call.hangup; `created` waits for call.answered.
+// `recording` waits for call.hangup, but not forever: a call still "up" after --max-call-duration
+// is asked about (GET /v2/calls/{id}); the answer is appended (telnyx.call_status, whose retry_at
+// becomes next_attempt_at) and a dead call is declared ended (call.presumed_ended), so a lost
+// hangup webhook never strands a recording. `created` waits for call.answered.
 //
 // Thread-safety: pure.
 #pragma once
@@ -26,7 +32,16 @@
 
 namespace callrec::projector {
 
-enum class StepKind : uint8_t { kNone, kRecordStart, kScheduleFetch, kQuery, kStore, kDelete, kFail };
+enum class StepKind : uint8_t {
+  kNone,
+  kRecordStart,
+  kScheduleFetch,
+  kQuery,
+  kStore,
+  kDelete,
+  kFail,
+  kCallStatus,  // a live call: its lane is the one record_start uses (deadlines, not backlog)
+};
 
 const char* StepKindName(StepKind kind);
 

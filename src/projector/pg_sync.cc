@@ -5,7 +5,10 @@
 
 #include <vector>
 
+#include "core/json_nul.h"
 #include "core/log.h"
+#include "core/mask.h"
+#include "core/store_id.h"
 
 namespace callrec::projector {
 
@@ -39,6 +42,7 @@ CREATE TABLE IF NOT EXISTS callrec_checkpoint (
   name text PRIMARY KEY,
   seq  bigint NOT NULL
 );
+ALTER TABLE callrec_checkpoint ADD COLUMN IF NOT EXISTS store_id text;
 )sql";
 
 // $1 = the intake's §4 JSON, $2 = the seq it reflects. A row only moves forward in seq.
@@ -58,16 +62,6 @@ ON CONFLICT (id) DO UPDATE SET patient_phone = EXCLUDED.patient_phone,
   metadata = EXCLUDED.metadata, last_seq = EXCLUDED.last_seq
 WHERE t.last_seq <= EXCLUDED.last_seq
 )sql";
-
-// Hides the password of a postgresql:// URL in messages.
-std::string Redact(const std::string& url) {
-  size_t scheme = url.find("://");
-  size_t at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
-  size_t colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
 
 uint64_t DecodeBe64(std::string_view s) {
   uint64_t v = 0;
@@ -129,8 +123,8 @@ core::Result<std::unique_ptr<PgSync>> PgSync::Connect(const std::string& url,
     std::string why = conn->pg ? PQerrorMessage(conn->pg) : "out of memory";
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
     if (why.find("invalid") != std::string::npos || why.find("missing") != std::string::npos)
-      return core::Status::InvalidArgument("bad PostgreSQL URL " + Redact(url) + ": " + why);
-    return core::Status::Unavailable("cannot reach PostgreSQL at " + Redact(url) + ": " + why);
+      return core::Status::InvalidArgument("bad PostgreSQL URL " + core::MaskSecrets(url) + ": " + why);
+    return core::Status::Unavailable("cannot reach PostgreSQL at " + core::MaskSecrets(url) + ": " + why);
   }
   std::unique_ptr<PgSync> sync(new PgSync(std::move(conn), quoted));
   CALLREC_RETURN_IF_ERROR(sync->Exec(kSchema));
@@ -150,66 +144,155 @@ core::Status PgSync::Exec(const std::string& sql) {
   return core::Status::Unavailable("PostgreSQL: " + err);
 }
 
-core::Result<uint64_t> PgSync::Checkpoint() {
-  PGresult* r = PQexec(conn_->pg, "SELECT seq FROM callrec_checkpoint WHERE name = 'intakes'");
+core::Result<PgCheckpoint> PgSync::ReadCheckpoint() {
+  PGresult* r = PQexec(conn_->pg, "SELECT seq, store_id FROM callrec_checkpoint WHERE name = 'intakes'");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     std::string err = PQresultErrorMessage(r);
     PQclear(r);
     if (PQstatus(conn_->pg) != CONNECTION_OK) PQreset(conn_->pg);
     return core::Status::Unavailable("PostgreSQL: " + err);
   }
-  uint64_t seq = PQntuples(r) ? std::strtoull(PQgetvalue(r, 0, 0), nullptr, 10) : 0;
+  PgCheckpoint cp;
+  if (PQntuples(r)) {
+    cp.seq = std::strtoull(PQgetvalue(r, 0, 0), nullptr, 10);
+    if (!PQgetisnull(r, 0, 1)) cp.store_id = PQgetvalue(r, 0, 1);
+  }
   PQclear(r);
-  return seq;
+  return cp;
 }
 
-core::Status PgSync::UpsertChunk(core::EventStore& store,
-                                 const std::vector<std::pair<uint64_t, std::string>>& chunk) {
+core::Result<uint64_t> PgSync::Checkpoint() {
+  CALLREC_ASSIGN_OR_RETURN(PgCheckpoint cp, ReadCheckpoint());
+  return cp.seq;
+}
+
+core::Status PgSync::CheckOwnership(core::EventStore& store, const PgCheckpoint& cp) {
+  std::string ours = core::StoreId(store);
+  std::string why;
+  if (!cp.store_id.empty() && !ours.empty() && cp.store_id != ours) {
+    why = "PostgreSQL's checkpoint (seq " + std::to_string(cp.seq) + ") was written by store " + cp.store_id +
+          ", this is store " + ours + " (a reinstall, or a second installation on the same database)";
+  } else if (cp.seq > store.LastSeq()) {
+    why = "PostgreSQL's checkpoint (seq " + std::to_string(cp.seq) + ") is ahead of this store (last seq " +
+          std::to_string(store.LastSeq()) + "; a restored backup, or another store)";
+  }
+  if (!why.empty()) {
+    core::LogError("pg_sync.foreign_checkpoint",
+                   {{"checkpoint_store_id", cp.store_id}, {"checkpoint_seq", cp.seq}, {"store_id", ours},
+                    {"last_seq", store.LastSeq()}});
+    return core::Status::FailedPrecondition(
+        why + ": nothing synced. Run `callrec pg-sync --take-over --once` to resynchronise this database "
+        "from this store");
+  }
+  if (cp.store_id.empty() && cp.seq > 0 && !ours.empty()) {
+    // A checkpoint from before store ids, consistent with this store: claim it.
+    const char* p[] = {ours.c_str()};
+    PGresult* r = PQexecParams(conn_->pg,
+                               "UPDATE callrec_checkpoint SET store_id = $1 WHERE name = 'intakes' AND store_id IS NULL",
+                               1, nullptr, p, nullptr, nullptr, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string err = PQresultErrorMessage(r);
+    PQclear(r);
+    if (!ok) return core::Status::Unavailable("PostgreSQL: " + err);
+  }
+  return core::Status::Ok();
+}
+
+core::Status PgSync::TakeOver(core::EventStore& store) {
+  CALLREC_ASSIGN_OR_RETURN(PgCheckpoint before, ReadCheckpoint());
+  std::string ours = core::StoreId(store);
+  CALLREC_RETURN_IF_ERROR(Exec("BEGIN"));
+  // Rows keep the other store's last_seq; zero them so this store's upserts replace them.
+  core::Status s = Exec("UPDATE callrec_intakes SET last_seq = 0");
+  if (s.ok()) {
+    const char* p[] = {ours.empty() ? nullptr : ours.c_str()};
+    PGresult* r = PQexecParams(conn_->pg,
+                               "INSERT INTO callrec_checkpoint (name, seq, store_id) VALUES ('intakes', 0, $1) "
+                               "ON CONFLICT (name) DO UPDATE SET seq = 0, store_id = EXCLUDED.store_id",
+                               1, nullptr, p, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) s = core::Status::Unavailable(std::string("PostgreSQL: ") + PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  if (!s.ok()) {
+    Exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  CALLREC_RETURN_IF_ERROR(Exec("COMMIT"));
+  core::LogWarn("pg_sync.take_over", {{"previous_store_id", before.store_id}, {"previous_seq", before.seq},
+                                      {"store_id", ours}});
+  return core::Status::Ok();
+}
+
+// Runs `sql` with `params`; on failure fills `sqlstate` (e.g. "22P05") and returns the error.
+core::Status PgSync::Run(const char* sql, std::initializer_list<const char*> params, std::string& sqlstate) {
+  std::vector<const char*> p(params);
+  PGresult* r = PQexecParams(conn_->pg, sql, int(p.size()), nullptr, p.data(), nullptr, nullptr, 0);
+  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  std::string err = PQresultErrorMessage(r);
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  sqlstate = state ? state : "";
+  PQclear(r);
+  if (ok) return core::Status::Ok();
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  return core::Status::Unavailable(err);
+}
+
+core::Status PgSync::UpsertChunk(core::EventStore& store, const std::vector<std::pair<uint64_t, std::string>>& chunk,
+                                 PgSyncReport& report, std::optional<std::pair<uint64_t, std::string>>& bad_row) {
   CALLREC_RETURN_IF_ERROR(Exec("BEGIN"));
   auto fail = [&](core::Status s) {
     Exec("ROLLBACK").IgnoreError();
     return s;
   };
+  uint64_t nul_replaced = 0;
+  std::string sqlstate;
   for (const auto& [seq, id] : chunk) {
+    if (skipped_.count({seq, id})) continue;
     auto json = store.GetDerived("intake/" + id);
     if (!json.ok()) return fail(json.status());
     if (!json->has_value()) continue;  // an intake never disappears; tolerate a torn read
+    std::string text = std::move(**json);
+    // Stores from before the API refused U+0000 may hold it; PostgreSQL's jsonb never will.
+    if (size_t n = core::ReplaceJsonNulEscapes(text)) {
+      core::LogWarn("pg_sync.nul_replaced", {{"intake_id", id}, {"count", uint64_t(n)}});
+      nul_replaced += n;
+    }
     std::string seq_text = std::to_string(seq);
-    const char* params[] = {(*json)->c_str(), seq_text.c_str()};
-    PGresult* r = PQexecParams(conn_->pg, kUpsert, 2, nullptr, params, nullptr, nullptr, 0);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    std::string err = PQresultErrorMessage(r);
-    PQclear(r);
-    if (!ok) return fail(core::Status::Unavailable("upsert of intake " + id + ": " + err));
-    if (!merge_into_.empty()) {
+    core::Status s = Run(kUpsert, {text.c_str(), seq_text.c_str()}, sqlstate);
+    if (s.ok() && !merge_into_.empty()) {
       std::string sql = "UPDATE " + merge_into_ +
                         " SET metadata = COALESCE(metadata, '{}'::jsonb) || COALESCE((SELECT "
                         "jsonb_object_agg(key, value) FROM jsonb_each($1::jsonb->'metadata') "
                         "WHERE key = ANY(" + kSeedKeys + ")), '{}'::jsonb) WHERE id::text = $2";
-      const char* mp[] = {(*json)->c_str(), id.c_str()};
-      r = PQexecParams(conn_->pg, sql.c_str(), 2, nullptr, mp, nullptr, nullptr, 0);
-      ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-      err = PQresultErrorMessage(r);
-      PQclear(r);
-      if (!ok) return fail(core::Status::Unavailable("merge into " + merge_into_ + ": " + err));
+      s = Run(sql.c_str(), {text.c_str(), id.c_str()}, sqlstate);
+      if (!s.ok()) s = core::Status::Unavailable("merge into " + merge_into_ + ": " + s.message());
+    } else if (!s.ok()) {
+      s = core::Status::Unavailable("upsert of intake " + id + ": " + s.message());
     }
+    if (s.ok()) continue;
+    // SQLSTATE class 22 is "data exception": this row will never go in as it is. Name it so
+    // the caller skips it, instead of retrying the chunk (and every later intake) forever.
+    if (sqlstate.rfind("22", 0) == 0 && PQstatus(conn_->pg) == CONNECTION_OK) bad_row = {seq, id};
+    if (PQstatus(conn_->pg) != CONNECTION_OK) PQreset(conn_->pg);
+    return fail(s);
   }
   std::string last = std::to_string(chunk.back().first);
-  const char* cp[] = {last.c_str()};
-  PGresult* r = PQexecParams(conn_->pg,
-                             "INSERT INTO callrec_checkpoint (name, seq) VALUES ('intakes', $1) "
-                             "ON CONFLICT (name) DO UPDATE SET seq = GREATEST(callrec_checkpoint.seq, EXCLUDED.seq)",
-                             1, nullptr, cp, nullptr, nullptr, 0);
-  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  std::string err = PQresultErrorMessage(r);
-  PQclear(r);
-  if (!ok) return fail(core::Status::Unavailable("checkpoint: " + err));
-  return Exec("COMMIT");
+  std::string ours = core::StoreId(store);
+  core::Status s = Run("INSERT INTO callrec_checkpoint (name, seq, store_id) VALUES ('intakes', $1, $2) "
+                       "ON CONFLICT (name) DO UPDATE SET seq = GREATEST(callrec_checkpoint.seq, EXCLUDED.seq), "
+                       "store_id = COALESCE(EXCLUDED.store_id, callrec_checkpoint.store_id)",
+                       {last.c_str(), ours.empty() ? nullptr : ours.c_str()}, sqlstate);
+  if (!s.ok()) return fail(core::Status::Unavailable("checkpoint: " + s.message()));
+  CALLREC_RETURN_IF_ERROR(Exec("COMMIT"));
+  report.nul_replaced += nul_replaced;
+  return core::Status::Ok();
 }
 
 core::Result<PgSyncReport> PgSync::SyncOnce(core::EventStore& store) {
   PgSyncReport report;
-  CALLREC_ASSIGN_OR_RETURN(report.checkpoint, Checkpoint());
+  CALLREC_ASSIGN_OR_RETURN(PgCheckpoint cp, ReadCheckpoint());
+  CALLREC_RETURN_IF_ERROR(CheckOwnership(store, cp));
+  report.checkpoint = cp.seq;
   // Every intake changed after the checkpoint, in the order of its latest change.
   std::vector<std::pair<uint64_t, std::string>> changed;
   std::string start = UpdatedKey(report.checkpoint + 1, "");
@@ -224,7 +307,16 @@ core::Result<PgSyncReport> PgSync::SyncOnce(core::EventStore& store) {
   for (size_t i = 0; i < changed.size(); i += kChunk) {
     std::vector<std::pair<uint64_t, std::string>> chunk(
         changed.begin() + i, changed.begin() + std::min(changed.size(), i + kChunk));
-    CALLREC_RETURN_IF_ERROR(UpsertChunk(store, chunk));
+    while (true) {
+      std::optional<std::pair<uint64_t, std::string>> bad_row;
+      core::Status chunk_status = UpsertChunk(store, chunk, report, bad_row);
+      if (chunk_status.ok()) break;
+      if (!bad_row) return chunk_status;
+      core::LogError("pg_sync.row_skipped", {{"intake_id", bad_row->second}, {"seq", bad_row->first},
+                                             {"error", chunk_status.message()}});
+      skipped_.insert(*bad_row);
+      ++report.skipped;
+    }
     report.rows += chunk.size();
     report.checkpoint = chunk.back().first;
     ++report.transactions;

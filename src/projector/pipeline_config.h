@@ -33,6 +33,10 @@ struct PipelineConfig {
   std::chrono::milliseconds record_start_retry{1000};
   int record_start_max_attempts = 5;
 
+  // A call still up (no call.hangup) this long after call.answered is asked about with
+  // GET /v2/calls/{id}; while alive it is asked again every max_call_duration / 4 (at least 1 s).
+  std::chrono::milliseconds max_call_duration{std::chrono::hours(4)};
+
   StorageKind storage = StorageKind::kNone;
   bool delete_after_upload = false;
   int storage_max_attempts = 8;  // download/upload tries before download_failed/upload_failed

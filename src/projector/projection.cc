@@ -1,5 +1,6 @@
 // projection.cc — Projection bookkeeping: dispatch, change tracking, flush, load and rebuild.
-// The event handlers live in projection_webhooks.cc and projection_intake_events.cc.
+// The event handlers live in projection_webhooks.cc and projection_intake_events.cc; reading
+// back what is not in memory in projection_store.cc.
 #include "projector/projection.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "core/json.h"
 #include "projector/pg_sync.h"
+#include "projector/projection_keys.h"
 
 namespace callrec::projector {
 namespace {
@@ -14,27 +16,11 @@ namespace {
 using core::Result;
 using core::Status;
 
-constexpr std::string_view kIntakePrefix = "intake/";
-constexpr std::string_view kStatePrefix = "state/";
-constexpr std::string_view kLinkPrefix = "link/";
-constexpr std::string_view kLastSeqKey = "projector/last_seq";
-constexpr std::string_view kSettingsKey = "projector/settings";
-constexpr std::string_view kUnmatchedTotalKey = "projector/unmatched_total";
-constexpr std::string_view kUnmatchedPrefix = "projector/unmatched/";
-constexpr std::string_view kPhonePrefix = "projector/phone/";
-constexpr std::string_view kCallPrefix = "projector/call/";
-constexpr std::string_view kOrphanPrefix = "projector/orphan/";
-constexpr std::string_view kUpdatedPrefix = "updated/";
-
 std::optional<uint64_t> ParseDecimal(std::string_view text) {
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
   return v;
-}
-
-std::string StateKey(State state, std::string_view id) {
-  return std::string(kStatePrefix) + std::string(StateName(state)) + "/" + std::string(id);
 }
 
 Result<ProjectorSettings> SettingsFromJson(std::string_view json) {
@@ -50,6 +36,15 @@ Result<ProjectorSettings> SettingsFromJson(std::string_view json) {
                            header ? std::string(*header) : std::string(kDefaultMatchHeader)};
 }
 
+// The decimal under `key`, or nullopt when absent; kCorruption when it is not a number.
+Result<std::optional<uint64_t>> GetDecimal(core::EventStore& store, std::string_view key) {
+  CALLREC_ASSIGN_OR_RETURN(auto text, store.GetDerived(key));
+  if (!text) return std::optional<uint64_t>();
+  auto n = ParseDecimal(*text);
+  if (!n) return Status::Corruption(std::string(key) + " is not a number: " + *text);
+  return std::optional<uint64_t>(*n);
+}
+
 }  // namespace
 
 std::string SettingsToJson(const ProjectorSettings& s) {
@@ -62,15 +57,37 @@ std::string SettingsToJson(const ProjectorSettings& s) {
   return w.Take();
 }
 
-std::string SeqKey(std::string_view prefix, uint64_t seq) {
-  std::string key(prefix);
-  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(char((seq >> shift) & 0xFF));
-  return key;
+std::string SeqKey(std::string_view prefix, uint64_t seq) { return std::string(prefix) + keys::Be64(seq); }
+
+std::optional<State> OpenState(const IntakeState& s) {
+  switch (s.state) {
+    case State::kAnswered:
+    case State::kRecording:
+    case State::kEnded:
+    case State::kFetched:
+      return s.state;
+    case State::kStored:
+      if (!s.recording_deleted_at_ms) return s.state;
+      return std::nullopt;
+    case State::kCreated:
+    case State::kFailed:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+bool IsOpenUnder(const IntakeState& s, const OpenPolicy& policy) {
+  auto open = OpenState(s);
+  if (!open) return false;
+  if (*open == State::kFetched) return policy.fetched;
+  if (*open == State::kStored) return policy.stored;
+  return true;
 }
 
 // ---- applying -------------------------------------------------------------------------------
 
 std::vector<std::string> Projection::Apply(const core::Event& e) {
+  if (flushed_) EvictFlushed();
   if (e.seq <= last_seq_) return {};  // already applied (or seq 0: never stored)
   changed_.clear();
   applying_seq_ = e.seq;
@@ -96,20 +113,41 @@ void Projection::Delete(std::string key) { pending_[std::move(key)] = std::nullo
 
 void Projection::Mutate(const std::string& id, int64_t now_ms,
                         const std::function<void(IntakeState&)>& change) {
-  auto it = intakes_.find(id);
-  if (it == intakes_.end()) return;
-  IntakeState& s = it->second.intake;
+  Entry* entry = EntryFor(id);
+  if (entry == nullptr) return;
+  IntakeState& s = entry->intake;
   IntakeState before = s;
+  bool was_unbound = InUnboundIndex(*entry);
   change(s);
   if (s == before) return;
+  if (InUnboundIndex(*entry) != was_unbound) {
+    // The index key is made of fields that never change (phone, creation), so `before` and
+    // `s` name the same key.
+    IndexUnbound(*entry, !was_unbound);
+  }
   s.updated_at_ms = now_ms;
-  it->second.updated_seq = applying_seq_;
+  entry->updated_seq = applying_seq_;
   dirty_intakes_.insert(id);
   changed_.push_back(id);
 }
 
+bool Projection::InUnboundIndex(const Entry& entry) const {
+  const IntakeState& s = entry.intake;
+  return entry.phone_indexed && s.state == State::kCreated && !s.call_bound();
+}
+
+void Projection::IndexUnbound(Entry& entry, bool add) {
+  const IntakeState& s = entry.intake;
+  std::string key = keys::UnboundKey(s.patient_phone, s.created_at_ms, CreatedSeq(entry), s.id);
+  if (add) {
+    Put(std::move(key), "");
+  } else {
+    Delete(std::move(key));
+  }
+}
+
 void Projection::AddLink(const std::string& id, uint64_t seq) {
-  Put(SeqKey(std::string(kLinkPrefix) + id + "/", seq), "");
+  Put(SeqKey(std::string(keys::kLink) + id + "/", seq), "");
 }
 
 void Projection::RecordUnmatched(const WebhookFacts& f, std::string_view reason) {
@@ -120,24 +158,30 @@ void Projection::RecordUnmatched(const WebhookFacts& f, std::string_view reason)
   w.Key("call_control_id").String(f.call_control_id);
   w.Key("reason").String(reason);
   w.EndObject();
-  Put(SeqKey(kUnmatchedPrefix, f.seq), w.Take());
-  Put(std::string(kUnmatchedTotalKey), std::to_string(unmatched_total_));
+  Put(SeqKey(keys::kUnmatched, f.seq), w.Take());
+  Put(std::string(keys::kUnmatchedTotal), std::to_string(unmatched_total_));
 }
 
 void Projection::IndexCall(char kind, const std::string& call_id, const std::string& intake_id) {
   if (call_id.empty()) return;
-  std::string key = std::string(1, kind) + "/" + call_id;
+  std::string key = std::string(keys::kCall) + kind + "/" + call_id;
   // A call id already bound (e.g. the session of an earlier leg) keeps its first intake.
-  if (calls_.count(key) && !calls_[key].empty()) return;
-  calls_[key] = intake_id;
-  Put(std::string(kCallPrefix) + key, intake_id);
+  auto bound = ReadKey(key);
+  if (bound && !bound->empty()) return;
+  Put(std::move(key), intake_id);
 }
 
 // ---- reads ----------------------------------------------------------------------------------
 
 const IntakeState* Projection::Find(std::string_view id) const {
+  Entry* entry = EntryFor(id);
+  return entry ? &entry->intake : nullptr;
+}
+
+const IntakeState* Projection::FindOpen(std::string_view id) const {
   auto it = intakes_.find(id);
-  return it == intakes_.end() ? nullptr : &it->second.intake;
+  if (it == intakes_.end() || !IsOpenUnder(it->second.intake, policy_)) return nullptr;
+  return &it->second.intake;
 }
 
 void Projection::ForEachIntake(const std::function<void(const IntakeState&)>& visit) const {
@@ -145,32 +189,17 @@ void Projection::ForEachIntake(const std::function<void(const IntakeState&)>& vi
 }
 
 void Projection::ForEachPending(const std::function<void(const IntakeState&)>& visit) const {
+  // Every intake open under the policy is resident (Load reads them all, and one that becomes
+  // open is resident because an event just changed it), so memory has the whole answer.
   for (const auto& [id, entry] : intakes_) {
-    const IntakeState& s = entry.intake;
-    // Only states the actor acts in: `created` waits for call.answered and `recording` for
-    // call.hangup, so intakes whose call never came do not cost every scheduler pass. A stored
-    // recording may still have a delete pending (--delete-after-upload).
-    switch (s.state) {
-      case State::kAnswered:
-      case State::kEnded:
-      case State::kFetched:
-        visit(s);
-        break;
-      case State::kStored:
-        if (!s.recording_deleted_at_ms) visit(s);
-        break;
-      case State::kCreated:
-      case State::kRecording:
-      case State::kFailed:
-        break;
-    }
+    if (IsOpenUnder(entry.intake, policy_)) visit(entry.intake);
   }
 }
 
 std::optional<std::string> Projection::IntakeForCall(std::string_view call_id) const {
   for (char kind : {'c', 'l', 's'}) {
-    auto it = calls_.find(std::string(1, kind) + "/" + std::string(call_id));
-    if (it != calls_.end() && !it->second.empty()) return it->second;
+    auto bound = ReadKey(std::string(keys::kCall) + kind + "/" + std::string(call_id));
+    if (bound && !bound->empty()) return bound;
   }
   return std::nullopt;
 }
@@ -183,6 +212,7 @@ bool Projection::has_unflushed_changes() const {
 
 void Projection::AppendChangesTo(core::DerivedBatch& batch) {
   for (auto& [key, value] : pending_) {
+    if (!store_) KeepIndexKey(key, value);
     if (value) {
       batch.Put(key, std::move(*value));
     } else {
@@ -191,22 +221,38 @@ void Projection::AppendChangesTo(core::DerivedBatch& batch) {
   }
   pending_.clear();
   for (const auto& id : dirty_intakes_) {
-    Entry& entry = intakes_.find(id)->second;
-    batch.Put(std::string(kIntakePrefix) + id, IntakeToJson(entry.intake));
-    if (entry.flushed_state != entry.intake.state) {
-      if (entry.flushed_state) batch.Delete(StateKey(*entry.flushed_state, id));
-      batch.Put(StateKey(entry.intake.state, id), "");
-      entry.flushed_state = entry.intake.state;
-    }
-    if (entry.flushed_updated_seq != entry.updated_seq) {
-      if (entry.flushed_updated_seq) batch.Delete(UpdatedKey(entry.flushed_updated_seq, id));
-      batch.Put(UpdatedKey(entry.updated_seq, id), "");
-      entry.flushed_updated_seq = entry.updated_seq;
-    }
+    AppendIntakeChanges(id, intakes_.find(id)->second, batch);
+    if (store_) evictable_.insert(id);
   }
   dirty_intakes_.clear();
-  batch.Put(std::string(kLastSeqKey), std::to_string(last_seq_));
+  batch.Put(std::string(keys::kLastSeq), std::to_string(last_seq_));
+  if (!format_written_) {
+    batch.Put(std::string(keys::kFormat), std::to_string(keys::kFormatVersion));
+    format_written_ = true;
+  }
   seq_dirty_ = false;
+  flushed_ = true;
+}
+
+void Projection::AppendIntakeChanges(const std::string& id, Entry& entry, core::DerivedBatch& batch) {
+  batch.Put(keys::IntakeKey(id), IntakeToJson(entry.intake));
+  if (entry.flushed_state != entry.intake.state) {
+    if (entry.flushed_state) batch.Delete(keys::StateKey(*entry.flushed_state, id));
+    batch.Put(keys::StateKey(entry.intake.state, id), "");
+    entry.flushed_state = entry.intake.state;
+  }
+  std::optional<State> open = OpenState(entry.intake);
+  if (entry.flushed_open != open) {
+    if (entry.flushed_open) batch.Delete(keys::OpenKey(*entry.flushed_open, id));
+    if (open) batch.Put(keys::OpenKey(*open, id), "");
+    entry.flushed_open = open;
+  }
+  if (entry.flushed_updated_seq != entry.updated_seq) {
+    if (entry.flushed_updated_seq) batch.Delete(UpdatedKey(entry.flushed_updated_seq, id));
+    batch.Put(UpdatedKey(entry.updated_seq, id), "");
+    batch.Put(keys::IntakeSeqKey(id), std::to_string(entry.updated_seq));
+    entry.flushed_updated_seq = entry.updated_seq;
+  }
 }
 
 core::DerivedBatch Projection::Flush() {
@@ -215,82 +261,75 @@ core::DerivedBatch Projection::Flush() {
   return batch;
 }
 
+void Projection::EvictFlushed() {
+  flushed_ = false;
+  if (!store_) return;
+  for (const std::string& id : evictable_) {
+    auto it = intakes_.find(id);
+    if (it == intakes_.end() || dirty_intakes_.count(id)) continue;
+    if (!IsOpenUnder(it->second.intake, policy_)) intakes_.erase(it);
+  }
+  evictable_.clear();
+}
+
 // ---- loading and rebuilding -----------------------------------------------------------------
 
-Result<Projection> Projection::Load(core::EventStore& store) {
+Result<Projection> Projection::Load(core::EventStore& store, OpenPolicy policy) {
   Projection p;
-  CALLREC_ASSIGN_OR_RETURN(auto last_seq, store.GetDerived(kLastSeqKey));
+  p.store_ = &store;
+  p.policy_ = policy;
+  CALLREC_ASSIGN_OR_RETURN(auto last_seq, GetDecimal(store, keys::kLastSeq));
   if (!last_seq) return p;  // nothing projected yet
-  auto seq = ParseDecimal(*last_seq);
-  if (!seq) return Status::Corruption("projector/last_seq is not a number: " + *last_seq);
-  p.last_seq_ = *seq;
-  CALLREC_ASSIGN_OR_RETURN(auto settings, store.GetDerived(kSettingsKey));
+  p.last_seq_ = *last_seq;
+  CALLREC_ASSIGN_OR_RETURN(auto format, GetDecimal(store, keys::kFormat));
+  if (format.value_or(1) != uint64_t(keys::kFormatVersion)) {
+    return Status::FailedPrecondition("derived data is in format " + std::to_string(format.value_or(1)) +
+                                      ", this version reads format " +
+                                      std::to_string(keys::kFormatVersion) + " (run `callrec replay`)");
+  }
+  p.format_written_ = true;
+  CALLREC_ASSIGN_OR_RETURN(auto settings, store.GetDerived(keys::kSettings));
   if (settings) {
     CALLREC_ASSIGN_OR_RETURN(p.settings_, SettingsFromJson(*settings));
   }
-  CALLREC_ASSIGN_OR_RETURN(auto unmatched, store.GetDerived(kUnmatchedTotalKey));
-  if (unmatched) {
-    auto n = ParseDecimal(*unmatched);
-    if (!n) return Status::Corruption("projector/unmatched_total is not a number");
-    p.unmatched_total_ = *n;
-  }
-  CALLREC_RETURN_IF_ERROR(p.LoadEntries(store));
+  CALLREC_ASSIGN_OR_RETURN(auto unmatched, GetDecimal(store, keys::kUnmatchedTotal));
+  p.unmatched_total_ = unmatched.value_or(0);
+  CALLREC_RETURN_IF_ERROR(p.LoadOpenSet(policy));
   return p;
 }
 
-core::Status Projection::LoadEntries(core::EventStore& store) {
+core::Status Projection::LoadOpenSet(const OpenPolicy& policy) {
   Status bad;
-  auto fail = [&bad](std::string what) {
-    bad = Status::Corruption(std::move(what));
-    return false;
-  };
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kIntakePrefix, [&](std::string_view k, std::string_view v) {
-    auto intake = IntakeFromJson(v);
-    if (!intake.ok()) return fail(std::string(k) + ": " + intake.status().message());
-    std::string id = intake->id;
-    State state = intake->state;
-    intakes_[id] = Entry{std::move(*intake), 0, 0, state, 0};
-    return true;
-  }));
-  CALLREC_RETURN_IF_ERROR(bad);
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kPhonePrefix, [&](std::string_view k, std::string_view v) {
-    std::string_view rest = k.substr(kPhonePrefix.size());
-    size_t slash = rest.rfind('/');
-    auto seq = ParseDecimal(v);
-    if (slash == std::string_view::npos || !seq) return fail("bad phone index key");
-    auto it = intakes_.find(rest.substr(slash + 1));
-    if (it == intakes_.end()) return fail("phone index names a missing intake");
-    it->second.created_seq = *seq;
-    phones_[std::string(rest.substr(0, slash))].push_back(it->first);
-    return true;
-  }));
-  CALLREC_RETURN_IF_ERROR(bad);
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kUpdatedPrefix, [&](std::string_view k, std::string_view) {
-    // updated/<seq:be64>/<id>
-    if (k.size() < kUpdatedPrefix.size() + 10 || k[kUpdatedPrefix.size() + 8] != '/')
-      return fail("bad updated/ key");
-    uint64_t seq = 0;
-    for (size_t i = 0; i < 8; ++i) seq = (seq << 8) | uint8_t(k[kUpdatedPrefix.size() + i]);
-    auto it = intakes_.find(k.substr(kUpdatedPrefix.size() + 9));
-    if (it == intakes_.end()) return fail("updated/ names a missing intake");
-    it->second.updated_seq = it->second.flushed_updated_seq = seq;
-    return true;
-  }));
-  CALLREC_RETURN_IF_ERROR(bad);
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kCallPrefix, [&](std::string_view k, std::string_view v) {
-    calls_[std::string(k.substr(kCallPrefix.size()))] = std::string(v);
-    return true;
-  }));
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kOrphanPrefix, [&](std::string_view k, std::string_view v) {
+  for (State state : kAllStates) {
+    IntakeState probe;
+    probe.state = state;
+    if (!IsOpenUnder(probe, policy)) continue;  // (a stored probe has no delete yet: open)
+    std::string prefix = keys::OpenPrefix(state);
+    CALLREC_RETURN_IF_ERROR(store_->ScanDerived(prefix, [&](std::string_view k, std::string_view) {
+      auto entry = ReadEntry(k.substr(prefix.size()));
+      if (!entry.ok()) bad = entry.status();
+      else if (!*entry) bad = Status::Corruption(std::string(k) + " names a missing intake");
+      else {
+        std::string id = (*entry)->intake.id;
+        intakes_.emplace(std::move(id), std::move(**entry));
+      }
+      return bad.ok();
+    }));
+    CALLREC_RETURN_IF_ERROR(bad);
+  }
+  Status scanned = store_->ScanDerived(keys::kOrphan, [&](std::string_view, std::string_view v) {
     auto facts = FactsFromJson(v, parser_);
-    if (!facts.ok()) return fail(std::string("orphan: ") + facts.status().message());
+    if (!facts.ok()) {
+      bad = Status::Corruption(std::string("orphan: ") + facts.status().message());
+      return false;
+    }
     orphans_by_call_[facts->call_control_id].insert(facts->seq);
     orphans_[facts->seq] = std::move(*facts);
-    (void)k;
     return true;
-  }));
+  });
+  CALLREC_RETURN_IF_ERROR(scanned);
   CALLREC_RETURN_IF_ERROR(bad);
-  return LoadUnbound(store);
+  return LoadUnbound();
 }
 
 Result<Projection> Projection::Rebuild(core::EventStore& store, const RebuildProgress& progress) {

@@ -8,6 +8,7 @@
 #include "core/phone.h"
 #include "core/time_format.h"
 #include "projector/projection.h"
+#include "projector/projection_keys.h"
 
 namespace callrec::projector {
 namespace {
@@ -155,8 +156,11 @@ void RecordingGet(IntakeState& s, element env) {
 }
 
 void StorageUpload(IntakeState& s, element p, int64_t now) {
-  if (s.state != State::kFetched) return;
   std::string_view outcome = Outcome(p);
+  // A verified copy outranks a failure appended before it (intake_state.h [17]).
+  bool recovers = s.state == State::kFailed && s.recording_known() && outcome == "ok";
+  if (s.state != State::kFetched && !recovers) return;
+  if (recovers) s.failure_reason.reset();
   if (outcome == "ok") {
     std::string location = OptStr(p, "/location").value_or("");
     if (location.rfind("file://", 0) == 0) {
@@ -193,14 +197,42 @@ void RecordingDelete(IntakeState& s, element env, int64_t now) {
   }
 }
 
+// Monotonic outcomes (intake_state.h [14]): is this failure about a stage the intake has already
+// passed? Then it was decided on facts older than the success it would overwrite.
+bool StaleFailure(const IntakeState& s, std::optional<FailureReason> reason) {
+  if (s.state == State::kStored) return true;
+  if (s.state != State::kFetched) return false;
+  return reason != FailureReason::kDownloadFailed && reason != FailureReason::kUploadFailed;
+}
+
 void Failed(IntakeState& s, element p) {
-  if (s.is_final()) return;
   auto reason = ParseFailureReason(core::JsonString(p, "/reason").value_or(""));
+  if (s.state == State::kFailed || StaleFailure(s, reason)) return;
   auto error = OptStr(p, "/error");
   // The final "not found" answer is counted here: no fetch_scheduled follows it.
   if (auto k = core::JsonInt(p, "/fetch_attempts"); k && *k >= 0) s.fetch_attempts = *k;
   FailIntake(s, reason.value_or(FailureReason::kGaveUp),
              error.value_or("failed: " + std::string(core::JsonString(p, "/reason").value_or("?"))));
+}
+
+// GET /v2/calls/{id} answered (or not): the next check, while the call is still awaited.
+void CallStatus(IntakeState& s, element env) {
+  ++s.call_status_checks;
+  bool awaited = (s.state == State::kAnswered || s.state == State::kRecording) && !s.hangup_seen();
+  if (!awaited) return;
+  if (auto retry_at = OptTime(env, "/retry_at")) s.next_attempt_at_ms = *retry_at;
+  std::string_view outcome = Outcome(env);
+  if (outcome != "ok") s.last_error = "call status: " + ApiErrorText(env);
+}
+
+// The actor concluded the call is over though no call.hangup came (intake_state.h [16]).
+void PresumedEnded(IntakeState& s, element p, int64_t now) {
+  bool awaited = (s.state == State::kAnswered || s.state == State::kRecording) && !s.hangup_seen();
+  if (!awaited) return;
+  s.hangup_at_ms = OptTime(p, "/ended_at").value_or(now);
+  s.hangup_cause = "presumed_ended:" + std::string(core::JsonString(p, "/reason").value_or("?"));
+  s.next_attempt_at_ms.reset();
+  s.state = State::kEnded;
 }
 
 // Re-arms a failed intake from where it stopped; the actor then sees work to do.
@@ -237,7 +269,7 @@ void Projection::ApplyServiceStarted(const core::Event& e) {
   auto header = core::JsonString(*root, "/match_header");
   settings_.match_header = header && !header->empty() ? std::string(*header)
                                                       : std::string(kDefaultMatchHeader);
-  Put("projector/settings", SettingsToJson(settings_));
+  Put(std::string(keys::kSettings), SettingsToJson(settings_));
 }
 
 void Projection::ApplyIntakeCreated(const core::Event& e) {
@@ -247,7 +279,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   auto phone = core::JsonString(*root, "/patient_phone");
   if (!id || !core::IsStoredIntakeId(*id) || !phone || phone->empty()) return;
   if (!e.intake_id.empty() && e.intake_id != *id) return;
-  if (intakes_.count(*id)) return;  // the first creation stands
+  if (EntryFor(*id) || !status_.ok()) return;  // the first creation stands
   IntakeState s;
   s.id = std::string(*id);
   auto e164 = core::NormalizeE164(*phone);
@@ -269,19 +301,21 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
       }
     }
   }
-  if (e164.ok()) {
-    phones_[*e164].push_back(s.id);
-    Put("projector/phone/" + *e164 + "/" + s.id, std::to_string(e.seq));
-  }
+  // newest/<~seq:be64>/<id>: a forward scan lists intakes newest first (the console's listing).
+  Put(SeqKey("newest/", ~e.seq) + "/" + s.id, "");
   std::string key = s.id;
-  intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0};
+  Entry& entry = intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0, std::nullopt, e164.ok()};
+  if (e164.ok()) {
+    Put(keys::PhoneKey(*e164, key), std::to_string(e.seq));
+    IndexUnbound(entry, /*add=*/true);
+  }
   dirty_intakes_.insert(key);
   changed_.push_back(key);
   BindLate(key, e.recorded_at_ms);  // its call may have been answered already
 }
 
 void Projection::ApplyIntakeEvent(const core::Event& e) {
-  if (!intakes_.count(e.intake_id)) return;
+  if (!EntryFor(e.intake_id)) return;
   auto parsed = core::ParseJson(parser_, e.payload);
   if (!parsed.ok()) return;
   element p = *parsed;
@@ -297,6 +331,8 @@ void Projection::ApplyIntakeEvent(const core::Event& e) {
     else if (t == "telnyx.recording_delete") RecordingDelete(s, p, now);
     else if (t == "intake.failed") Failed(s, p);
     else if (t == "intake.retry_requested") RetryRequested(s);
+    else if (t == "telnyx.call_status") CallStatus(s, p);
+    else if (t == "call.presumed_ended") PresumedEnded(s, p, now);
   });
 }
 

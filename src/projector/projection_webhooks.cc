@@ -8,14 +8,11 @@
 #include "core/json.h"
 #include "core/phone.h"
 #include "projector/projection.h"
+#include "projector/projection_keys.h"
 #include "projector/recording_match.h"
 
 namespace callrec::projector {
 namespace {
-
-constexpr std::string_view kOrphanPrefix = "projector/orphan/";
-constexpr std::string_view kUnboundPrefix = "projector/waiting_call/";
-constexpr std::string_view kAmbiguousTotalKey = "projector/ambiguous_total";
 
 // a + b clamped to int64 (settings and times come from events and may be hostile).
 int64_t SatAdd(int64_t a, int64_t b) {
@@ -85,6 +82,7 @@ void FoldHangup(IntakeState& s, const WebhookFacts& f, RecordMode mode, bool bef
     return;
   }
   s.state = State::kEnded;
+  s.next_attempt_at_ms.reset();  // a call-status check that was due: the hangup answers it
 }
 
 void FoldRecordingSaved(IntakeState& s, const WebhookFacts& f, RecordMode mode) {
@@ -127,14 +125,13 @@ void Projection::ApplyWebhook(const core::Event& e) {
 }
 
 std::optional<Projection::CallHit> Projection::LookupCall(const WebhookFacts& f) const {
-  auto find = [this](char kind, const std::string& id) -> const std::string* {
-    if (id.empty()) return nullptr;
-    auto it = calls_.find(std::string(1, kind) + "/" + id);
-    return it == calls_.end() ? nullptr : &it->second;
+  auto find = [this](char kind, const std::string& id) -> std::optional<std::string> {
+    if (id.empty()) return std::nullopt;
+    return ReadKey(std::string(keys::kCall) + kind + "/" + id);
   };
-  if (auto* id = find('c', f.call_control_id)) return CallHit{*id, true};
-  if (auto* id = find('l', f.call_leg_id)) return CallHit{*id, true};
-  if (auto* id = find('s', f.call_session_id)) return CallHit{*id, false};
+  if (auto id = find('c', f.call_control_id)) return CallHit{*id, true};
+  if (auto id = find('l', f.call_leg_id)) return CallHit{*id, true};
+  if (auto id = find('s', f.call_session_id)) return CallHit{*id, false};
   return std::nullopt;
 }
 
@@ -197,43 +194,49 @@ std::vector<std::pair<std::string, std::string>> Projection::NamedIntakes(
   return names;
 }
 
-Projection::Match Projection::MatchIntake(const WebhookFacts& f, const Direction& direction) const {
+Projection::Match Projection::MatchIntake(const WebhookFacts& f, const Direction& direction) {
   if (f.call_control_id.empty()) return {"", "call.answered without call_control_id", "", {}};
   // The first name of an existing intake decides; names of intakes not (yet) created do not.
   for (const auto& [how, named] : NamedIntakes(f)) {
-    auto it = intakes_.find(named);
-    if (it == intakes_.end()) continue;
-    if (!it->second.intake.call_bound()) return {named, "", how, {}};
+    const Entry* e = EntryFor(named);
+    if (e == nullptr) continue;
+    if (!e->intake.call_bound()) return {named, "", how, {}};
     return {"", how + " names intake " + named + ", already bound to another call", "", {}};
   }
   auto phone = core::NormalizeE164(direction.direction == "incoming" ? f.from : f.to);
   if (!phone.ok()) return {"", "no E.164 patient number in the webhook", "", {}};
-  auto ids = phones_.find(*phone);
-  if (ids == phones_.end()) return {"", "no intake for the number", "", {}};
   const int64_t t = f.event_time_ms();
-  const int64_t earliest = SatAdd(t, -settings_.match_window_ms);
-  const int64_t latest = SatAdd(t, kMatchClockSkewMs);
-  std::vector<const Entry*> fits;  // in creation order
-  for (const std::string& id : ids->second) {
-    const Entry& e = intakes_.find(id)->second;
-    const IntakeState& s = e.intake;
-    if (s.call_bound() || s.state != State::kCreated) continue;
-    if (s.created_at_ms < earliest || s.created_at_ms > latest) continue;
-    fits.push_back(&e);
+  std::vector<std::string> fits =
+      MatchByPhone(*phone, SatAdd(t, -settings_.match_window_ms), SatAdd(t, kMatchClockSkewMs));
+  if (!fits.empty()) {
+    Match m{fits.front(), "", fits.size() > 1 ? "ambiguous" : "phone", {}};
+    m.candidates.assign(fits.rbegin(), std::prev(fits.rend()));  // the others, oldest first
+    return m;
   }
-  if (fits.empty()) return {"", "no unbound intake for the number within the match window", "", {}};
-  const Entry* best = fits.front();
-  for (const Entry* e : fits) {
-    if (std::pair(e->intake.created_at_ms, e->created_seq) >
-        std::pair(best->intake.created_at_ms, best->created_seq)) {
-      best = e;
-    }
-  }
-  Match m{best->intake.id, "", fits.size() > 1 ? "ambiguous" : "phone", {}};
-  for (const Entry* e : fits) {
-    if (e != best) m.candidates.push_back(e->intake.id);
-  }
-  return m;
+  // Only the reason differs: any intake ever created for the number? (phone keys stay forever)
+  std::string prefix = std::string(keys::kPhone) + *phone + "/";
+  bool any = false;
+  ScanKeys(prefix, prefix, prefix + "\xff", [&](std::string_view) { return !(any = true); });
+  if (!any) return {"", "no intake for the number", "", {}};
+  return {"", "no unbound intake for the number within the match window", "", {}};
+}
+
+// The unbound index holds exactly the intakes rule 4 may pick (in `created`, not on a call), keyed
+// by (creation time, creation seq): the last key in the time range is the one, and every other key
+// in the range is a candidate that makes the match ambiguous.
+std::vector<std::string> Projection::MatchByPhone(const std::string& e164, int64_t earliest,
+                                                  int64_t latest) const {
+  std::vector<std::string> ids;
+  if (earliest > latest) return ids;
+  std::string prefix = keys::UnboundPrefix(e164);
+  std::string to = prefix + keys::TimeBe64(latest) + "\xff";  // every key of the last millisecond
+  ScanKeys(prefix, prefix + keys::TimeBe64(earliest), to, [&](std::string_view k) {
+    if (k.size() > prefix.size() + keys::kUnboundIdOffset)
+      ids.emplace_back(k.substr(prefix.size() + keys::kUnboundIdOffset));
+    return true;
+  });
+  std::reverse(ids.begin(), ids.end());  // newest first
+  return ids;
 }
 
 void Projection::Bind(const std::string& id, const WebhookFacts& f, const Match& match,
@@ -252,7 +255,7 @@ void Projection::Bind(const std::string& id, const WebhookFacts& f, const Match&
   }
   if (match.how == "ambiguous") {
     ++ambiguous_total_;
-    Put(std::string(kAmbiguousTotalKey), std::to_string(ambiguous_total_));
+    Put(std::string(keys::kAmbiguousTotal), std::to_string(ambiguous_total_));
   }
   Mutate(id, now_ms, [&](IntakeState& s) {
     s.call_control_id = f.call_control_id;
@@ -302,7 +305,7 @@ void Projection::ApplyCallFact(const WebhookFacts& f) {
 void Projection::BufferOrphan(const WebhookFacts& f) {
   orphans_[f.seq] = f;
   orphans_by_call_[f.call_control_id].insert(f.seq);
-  Put(SeqKey(kOrphanPrefix, f.seq), FactsToJson(f));
+  Put(SeqKey(keys::kOrphan, f.seq), FactsToJson(f));
 }
 
 void Projection::EraseOrphan(uint64_t seq) {
@@ -314,7 +317,7 @@ void Projection::EraseOrphan(uint64_t seq) {
     if (by_call->second.empty()) orphans_by_call_.erase(by_call);
   }
   orphans_.erase(it);
-  Delete(SeqKey(kOrphanPrefix, seq));
+  Delete(SeqKey(keys::kOrphan, seq));
 }
 
 void Projection::DropOrphansOfCall(const std::string& call_control_id, std::string_view reason) {
@@ -365,9 +368,10 @@ void Projection::NoteUnboundFact(uint64_t answered_seq, const WebhookFacts& f) {
 
 void Projection::BindLate(const std::string& intake_id, int64_t now_ms) {
   ExpireUnbound(now_ms);
-  auto entry = intakes_.find(intake_id);
-  if (unbound_.empty() || entry == intakes_.end()) return;
-  const IntakeState& intake = entry->second.intake;
+  if (unbound_.empty()) return;
+  const Entry* entry = EntryFor(intake_id);
+  if (entry == nullptr) return;
+  const IntakeState intake = entry->intake;  // a copy: Bind below changes the entry
   // The newest call that names this intake, else the newest one to its number in the window.
   auto pick = unbound_.end();
   std::string how;
@@ -398,7 +402,7 @@ void Projection::BindLate(const std::string& intake_id, int64_t now_ms) {
   if (pick == unbound_.end()) return;
   UnboundCall call = std::move(pick->second);
   unbound_by_call_.erase(call.answered.call_control_id);
-  Delete(SeqKey(kUnboundPrefix, pick->first));
+  Delete(SeqKey(keys::kWaitingCall, pick->first));
   unbound_.erase(pick);
 
   Bind(intake_id, call.answered, Match{intake_id, "", how, {}}, call.direction, now_ms);
@@ -423,7 +427,7 @@ void Projection::ExpireUnbound(int64_t now_ms) {
                            kMatchClockSkewMs);
     if (until >= now_ms) break;
     unbound_by_call_.erase(u.answered.call_control_id);
-    Delete(SeqKey(kUnboundPrefix, unbound_.begin()->first));
+    Delete(SeqKey(keys::kWaitingCall, unbound_.begin()->first));
     unbound_.erase(unbound_.begin());
   }
 }
@@ -442,21 +446,21 @@ void Projection::PutUnbound(const UnboundCall& u) {
   for (const WebhookFacts& f : u.facts) w.Raw(FactsToJson(f));
   w.EndArray();
   w.EndObject();
-  Put(SeqKey(kUnboundPrefix, u.answered.seq), w.Take());
+  Put(SeqKey(keys::kWaitingCall, u.answered.seq), w.Take());
 }
 
-core::Status Projection::LoadUnbound(core::EventStore& store) {
-  CALLREC_ASSIGN_OR_RETURN(auto ambiguous, store.GetDerived(kAmbiguousTotalKey));
+core::Status Projection::LoadUnbound() {
+  CALLREC_ASSIGN_OR_RETURN(auto ambiguous, store_->GetDerived(keys::kAmbiguousTotal));
   if (ambiguous) ambiguous_total_ = std::strtoull(ambiguous->c_str(), nullptr, 10);
   core::Status bad;
   simdjson::dom::parser outer;
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived(kUnboundPrefix, [&](std::string_view, std::string_view v) {
+  CALLREC_RETURN_IF_ERROR(store_->ScanDerived(keys::kWaitingCall, [&](std::string_view, std::string_view v) {
     auto root = core::ParseJson(outer, v);
     simdjson::dom::element answered;
     simdjson::dom::array names, facts;
     if (!root.ok() || (*root)["answered"].get(answered) || (*root)["names"].get_array().get(names) ||
         (*root)["facts"].get_array().get(facts)) {
-      bad = core::Status::Corruption("projector/unbound: unreadable entry");
+      bad = core::Status::Corruption("projector/waiting_call: unreadable entry");
       return false;
     }
     UnboundCall u;

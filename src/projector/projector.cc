@@ -11,15 +11,31 @@ using core::Status;
 
 Result<std::unique_ptr<Projector>> Projector::Open(core::EventStore& store, Listener listener,
                                                    Options options) {
-  CALLREC_ASSIGN_OR_RETURN(Projection projection, Projection::Load(store));
-  uint64_t intakes = 0;
-  projection.ForEachIntake([&](const IntakeState&) { ++intakes; });
+  auto loaded = Projection::Load(store, options.open);
+  if (loaded.status().code() == core::StatusCode::kFailedPrecondition) {
+    CALLREC_RETURN_IF_ERROR(RebuildOldFormat(store, loaded.status()));
+    loaded = Projection::Load(store, options.open);
+  }
+  CALLREC_RETURN_IF_ERROR(loaded.status());
+  Projection projection = std::move(*loaded);
   core::LogInfo("projector.loaded", {{"last_seq", projection.last_seq()},
-                                     {"intakes", intakes},
+                                     {"resident_intakes", uint64_t(projection.resident_count())},
                                      {"orphans", uint64_t(projection.orphan_count())},
                                      {"log_last_seq", store.LastSeq()}});
   return std::unique_ptr<Projector>(
       new Projector(store, std::move(projection), std::move(listener), options));
+}
+
+// The same as `callrec replay`: a new generation built from the log beside the old one, which
+// stays active until Commit (a crash midway leaves the old one, and the next start tries again).
+Status Projector::RebuildOldFormat(core::EventStore& store, const Status& why) {
+  core::LogWarn("projector.rebuild_started", {{"reason", why.message()}, {"events", store.LastSeq()}});
+  CALLREC_ASSIGN_OR_RETURN(auto rebuild, store.BeginRebuild());
+  CALLREC_ASSIGN_OR_RETURN(Projection rebuilt, Projection::RebuildInto(store, *rebuild));
+  CALLREC_RETURN_IF_ERROR(rebuild->Commit());
+  core::LogInfo("projector.rebuild_done", {{"last_seq", rebuilt.last_seq()},
+                                           {"intakes", uint64_t(rebuilt.resident_count())}});
+  return Status::Ok();
 }
 
 Projector::Projector(core::EventStore& store, Projection projection, Listener listener,
@@ -54,10 +70,16 @@ Status Projector::StepLocked(bool& more) {
     size_t applied = 0;
     {
       std::lock_guard lock(mu_);
+      if (!projection_.status().ok()) {
+        // A store read failed while applying: what was applied since the last write may be
+        // wrong. Start over from the store, as after a crash; the same events come again.
+        CALLREC_ASSIGN_OR_RETURN(projection_, Projection::Load(store_, options_.open));
+      }
       Status read = store_.ForEachFrom(projection_.last_seq() + 1, [&](const core::Event& e) {
         for (auto& id : projection_.Apply(e)) changed.insert(std::move(id));
-        return ++applied < options_.max_events_per_batch;
+        return ++applied < options_.max_events_per_batch && projection_.status().ok();
       });
+      CALLREC_RETURN_IF_ERROR(projection_.status());
       // Events applied before a read error are still written below; the rest come next step.
       if (applied == 0) return read;
       projection_.AppendChangesTo(next.batch);
@@ -147,10 +169,25 @@ std::optional<IntakeState> Projector::Snapshot(std::string_view intake_id) const
   return s ? std::optional<IntakeState>(*s) : std::nullopt;
 }
 
-std::vector<IntakeState> Projector::PendingIntakes() {
+std::vector<IntakeState> Projector::OpenIntakes() {
   std::vector<IntakeState> out;
   Read([&](const Projection& p) { p.ForEachPending([&](const IntakeState& s) { out.push_back(s); }); });
   return out;
+}
+
+std::vector<IntakeState> Projector::Get(const std::vector<std::string>& ids) {
+  std::vector<IntakeState> out;
+  Read([&](const Projection& p) {
+    for (const std::string& id : ids)
+      if (const IntakeState* s = p.FindOpen(id)) out.push_back(*s);
+  });
+  return out;
+}
+
+
+size_t Projector::resident_count() const {
+  std::lock_guard lock(mu_);
+  return projection_.resident_count();
 }
 
 }  // namespace callrec::projector

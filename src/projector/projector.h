@@ -5,8 +5,14 @@
 // ProjectorOptions::max_events_per_batch events to its Projection, and writes the resulting changes and
 // `projector/last_seq` in one DerivedBatch, so what readers see is always the projection as of
 // one seq. After each successful write it calls the listener with the intakes that changed
-// (the actor hooks in there; after a restart the actor asks for pending work via Read()).
-// A failed write is retried with the same batch; events are never skipped.
+// (the actor hooks in there; after a restart the actor asks for the open intakes).
+// A failed write is retried with the same batch; events are never skipped. A failed store read
+// while applying (the projection reads finished intakes back from the store, projection.h)
+// drops what was applied since the last write and reloads the projection from the store.
+//
+// Open() loads only the open set (projection.h). Derived data written in an older format is
+// rebuilt from the log first, in a new generation, with a log line saying so
+// (`projector.rebuild_started` / `projector.rebuild_done`): once per upgrade, as long as a replay.
 //
 // Implements core::ProjectionProgress: WaitApplied(seq) returns once derived data reflects seq,
 // which is how `POST /api/intakes` answers from the projection.
@@ -44,6 +50,7 @@ struct ProjectorOptions {
   size_t max_events_per_batch = 1024;                // bounds one write and one lock hold
   std::chrono::milliseconds idle_wait{200};          // WaitForAppend timeout between checks
   std::chrono::milliseconds retry_after_error{500};  // after a failed read or write
+  OpenPolicy open{};  // which open intakes to keep in memory and yield (projection.h)
 };
 
 class Projector final : public core::ProjectionProgress, public IntakeSource {
@@ -71,8 +78,12 @@ class Projector final : public core::ProjectionProgress, public IntakeSource {
 
   // ProjectionProgress and IntakeSource.
   bool WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) override;
-  // IntakeSource: copies of Projection::ForEachPending's intakes.
-  std::vector<IntakeState> PendingIntakes() override;
+  // IntakeSource: copies of Projection::ForEachPending's intakes (the open set), from memory.
+  std::vector<IntakeState> OpenIntakes() override;
+  // IntakeSource: copies of those of `ids` that are open; from memory, no store read.
+  std::vector<IntakeState> Get(const std::vector<std::string>& ids) override;
+  // Intakes held in memory (about the open set; for /metrics).
+  size_t resident_count() const;
 
   // The seq the derived data in the store reflects.
   uint64_t applied_seq() const;
@@ -86,6 +97,8 @@ class Projector final : public core::ProjectionProgress, public IntakeSource {
 
  private:
   Projector(core::EventStore& store, Projection projection, Listener listener, Options options);
+  // Rebuilds derived data written in an older format into a new generation.
+  static core::Status RebuildOldFormat(core::EventStore& store, const core::Status& why);
   // One batch: apply up to max_events_per_batch new events (or retry the unwritten batch), write.
   // Sets `more` when events may remain. Requires: step_mu_ held.
   core::Status StepLocked(bool& more);

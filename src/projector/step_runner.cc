@@ -50,6 +50,22 @@ Event IntakeFailedEvent(const std::string& intake_id, std::string_view reason,
   return MakeEvent("intake.failed", core::source::kScheduler, intake_id, w.Take());
 }
 
+Event PresumedEndedEvent(const std::string& intake_id, std::string_view reason,
+                         std::string_view detail, int64_t ended_at_ms,
+                         std::optional<int64_t> call_duration_s, int64_t checks) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("reason").String(reason);
+  w.Key("detail").String(detail);
+  w.Key("ended_at").String(core::FormatRfc3339Millis(ended_at_ms));
+  w.Key("call_duration");
+  if (call_duration_s) w.Int(*call_duration_s);
+  else w.Null();
+  w.Key("checks").Int(checks);
+  w.EndObject();
+  return MakeEvent("call.presumed_ended", core::source::kScheduler, intake_id, w.Take());
+}
+
 namespace {
 
 Event ApiEvent(const char* type, const std::string& intake_id, const ApiResult& r,
@@ -77,6 +93,7 @@ std::vector<Event> StepRunner::Run(const IntakeState& s, const Step& step) {
     case StepKind::kStore: return Store(s);
     case StepKind::kDelete: return Delete(s);
     case StepKind::kFail: return {IntakeFailedEvent(s.id, step.fail_reason, step.fail_error)};
+    case StepKind::kCallStatus: return CallStatus(s);
     case StepKind::kNone: break;
   }
   return {};
@@ -230,6 +247,45 @@ Event StepRunner::TransientDecision(const IntakeState& s, const ApiResult& last)
   core::LogWarn("fetch.scheduled", {{"intake", s.id}, {"query", s.fetch_queries + 1},
                                     {"reason", reason}, {"delay_ms", int64_t(delay.count())}});
   return FetchScheduledEvent(s.id, s.fetch_queries + 1, s.fetch_attempts, now + delay.count(), reason);
+}
+
+// The call has lasted --max-call-duration and no call.hangup came: ask Telnyx whether it is
+// still up. Over (not alive, 404, 422) -> call.presumed_ended, which the projection folds in as
+// the hangup; alive -> asked again after max_call_duration / 4; no usable answer -> backoff.
+std::vector<Event> StepRunner::CallStatus(const IntakeState& s) {
+  CallStatusLookup r = telnyx_.GetCallStatus(s.call_control_id.value_or(""));
+  const int64_t now = Now();
+  const int64_t checks = s.call_status_checks + 1;
+  std::string reason, detail;
+  if (r.api.ok() && r.is_alive == false) {
+    reason = "not_alive";
+    detail = "GET /v2/calls answered is_alive false";
+  } else if (r.api.status == 404 || r.api.status == 422) {
+    reason = r.api.status == 404 ? "not_found" : "call_invalid";
+    detail = "GET /v2/calls answered " + std::to_string(r.api.status) + ": " + r.api.error;
+  }
+  if (!reason.empty()) {
+    int64_t ended_at = now;
+    if (r.end_time) {
+      if (auto t = core::ParseRfc3339Millis(*r.end_time); t.ok()) ended_at = *t;
+    }
+    core::LogWarn("call.presumed_ended", {{"intake", s.id}, {"reason", reason}, {"checks", checks}});
+    return {ApiEvent("telnyx.call_status", s.id, r.api, {}),
+            PresumedEndedEvent(s.id, reason, detail, ended_at, r.call_duration_s, checks)};
+  }
+  std::chrono::milliseconds delay;
+  if (r.api.ok()) {
+    delay = std::max<std::chrono::milliseconds>(config_.max_call_duration / 4, std::chrono::seconds(1));
+  } else {
+    // 429, 5xx, no answer, other 4xx: the call may well be up; ask again, backing off.
+    delay = FullJitterDelay(uint32_t(std::min<int64_t>(checks, 30)), config_.backoff, random_());
+    if (r.api.retry_after && *r.api.retry_after > delay) delay = *r.api.retry_after;
+  }
+  core::LogInfo("call.status", {{"intake", s.id}, {"status", r.api.status},
+                                {"outcome", ApiOutcomeName(r.api.outcome)},
+                                {"alive", r.is_alive.value_or(false)},
+                                {"delay_ms", int64_t(delay.count())}});
+  return {ApiEvent("telnyx.call_status", s.id, r.api, now + delay.count())};
 }
 
 std::vector<Event> StepRunner::Delete(const IntakeState& s) {

@@ -46,6 +46,7 @@ class StepRunner {
   std::vector<core::Event> Query(const IntakeState& s);
   std::vector<core::Event> Store(const IntakeState& s);
   std::vector<core::Event> Delete(const IntakeState& s);
+  std::vector<core::Event> CallStatus(const IntakeState& s);
 
   // The decision after a query that found nothing it could verify.
   core::Event NotFoundDecision(const IntakeState& s, size_t candidates, size_t verified);
@@ -75,5 +76,10 @@ core::Event FetchScheduledEvent(const std::string& intake_id, int64_t query, int
 core::Event IntakeFailedEvent(const std::string& intake_id, std::string_view reason,
                               std::string_view error,
                               std::optional<int64_t> fetch_attempts = std::nullopt);
+
+// `reason`: "not_alive" (200, is_alive false), "not_found" (404), "call_invalid" (422).
+core::Event PresumedEndedEvent(const std::string& intake_id, std::string_view reason,
+                               std::string_view detail, int64_t ended_at_ms,
+                               std::optional<int64_t> call_duration_s, int64_t checks);
 
 }  // namespace callrec::projector

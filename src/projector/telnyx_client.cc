@@ -366,6 +366,34 @@ RecordingLookup TelnyxClient::GetRecording(std::string_view recording_id) {
   return lookup;
 }
 
+CallStatusLookup TelnyxClient::GetCallStatus(std::string_view call_control_id) {
+  CallStatusLookup lookup;
+  std::string path = "/v2/calls/" + PercentEncode(call_control_id);
+  if (call_control_id.empty()) {
+    lookup.api = Refused("GET", path, "empty call_control_id");
+    Logged(lookup.api);
+    return lookup;
+  }
+  lookup.api = Call("GET", std::move(path), "");
+  if (lookup.api.ok()) {
+    simdjson::dom::parser parser;
+    auto root = core::ParseJson(parser, lookup.api.body);
+    bool alive = false;
+    if (!root.ok()) {
+      MarkUnparseable(lookup.api, root.status().message());
+    } else if ((*root).at_pointer("/data/is_alive").get_bool().get(alive)) {
+      // is_alive is required by the spec: without it the answer says nothing about the call.
+      MarkUnparseable(lookup.api, "no data.is_alive");
+    } else {
+      lookup.is_alive = alive;
+      lookup.call_duration_s = core::JsonInt(*root, "/data/call_duration");
+      if (auto end = core::JsonString(*root, "/data/end_time")) lookup.end_time = std::string(*end);
+    }
+  }
+  Logged(lookup.api);
+  return lookup;
+}
+
 ApiResult TelnyxClient::DeleteRecording(std::string_view recording_id) {
   std::string path = "/v2/recordings/" + PercentEncode(recording_id);
   if (recording_id.empty()) return Logged(Refused("DELETE", path, "empty recording id"));

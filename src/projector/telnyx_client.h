@@ -130,6 +130,17 @@ struct RecordingLookup {
   std::optional<Recording> recording;  // set when api.ok()
 };
 
+// GET /v2/calls/{call_control_id} ("Retrieve a call status"): `data` is Telnyx's Call object
+// {call_control_id, call_leg_id, call_session_id, client_state, is_alive, call_duration (s),
+// start_time, end_time, record_type:"call"}. Telnyx keeps it for 10 minutes after the call ended;
+// later (or for an id it never knew) it answers 404, or 422 (90015 invalid call_control_id).
+struct CallStatusLookup {
+  ApiResult api;
+  std::optional<bool> is_alive;          // set when api.ok() (a 2xx without it is kTransient)
+  std::optional<int64_t> call_duration_s;
+  std::optional<std::string> end_time;   // RFC 3339 as given
+};
+
 class TelnyxClient {
  public:
   struct Options {
@@ -161,6 +172,10 @@ class TelnyxClient {
 
   // GET /v2/recordings/{id}: the object with freshly signed download URLs. 404 is kFailed.
   RecordingLookup GetRecording(std::string_view recording_id);
+
+  // GET /v2/calls/{call_control_id} (the id percent-encoded). 404 and 422 are kFailed: the
+  // caller decides that an unknown call is over.
+  CallStatusLookup GetCallStatus(std::string_view call_control_id);
 
   // DELETE /v2/recordings/{id}. 404 is kFailed: a caller that counts "already gone" as done
   // checks api.status == 404 itself.

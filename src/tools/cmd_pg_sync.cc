@@ -18,6 +18,7 @@ struct PgSyncOptions {
   std::string url;
   std::string merge_into;
   bool once = false;
+  bool take_over = false;
   double interval_s = 2;
 };
 
@@ -28,6 +29,10 @@ int RunPgSync(const PgSyncOptions& o) {
   if (!store.ok()) return Fail(store.status().message());
   auto sync = projector::PgSync::Connect(o.url, o.merge_into);
   if (!sync.ok()) return Fail(sync.status().message());
+  if (o.take_over) {
+    core::Status taken = (*sync)->TakeOver(**store);
+    if (!taken.ok()) return Fail(taken.message());
+  }
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   while (true) {
@@ -36,9 +41,12 @@ int RunPgSync(const PgSyncOptions& o) {
     auto report = (*sync)->SyncOnce(**store);
     if (o.once) {
       if (!report.ok()) return Fail(report.status().message());
-      std::cout << "{\"rows\":" << report->rows << ",\"checkpoint\":" << report->checkpoint << "}\n";
+      std::cout << "{\"rows\":" << report->rows << ",\"checkpoint\":" << report->checkpoint
+                << ",\"nul_replaced\":" << report->nul_replaced << ",\"skipped\":" << report->skipped << "}\n";
       return kExitOk;
     }
+    // Another store's checkpoint stays another store's until an operator decides: stop and say so.
+    if (report.status().code() == core::StatusCode::kFailedPrecondition) return Fail(report.status().message());
     if (!report.ok()) core::LogWarn("pg_sync.failed", {{"error", report.status().message()}});
     for (int i = 0; i < int(o.interval_s * 10) && !g_stop; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -58,6 +66,9 @@ void AddPgSyncCommand(CLI::App& app, Action& action) {
       ->required();
   cmd->add_option("--pg-merge-into", o->merge_into,
                   "Also merge the recording metadata keys into this table's metadata JSONB by id");
+  cmd->add_flag("--take-over", o->take_over,
+                "Make this store the owner of the database's checkpoint (after a reinstall, a restored "
+                "backup or a move) and resynchronise every intake from it");
   cmd->add_flag("--once", o->once, "Sync once, print {\"rows\",\"checkpoint\"} and exit");
   cmd->add_option("--interval", o->interval_s, "Seconds between syncs when continuous")
       ->check(CLI::Range(0.1, 3600.0));

@@ -23,6 +23,7 @@
 #include "core/event_store.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mask.h"
 #include "core/metrics.h"
 #include "ingest/http_service.h"
 #include "projector/backoff.h"
@@ -33,6 +34,7 @@
 #include "projector/recording_storage.h"
 #include "projector/step_runner.h"
 #include "projector/telnyx_client.h"
+#include "projector/temp_files.h"
 #include "tools/cli.h"
 #include "tools/serve_options.h"
 
@@ -54,6 +56,7 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
   w.Key("fetch_delay_ms").Int(s.pipeline.fetch_delay.count());
   w.Key("fetch_interval_ms").Int(s.pipeline.fetch_interval.count());
   w.Key("fetch_max_attempts").Int(s.pipeline.fetch_max_attempts);
+  w.Key("max_call_duration_ms").Int(s.pipeline.max_call_duration.count());
   w.Key("storage").String(o.storage);
   w.Key("delete_after_upload").Bool(o.delete_after_upload);
   w.Key("telnyx_api_base").String(o.telnyx_api_base);
@@ -69,8 +72,14 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
 // A failure is logged and retried with backoff; the service keeps receiving meanwhile.
 class PgSyncLoop {
  public:
-  PgSyncLoop(std::string url, std::string merge_into, core::EventStore& store)
+  PgSyncLoop(std::string url, std::string merge_into, core::EventStore& store, core::Metrics& metrics)
       : url_(std::move(url)), merge_into_(std::move(merge_into)), store_(store),
+        foreign_(metrics.GetGauge("callrec_pg_sync_foreign_checkpoint",
+                                  "1 while PostgreSQL's checkpoint belongs to another store (sync refused)")),
+        nul_replaced_(metrics.GetCounter("callrec_pg_sync_nul_replaced_total",
+                                         "U+0000 characters written to PostgreSQL as U+FFFD")),
+        skipped_(metrics.GetCounter("callrec_pg_sync_rows_skipped_total",
+                                    "Intake rows PostgreSQL refused as data (logged pg_sync.row_skipped)")),
         thread_([this] { Run(); }) {}
   ~PgSyncLoop() {
     {
@@ -106,9 +115,13 @@ class PgSyncLoop {
       }
       if (sync) {
         auto report = sync->SyncOnce(store_);
+        foreign_->Set(report.status().code() == core::StatusCode::kFailedPrecondition ? 1 : 0);
         if (!report.ok()) {
           s = report.status();
           sync.reset();  // reconnect next time
+        } else {
+          nul_replaced_->Inc(report->nul_replaced);
+          skipped_->Inc(report->skipped);
         }
       }
       if (!s.ok())
@@ -128,6 +141,9 @@ class PgSyncLoop {
 
   std::string url_, merge_into_;
   core::EventStore& store_;
+  core::Gauge* foreign_;
+  core::Counter* nul_replaced_;
+  core::Counter* skipped_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool dirty_ = true;
@@ -145,10 +161,37 @@ std::unique_ptr<projector::RecordingStorage> MakeStorage(const ServeOptions& o,
   return nullptr;
 }
 
+// GET /api/intakes/{id}/recording's Telnyx fallback: a fresh presigned URL. The answer is
+// appended as `telnyx.recording_get` like the pipeline's own lookups, so the timeline shows it.
+core::Result<std::string> FreshRecordingUrl(projector::TelnyxClient& telnyx, core::EventStore& store,
+                                            const std::string& format, const std::string& intake_id,
+                                            const std::string& recording_id) {
+  projector::RecordingLookup lookup = telnyx.GetRecording(recording_id);
+  core::Event e;
+  e.type = "telnyx.recording_get";
+  e.source = std::string(core::source::kTelnyxApi);
+  e.intake_id = intake_id;
+  e.payload = lookup.api.EnvelopeJson(std::nullopt);
+  if (auto appended = store.Append(std::move(e)); !appended.ok())
+    core::LogWarn("recording.lookup_not_recorded", {{"id", intake_id}, {"error", appended.status().message()}});
+  if (!lookup.recording) {
+    if (lookup.api.status == 404) return core::Status::NotFound("Telnyx has no recording " + recording_id);
+    return core::Status::Unavailable(lookup.api.error.empty() ? "HTTP " + std::to_string(lookup.api.status)
+                                                              : lookup.api.error);
+  }
+  const projector::Recording& r = *lookup.recording;
+  std::string url = format == "mp3" && !r.download_url_mp3.empty() ? r.download_url_mp3
+                    : !r.download_url_wav.empty()                   ? r.download_url_wav
+                                                                    : r.download_url_mp3;
+  if (url.empty()) return core::Status::Unavailable("Telnyx listed no download URL");
+  core::LogInfo("recording.fresh_url", {{"id", intake_id}, {"recording_id", recording_id}});
+  return url;
+}
+
 int RunServe(const ServeOptions& o) {
   auto settings = ResolveServeSettings(o);
   if (!settings.ok()) {
-    std::cerr << "callrec serve: " << settings.status().message() << "\n";
+    std::cerr << "callrec serve: " << core::MaskSecrets(settings.status().message()) << "\n";
     return kExitUsage;
   }
   // Signals are taken by sigwait() below, never by a handler on a random thread.
@@ -167,6 +210,12 @@ int RunServe(const ServeOptions& o) {
     std::filesystem::create_directories(settings->pipeline.temp_dir, ec);
     ::chmod(o.storage_dir.c_str(), 0700);
     ::chmod(settings->pipeline.temp_dir.c_str(), 0700);
+    // Before any worker starts: what an interrupted copy left is never read again.
+    projector::TempCleanup cleaned = projector::RemoveInterruptedCopies(
+        settings->pipeline.temp_dir, o.storage == "fs" ? o.storage_dir : "");
+    core::LogInfo("serve.temp_files_removed", {{"removed", uint64_t(cleaned.removed)},
+                                               {"failed", uint64_t(cleaned.failed)},
+                                               {"temp_dir", settings->pipeline.temp_dir}});
   }
   auto started = (*store)->Append(ServiceStartedEvent(o, *settings));
   if (!started.ok()) return Fail("cannot record service.started: " + started.status().ToString());
@@ -180,26 +229,37 @@ int RunServe(const ServeOptions& o) {
       "Calls matched by phone while more than one intake could have taken them (metadata.match ambiguous)");
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
+  core::Gauge* resident_gauge = metrics.GetGauge(
+      "callrec_projector_resident_intakes", "Intakes held in memory (the open ones; finished ones stay in the store)");
   std::atomic<projector::Projector*> projector_ptr{nullptr};
-  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>&) {
-    if (auto* p = projector_ptr.load()) {
-      applied_gauge->Set(int64_t(p->applied_seq()));
-      p->Read([&](const projector::Projection& proj) {
-        unmatched_gauge->Set(int64_t(proj.unmatched_total()));
-        ambiguous_gauge->Set(int64_t(proj.ambiguous_total()));
-      });
-    }
-    if (auto* s = scheduler_ptr.load()) s->Notify();
+  auto update_gauges = [&](projector::Projector& p) {
+    applied_gauge->Set(int64_t(p.applied_seq()));
+    p.Read([&](const projector::Projection& proj) {
+      unmatched_gauge->Set(int64_t(proj.unmatched_total()));
+      ambiguous_gauge->Set(int64_t(proj.ambiguous_total()));
+      resident_gauge->Set(int64_t(proj.resident_count()));
+    });
+  };
+  projector::ProjectorOptions projector_options;
+  // Memory holds only the open intakes this configuration acts on (projection.h).
+  projector_options.open.fetched = o.storage != "none";
+  projector_options.open.stored = o.delete_after_upload;
+  auto projector = projector::Projector::Open(**store, [&](const std::vector<std::string>& changed) {
+    if (auto* p = projector_ptr.load()) update_gauges(*p);
+    if (auto* s = scheduler_ptr.load()) s->Notify(changed);
     if (auto* pg = pg_ptr.load()) pg->Notify();
-  });
+  }, projector_options);
   if (!projector.ok()) return Fail(projector.status().ToString() + " (try `callrec replay`)");
+  update_gauges(**projector);
 
   projector::CurlTransport transport;
   projector::TelnyxClient telnyx(transport, clock, o.telnyx_api_base, Env("TELNYX_API_KEY"));
   auto storage = MakeStorage(o, transport, clock);
   projector::RandomSource random = projector::SystemRandom;
   projector::StepRunner runner(settings->pipeline, clock, telnyx, transport, storage.get(), random);
-  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics);
+  projector::SchedulerOptions lanes;
+  lanes.workers = {settings->workers_live, settings->workers_query, settings->workers_copy};
+  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics, lanes);
 
   ingest::HttpServiceConfig http_config;
   http_config.listen_host = settings->host;
@@ -209,25 +269,47 @@ int RunServe(const ServeOptions& o) {
   http_config.signature_tolerance = std::chrono::duration_cast<std::chrono::seconds>(settings->signature_tolerance);
   http_config.max_body_bytes = o.max_body_bytes;
   http_config.admin_token = Env("CALLREC_ADMIN_TOKEN");
+  http_config.recording_dir = o.storage == "fs" ? o.storage_dir : "";
+  http_config.fresh_recording_url = [&](const std::string& intake_id, const std::string& recording_id) {
+    return FreshRecordingUrl(telnyx, **store, o.record_format, intake_id, recording_id);
+  };
   http_config.ready = [&] { return scheduler.running() && (*projector)->health().ok(); };
   auto http = ingest::HttpService::Create(http_config, **store, clock, metrics, projector->get());
   if (!http.ok()) {
-    std::cerr << "callrec serve: " << http.status().message() << "\n";
+    std::cerr << "callrec serve: " << core::MaskSecrets(http.status().message()) << "\n";
     return kExitUsage;
   }
 
   std::unique_ptr<PgSyncLoop> pg;
   if (!o.postgres_url.empty()) {
-    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store);
+    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store, metrics);
     pg_ptr = pg.get();
   }
+  // Every way out once threads run (a failed listen too) stops them in dependency order before
+  // the locals they use are destroyed: the projector's listener calls into the scheduler and the
+  // PostgreSQL loop, so it stops before they do.
+  auto stop_threads = [&](bool catch_up) {
+    (*http)->Stop();
+    scheduler_ptr = nullptr;
+    scheduler.Stop();
+    if (catch_up) (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it
+    applied_gauge->Set(int64_t((*projector)->applied_seq()));
+    (*projector)->Stop();
+    pg_ptr = nullptr;
+    pg.reset();
+  };
   projector_ptr = projector->get();
-  (*projector)->Start();
-  scheduler.Start(o.workers);
+  // Listening before the projector runs: a change it applies is never missed. Start() reads the
+  // open intakes once (resuming whatever was pending before a restart).
   scheduler_ptr = &scheduler;
-  scheduler.Notify();  // resume whatever was pending before a restart
+  (*projector)->Start();
+  scheduler.Start();
   core::Status listening = (*http)->Start();
-  if (!listening.ok()) return Fail(listening.message());
+  if (!listening.ok()) {
+    core::LogError("serve.start_failed", {{"error", listening.message()}});
+    stop_threads(/*catch_up=*/false);
+    return Fail(listening.message());
+  }
   if (!o.port_file.empty()) std::ofstream(o.port_file) << (*http)->port() << "\n";
   core::LogInfo("serve.listening",
                 {{"host", settings->host}, {"port", (*http)->port()}, {"data_dir", o.data_dir},
@@ -238,14 +320,7 @@ int RunServe(const ServeOptions& o) {
   int sig = 0;
   sigwait(&signals, &sig);
   core::LogInfo("serve.stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-  (*http)->Stop();
-  scheduler_ptr = nullptr;
-  scheduler.Stop();
-  (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it anyway
-  applied_gauge->Set(int64_t((*projector)->applied_seq()));
-  pg_ptr = nullptr;
-  pg.reset();
-  (*projector)->Stop();
+  stop_threads(/*catch_up=*/true);
   core::LogInfo("serve.stopped", {{"last_seq", (*store)->LastSeq()}});
   return kExitOk;
 }

@@ -65,6 +65,10 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--fetch-max-attempts", o.fetch_max_attempts,
                  "\"Not found\" answers before the intake fails as recording_not_found")
       ->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd.add_option("--max-call-duration", o.max_call_duration,
+                 "A call with no call.hangup this long after call.answered is checked with "
+                 "GET /v2/calls/{id}; not alive: treated as ended and its recording fetched")
+      ->check(kDuration)->capture_default_str();
   cmd.add_option("--storage", o.storage, "Where a copy of the audio goes: none, fs or supabase")
       ->check(CLI::IsMember({"none", "fs", "supabase"}))->capture_default_str();
   cmd.add_option("--storage-dir", o.storage_dir, "For fs: <dir>/<intake_id>/recording.<ext>")
@@ -80,8 +84,18 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
                  "Also merge the recording metadata keys into this table's metadata JSONB by id");
   cmd.add_option("--max-body-bytes", o.max_body_bytes, "Largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t(1024), size_t(64) << 20))->capture_default_str();
-  cmd.add_option("--workers", o.workers, "Threads running Telnyx/storage steps")
+  cmd.add_option("--workers", o.workers,
+                 "Threads of the query and copy lanes each, unless --workers-query/--workers-copy say")
       ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--workers-live", o.workers_live,
+                 "Threads sending record_start (never wait behind queries or copies)")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--workers-query", o.workers_query,
+                 "Threads running recordings queries and fetch decisions (default: --workers)")
+      ->check(CLI::Range(1, 64));
+  cmd.add_option("--workers-copy", o.workers_copy,
+                 "Threads downloading, storing and deleting recordings (default: --workers)")
+      ->check(CLI::Range(1, 64));
 }
 
 core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
@@ -114,6 +128,9 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   if (o.delete_after_upload && o.storage == "none")
     return core::Status::InvalidArgument(
         "--delete-after-upload: needs --storage fs or supabase (nothing would keep a copy)");
+  if (Duration(o.max_call_duration).count() <= 0)
+    return core::Status::InvalidArgument("--max-call-duration: must be more than 0, got '" +
+                                         o.max_call_duration + "'");
   s.signature_tolerance = Duration(o.signature_tolerance);
   s.match_window = Duration(o.match_window);
   projector::PipelineConfig& p = s.pipeline;
@@ -124,10 +141,14 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   p.fetch_delay = Duration(o.fetch_delay);
   p.fetch_interval = Duration(o.fetch_interval);
   p.fetch_max_attempts = o.fetch_max_attempts;
+  p.max_call_duration = Duration(o.max_call_duration);
   p.storage = o.storage == "fs"         ? projector::StorageKind::kFs
               : o.storage == "supabase" ? projector::StorageKind::kSupabase
                                         : projector::StorageKind::kNone;
   p.delete_after_upload = o.delete_after_upload;
+  s.workers_live = o.workers_live;
+  s.workers_query = o.workers_query > 0 ? o.workers_query : o.workers;
+  s.workers_copy = o.workers_copy > 0 ? o.workers_copy : o.workers;
   // Downloads land beside the copies (same file system, owner-only like them).
   p.temp_dir = o.storage_dir + "/.incoming";
   return s;

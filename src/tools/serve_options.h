@@ -31,6 +31,7 @@ struct ServeOptions {
   std::string fetch_delay = "2m";
   std::string fetch_interval = "1m";
   int fetch_max_attempts = 10;
+  std::string max_call_duration = "4h";
   std::string storage = "none";
   std::string storage_dir = "data/recordings";
   std::string supabase_url;
@@ -39,7 +40,10 @@ struct ServeOptions {
   std::string postgres_url;
   std::string pg_merge_into;
   size_t max_body_bytes = 1u << 20;
-  int workers = 4;
+  int workers = 4;        // default size of the query and copy lanes
+  int workers_live = 2;   // record_start
+  int workers_query = 0;  // 0: --workers
+  int workers_copy = 0;   // 0: --workers
 };
 
 // Registers every flag on `cmd`, bound to `o`.
@@ -52,6 +56,10 @@ struct ServeSettings {
   std::chrono::milliseconds signature_tolerance{0};
   std::chrono::milliseconds match_window{0};
   projector::PipelineConfig pipeline;
+  // Worker threads of the actor's lanes (fetch_scheduler.h): live, query, copy.
+  int workers_live = 2;
+  int workers_query = 4;
+  int workers_copy = 4;
 };
 
 // kInvalidArgument naming the flag for anything CLI11 cannot check alone (listen address,

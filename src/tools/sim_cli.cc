@@ -41,6 +41,9 @@ struct ServeFlags {
   std::string media_cap = "10s";
   std::string recording_delay = "1s";
   std::string latency = "0ms";
+  std::string latency_max = "0ms";
+  std::string media_latency = "0ms";
+  std::string media_latency_max = "0ms";
   std::string retry_delay = "1s";
   std::string webhook_timeout = "5s";
   std::string media_duration = "0s";
@@ -136,6 +139,14 @@ void AddServe(CLI::App& app, ServeFlags& f) {
   app.add_option("--server-errors", x.server_error_next, "fault: next N /v2 requests answer a 5xx");
   app.add_option("--server-error-status", x.server_error_status, "that 5xx")->capture_default_str();
   app.add_option("--latency", f.latency, "fault: added to every /v2 answer")->capture_default_str();
+  app.add_option("--latency-max", f.latency_max,
+                 "fault: when above --latency, each /v2 answer waits uniformly in [--latency, this]")
+      ->capture_default_str();
+  app.add_option("--media-latency", f.media_latency, "fault: added to every /media download")
+      ->capture_default_str();
+  app.add_option("--media-latency-max", f.media_latency_max,
+                 "fault: when above --media-latency, each download waits uniformly in between")
+      ->capture_default_str();
   app.add_option("--recording-delay", f.recording_delay, "recordings appear this long after hangup")->capture_default_str();
   app.add_flag("--missing-recordings", x.recordings_missing, "fault: recordings never appear");
   app.add_option("--foreign-recordings", x.foreign_recordings,
@@ -172,6 +183,8 @@ void AddCall(CLI::App& app, CallFlags& f) {
   app.add_option("--recording-delay", f.recording_delay, "this call's recordings appear this long after hangup");
   app.add_flag("--recording-missing", s.recording_missing, "this call's recordings never appear");
   app.add_flag("--recording-error", s.recording_error, "send call.recording.error instead of a recording");
+  app.add_flag("--drop-hangup-webhook", s.drop_hangup_webhook,
+               "the call ends but its call.hangup webhook is never sent (GET /v2/calls says is_alive false)");
 }
 
 // Fills the durations and buckets of `f.config`; false (message printed) on a bad value.
@@ -192,10 +205,13 @@ bool FinishServeFlags(ServeFlags& f) {
   }
   c.host = f.listen.substr(0, colon);
   c.port = port;
-  std::chrono::milliseconds expiry, cap, delay, latency;
+  std::chrono::milliseconds expiry, cap, delay, latency, latency_max, media_latency, media_latency_max;
   if (!Duration("--url-expiry", f.url_expiry, expiry) || !Duration("--media-cap", f.media_cap, cap) ||
       !Duration("--recording-delay", f.recording_delay, delay) ||
       !Duration("--latency", f.latency, latency) ||
+      !Duration("--latency-max", f.latency_max, latency_max) ||
+      !Duration("--media-latency", f.media_latency, media_latency) ||
+      !Duration("--media-latency-max", f.media_latency_max, media_latency_max) ||
       !Duration("--webhook-retry-delay", f.retry_delay, c.webhook_retry_delay) ||
       !Duration("--webhook-timeout", f.webhook_timeout, c.webhook_timeout) ||
       !Duration("--media-duration", f.media_duration, c.media_duration) ||
@@ -205,6 +221,9 @@ bool FinishServeFlags(ServeFlags& f) {
   c.media_cap = std::chrono::duration_cast<std::chrono::seconds>(cap);
   c.faults.recording_delay_ms = delay.count();
   c.faults.latency_ms = int(std::min<int64_t>(latency.count(), INT32_MAX));
+  c.faults.latency_max_ms = int(std::min<int64_t>(latency_max.count(), INT32_MAX));
+  c.faults.media_latency_ms = int(std::min<int64_t>(media_latency.count(), INT32_MAX));
+  c.faults.media_latency_max_ms = int(std::min<int64_t>(media_latency_max.count(), INT32_MAX));
   if (!f.buckets.empty() || !f.private_buckets.empty()) {
     c.buckets.clear();
     for (const auto& b : f.buckets) c.buckets.push_back({b, true});

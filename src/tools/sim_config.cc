@@ -1,6 +1,7 @@
 #include "tools/sim_config.h"
 
 #include <limits>
+#include <random>
 
 #include "core/json.h"
 
@@ -29,6 +30,9 @@ const FaultField kFaultFields[] = {
     {"server_error_next", &SimFaults::server_error_next},
     {"server_error_status", &SimFaults::server_error_status, nullptr, nullptr, 500, 599},
     {"latency_ms", &SimFaults::latency_ms, nullptr, nullptr, 0, 60'000},
+    {"latency_max_ms", &SimFaults::latency_max_ms, nullptr, nullptr, 0, 60'000},
+    {"media_latency_ms", &SimFaults::media_latency_ms, nullptr, nullptr, 0, 60'000},
+    {"media_latency_max_ms", &SimFaults::media_latency_max_ms, nullptr, nullptr, 0, 60'000},
     {"recording_delay_ms", nullptr, &SimFaults::recording_delay_ms, nullptr, 0,
      int64_t{365} * 86'400'000},
     {"recordings_missing", nullptr, nullptr, &SimFaults::recordings_missing},
@@ -118,7 +122,7 @@ const char* const kCallKeys[] = {
     "to", "from", "direction", "webhook_url", "client_state", "connection_id", "answer_after_ms",
     "hangup_after_ms", "send_recording_saved", "duplicate_webhooks", "hangup_before_answered",
     "auto_record", "hangup_cause", "hangup_source", "sip_hangup_cause", "recording_delay_ms",
-    "recording_missing", "recording_error", "custom_headers"};
+    "recording_missing", "recording_error", "custom_headers", "drop_hangup_webhook"};
 
 Status CheckCallKeys(simdjson::dom::object obj) {
   for (auto [key, value] : obj) {
@@ -160,6 +164,7 @@ Status ReadCallSpec(simdjson::dom::object obj, CallSpec& spec) {
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "auto_record", spec.auto_record));
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "recording_missing", spec.recording_missing));
   CALLREC_RETURN_IF_ERROR(ReadHeaders(obj, spec.custom_headers));
+  CALLREC_RETURN_IF_ERROR(ReadBool(obj, "drop_hangup_webhook", spec.drop_hangup_webhook));
   return ReadBool(obj, "recording_error", spec.recording_error);
 }
 
@@ -190,6 +195,12 @@ std::string FaultsToJson(const SimFaults& faults) {
   }
   w.EndObject();
   return w.Take();
+}
+
+std::chrono::milliseconds SimDelay(int lo, int hi) {
+  if (hi <= lo) return std::chrono::milliseconds(lo);
+  thread_local std::mt19937 rng(std::random_device{}());
+  return std::chrono::milliseconds(std::uniform_int_distribution<int>(lo, hi)(rng));
 }
 
 Status ValidateFaults(const SimFaults& faults) {
@@ -261,6 +272,7 @@ std::string CallSpecToJson(const CallSpec& spec) {
   if (spec.recording_delay_ms) w.Key("recording_delay_ms").Int(*spec.recording_delay_ms);
   w.Key("recording_missing").Bool(spec.recording_missing);
   w.Key("recording_error").Bool(spec.recording_error);
+  w.Key("drop_hangup_webhook").Bool(spec.drop_hangup_webhook);
   w.EndObject();
   return w.Take();
 }

@@ -30,7 +30,10 @@ struct SimFaults {
   // The next N /v2 requests answer this 5xx status with a Telnyx error body.
   int server_error_next = 0;
   int server_error_status = 503;  // 500..599
-  int latency_ms = 0;             // added before every /v2 answer
+  int latency_ms = 0;             // added before every /v2 answer...
+  int latency_max_ms = 0;         // ...uniform in [latency_ms, this] when this is larger
+  int media_latency_ms = 0;       // added before every /media answer (a slow download)...
+  int media_latency_max_ms = 0;   // ...uniform in [media_latency_ms, this] when this is larger
   // Recordings registered from now on become visible this long after their call's hangup...
   int64_t recording_delay_ms = 1000;
   // ...or never, while this is set ("missing" recordings).
@@ -131,6 +134,7 @@ struct CallSpec {
   std::optional<int64_t> recording_delay_ms;  // overrides SimFaults::recording_delay_ms
   bool recording_missing = false;  // this call's recordings never appear
   bool recording_error = false;    // call.recording.error instead of the recording
+  bool drop_hangup_webhook = false;  // the call ends, but its call.hangup is never delivered
 };
 
 // {"rate_limit_next":0,...}: every field of SimFaults.
@@ -139,6 +143,8 @@ std::string FaultsToJson(const SimFaults& faults);
 // first restores `defaults`. kInvalidArgument naming the field on an unknown key, a wrong type
 // or an out-of-range value; `faults` is unchanged then.
 core::Status ApplyFaultsJson(std::string_view json, const SimFaults& defaults, SimFaults& faults);
+// A delay drawn uniformly from [lo, max(lo, hi)] ms (thread-safe).
+std::chrono::milliseconds SimDelay(int lo, int hi);
 // Range checks shared by the JSON and the command-line paths.
 core::Status ValidateFaults(const SimFaults& faults);
 

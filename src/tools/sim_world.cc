@@ -179,7 +179,11 @@ void SimWorld::Hangup(Call& call) {
   bool default_cause = s.hangup_cause == "normal_clearing";
   std::string cause = !answered && default_cause ? "timeout" : s.hangup_cause;
   std::string sip = !answered && default_cause ? "480" : s.sip_hangup_cause;
-  Emit(call, CallHangupData(ToWebhookCall(call), now, cause, s.hangup_source, sip));
+  if (s.drop_hangup_webhook) {
+    core::LogInfo("sim.fault.hangup_dropped", {{"call_control_id", call.ids.call_control_id}});
+  } else {
+    Emit(call, CallHangupData(ToWebhookCall(call), now, cause, s.hangup_source, sip));
+  }
   if (call.held_answered) Emit(call, std::move(*call.held_answered));
   call.held_answered.reset();
 
@@ -238,6 +242,29 @@ WebhookCall SimWorld::ToWebhookCall(const Call& call) const {
   return WebhookCall{call.ids,       call.client_state, call.connection_id,
                      call.spec.direction, call.spec.from, call.spec.to,
                      call.start_ms,  call.spec.custom_headers};
+}
+
+std::optional<std::string> SimWorld::CallStatusJson(std::string_view call_control_id) {
+  std::lock_guard lock(mu_);
+  Call* call = FindCall(call_control_id);
+  int64_t now = clock_.WallMillis();
+  if (call == nullptr) return std::nullopt;
+  bool over = call->state == Call::State::kHangup;
+  if (over && now - call->hangup_ms > kCallStatusRetentionMs) return std::nullopt;
+  int64_t end = over ? call->hangup_ms : now;
+  JsonWriter w;
+  w.BeginObject().Key("data").BeginObject();
+  w.Key("call_control_id").String(call->ids.call_control_id);
+  w.Key("call_leg_id").String(call->ids.call_leg_id);
+  w.Key("call_session_id").String(call->ids.call_session_id);
+  w.Key("client_state").OptString(call->client_state);
+  w.Key("is_alive").Bool(!over);
+  w.Key("call_duration").Int(std::max<int64_t>(0, end - call->start_ms) / 1000);
+  w.Key("start_time").String(FormatTelnyxTime(call->start_ms));
+  if (over) w.Key("end_time").String(FormatTelnyxTime(call->hangup_ms));
+  w.Key("record_type").String("call");
+  w.EndObject().EndObject();
+  return w.Take();
 }
 
 std::optional<std::string> SimWorld::CallJson(std::string_view call_control_id) {

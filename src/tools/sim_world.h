@@ -118,6 +118,12 @@ class SimWorld {
   // The recording object (api.recordings.list.json) with a freshly signed download URL.
   std::string RecordingJson(const SimRecording& rec);
   std::string DownloadUrl(const SimRecording& rec);
+  // GET /v2/calls/{id} as Telnyx answers it: {"data":{call_control_id, call_leg_id,
+  // call_session_id, client_state, is_alive, call_duration, start_time[, end_time],
+  // record_type:"call"}}. nullopt (-> 404) for an unknown call, or one that ended more than
+  // kCallStatusRetentionMs ago (Telnyx keeps the data 10 minutes after the call ended).
+  std::optional<std::string> CallStatusJson(std::string_view call_control_id);
+  static constexpr int64_t kCallStatusRetentionMs = 10 * 60 * 1000;
   // The sim's view of a call (GET /sim/calls/{id}); nullopt when unknown.
   std::optional<std::string> CallJson(std::string_view call_control_id);
   size_t recording_count();

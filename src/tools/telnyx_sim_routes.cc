@@ -101,7 +101,8 @@ bool TelnyxSim::AdmitApi(const httplib::Request& req, httplib::Response& res,
                          std::string_view route) {
   stats_.Count(route);
   SimFaults f = faults_.Get();
-  if (f.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.latency_ms));
+  if (f.latency_ms > 0 || f.latency_max_ms > 0)
+    std::this_thread::sleep_for(SimDelay(f.latency_ms, f.latency_max_ms));
   if (!config_.api_key.empty()) {
     std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) != 0 || !SecureEquals(auth.substr(7), config_.api_key)) {
@@ -136,6 +137,13 @@ void TelnyxSim::RegisterApiRoutes() {
          [this](const httplib::Request& req, httplib::Response& res) {
            if (AdmitApi(req, res, kRecordStartRoute)) HandleRecordStart(req, res);
          });
+  s.Get(R"(/v2/calls/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!AdmitApi(req, res, "GET /v2/calls/{call_control_id}")) return;
+    // httplib has already percent-decoded the path, as for record_start.
+    auto status = world_->CallStatusJson(req.matches[1].str());
+    if (!status) return SendApiError(res, NotFound());
+    res.set_content(*status, kJson);
+  });
   s.Get("/v2/recordings", [this](const httplib::Request& req, httplib::Response& res) {
     if (AdmitApi(req, res, "GET /v2/recordings")) HandleListRecordings(req, res);
   });
@@ -203,6 +211,9 @@ void TelnyxSim::RegisterMediaRoute() {
 }
 
 void TelnyxSim::HandleMedia(const httplib::Request& req, httplib::Response& res) {
+  SimFaults f = faults_.Get();
+  if (f.media_latency_ms > 0 || f.media_latency_max_ms > 0)
+    std::this_thread::sleep_for(SimDelay(f.media_latency_ms, f.media_latency_max_ms));
   auto deny = [&](const char* code, const char* message) {
     res.status = 403;
     res.set_content(S3ErrorXml(code, message), "application/xml");

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <climits>
+#include <string>
+
 namespace callrec::core {
 namespace {
 
@@ -26,6 +30,56 @@ TEST(TimeFormat, ParsesTelnyxTimestampsAndOffsets) {
 TEST(TimeFormat, RoundTrips) {
   for (int64_t t : {int64_t(0), int64_t(1795186800123), int64_t(951782400000) /* 2000-02-29 */})
     EXPECT_EQ(*ParseRfc3339Millis(FormatRfc3339Millis(t)), t);
+}
+
+// The bricking input of issue 11: year 0 with a positive offset is an instant in year -1, which
+// used to format as "-001-12-31T23:30:00.000Z" and then never parse again.
+TEST(TimeFormat, RefusesInstantsOutsideTheFourDigitYears) {
+  for (const char* bad : {"0000-01-01T00:30:00+01:00", "0000-01-01T00:00:00.000+00:01",
+                          "9999-12-31T23:59:59-00:01", "9999-12-31T23:30:00-23:59",
+                          "9999-12-31T23:59:60Z", "2026-11-20T15:00:00+24:00",
+                          "2026-11-20T15:00:00+01:60", "-001-12-31T23:30:00.000Z"})
+    EXPECT_FALSE(ParseRfc3339Millis(bad).ok()) << bad;
+  EXPECT_EQ(*ParseRfc3339Millis("0000-01-01T00:00:00Z"), kMinRfc3339Millis);
+  EXPECT_EQ(*ParseRfc3339Millis("0000-01-01T01:00:00+01:00"), kMinRfc3339Millis);
+  EXPECT_EQ(*ParseRfc3339Millis("9999-12-31T23:59:59.999999Z"), kMaxRfc3339Millis);
+  EXPECT_EQ(*ParseRfc3339Millis("9999-12-31T22:59:59.999-01:00"), kMaxRfc3339Millis);
+}
+
+TEST(TimeFormat, FormatClampsSoEveryWrittenValueParses) {
+  EXPECT_EQ(FormatRfc3339Millis(kMinRfc3339Millis), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(kMaxRfc3339Millis), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Millis(kMinRfc3339Millis - 1800000), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(INT64_MIN), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(INT64_MAX), "9999-12-31T23:59:59.999Z");
+  for (int64_t t : {INT64_MIN, kMinRfc3339Millis - 1, int64_t(-1), kMaxRfc3339Millis + 1, INT64_MAX})
+    EXPECT_EQ(*ParseRfc3339Millis(FormatRfc3339Millis(t)),
+              std::clamp(t, kMinRfc3339Millis, kMaxRfc3339Millis))
+        << t;
+}
+
+// parse -> format -> parse over edge years, leap days and every offset shape: the second parse
+// equals the first, and the formatted text is the canonical UTC form.
+TEST(TimeFormat, ParseFormatParseOverEdgeYearsAndOffsets) {
+  int checked = 0;
+  for (const char* date : {"0000-01-01", "0000-02-29", "0001-01-01", "1582-10-15", "1900-02-28",
+                           "1969-12-31", "1970-01-01", "2000-02-29", "2038-01-19", "9999-12-31"}) {
+    for (const char* clock : {"00:00:00", "00:30:00.5", "12:34:56.789123", "23:59:59.999", "23:59:60"}) {
+      for (const char* offset : {"Z", "z", "+00:00", "-00:00", "+01:00", "-01:00", "+23:59", "-23:59",
+                                 "+05:30", "-09:45"}) {
+        std::string text = std::string(date) + "T" + clock + offset;
+        auto first = ParseRfc3339Millis(text);
+        if (!first.ok()) continue;  // outside the four-digit years: refused, never stored
+        std::string formatted = FormatRfc3339Millis(*first);
+        auto second = ParseRfc3339Millis(formatted);
+        ASSERT_TRUE(second.ok()) << text << " -> " << formatted;
+        EXPECT_EQ(*second, *first) << text;
+        EXPECT_EQ(FormatRfc3339Millis(*second), formatted);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 450);
 }
 
 TEST(Duration, AcceptsDocumentedForms) {

@@ -48,6 +48,9 @@ TEST(E2eFlags, BadValuesExitTwoNamingTheFlag) {
       {{"--telnyx-public-key", key, "--storage", "supabase"}, "--supabase-url"},
       {{"--telnyx-public-key", key, "--delete-after-upload"}, "--delete-after-upload"},
       {{"--telnyx-public-key", key, "--no-such-flag"}, "--no-such-flag"},
+      {{"--telnyx-public-key", key, "--workers-live", "0"}, "--workers-live"},
+      {{"--telnyx-public-key", key, "--workers-query", "65"}, "--workers-query"},
+      {{"--telnyx-public-key", key, "--workers-copy", "many"}, "--workers-copy"},
   };
   for (const auto& c : cases) {
     std::string joined;

@@ -1,6 +1,8 @@
 // faulty_store.h — a real EventStore whose writes can be made to fail, as LevelDB's tests wrap
 // Env. Everything is forwarded to the wrapped store until set_fail_appends(true); then Append and
-// AppendAll return kUnavailable ("disk write failed") and write nothing.
+// AppendAll return kUnavailable ("disk write failed") and write nothing. set_fail_derived_reads
+// does the same to GetDerived and the derived scans. derived_keys_read() counts the derived keys
+// read (point reads plus keys visited by scans), so tests can say how much a reader touched.
 //
 // Thread-safety: as the wrapped store; the switch is atomic.
 #pragma once
@@ -41,18 +43,26 @@ class FaultyStore final : public core::EventStore {
     return inner_.FindIdempotencyKey(key);
   }
   core::Result<std::optional<std::string>> GetDerived(std::string_view key) override {
+    if (fail_derived_reads_.load()) return core::Status::Unavailable("injected: derived read failed");
+    ++derived_keys_read_;
     return inner_.GetDerived(key);
   }
   core::Status ScanDerived(
       std::string_view prefix,
       const std::function<bool(std::string_view, std::string_view)>& v) override {
-    return inner_.ScanDerived(prefix, v);
+    return ScanDerivedFrom(prefix, prefix, v);
   }
   core::Status ScanDerivedFrom(
       std::string_view prefix, std::string_view start,
       const std::function<bool(std::string_view, std::string_view)>& v) override {
-    return inner_.ScanDerivedFrom(prefix, start, v);
+    if (fail_derived_reads_.load()) return core::Status::Unavailable("injected: derived scan failed");
+    return inner_.ScanDerivedFrom(prefix, start, [&](std::string_view k, std::string_view value) {
+      ++derived_keys_read_;
+      return v(k, value);
+    });
   }
+  void set_fail_derived_reads(bool fail) { fail_derived_reads_.store(fail); }
+  uint64_t derived_keys_read() const { return derived_keys_read_.load(); }
   core::Status WriteDerived(const core::DerivedBatch& b) override { return inner_.WriteDerived(b); }
   core::Result<std::unique_ptr<core::DerivedRebuild>> BeginRebuild() override {
     return inner_.BeginRebuild();
@@ -67,6 +77,8 @@ class FaultyStore final : public core::EventStore {
  private:
   core::EventStore& inner_;
   std::atomic<bool> fail_appends_{false};
+  std::atomic<bool> fail_derived_reads_{false};
+  std::atomic<uint64_t> derived_keys_read_{0};
 };
 
 }  // namespace callrec::testing

@@ -78,6 +78,31 @@ TEST(ParseNewIntake, NamesTheFieldThatIsWrong) {
   EXPECT_EQ(MustReject(long_id).field, "id");
 }
 
+// PostgreSQL's text and jsonb cannot hold U+0000: refused at the door, naming the field; an
+// escaped backslash followed by "u0000" is ordinary text and stays accepted.
+TEST(ParseNewIntake, RefusesTheNulCharacterNamingTheField) {
+  struct Case {
+    const char* body;
+    const char* field;
+  } cases[] = {
+      {R"({"patient_phone":"+15551234567","patient_id":"p\u0000"})", "patient_id"},
+      {R"({"patient_phone":"+15551234567","patient_id":"\u0000"})", "patient_id"},
+      {R"({"patient_phone":"+15551234567","metadata":{"a":"x\u0000y"}})", "metadata"},
+      {R"({"patient_phone":"+15551234567","metadata":{"k\u0000":1}})", "metadata"},
+      {R"({"patient_phone":"+15551234567","metadata":{"a":[{"b":"\u0000"}]}})", "metadata"},
+      {R"({"patient_phone":"+1555\u00001234567"})", "patient_phone"},
+  };
+  for (const Case& c : cases) {
+    FieldError e = MustReject(c.body);
+    EXPECT_EQ(e.field, c.field) << c.body << " -> " << e.message;
+  }
+  EXPECT_NE(MustReject(cases[0].body).message.find("NUL"), std::string::npos);
+  auto ok = ParseNewIntake(R"({"patient_phone":"+15551234567","patient_id":"a\\u0000",)"
+                           R"("metadata":{"path":"C:\\u0000"}})", [] { return uint64_t(7); });
+  ASSERT_TRUE(std::holds_alternative<NewIntake>(ok));
+  EXPECT_EQ(*std::get<NewIntake>(ok).patient_id, "a\\u0000");
+}
+
 TEST(ParseNewIntake, RejectsBodiesThatAreNotAnObject) {
   for (const char* body : {"", "not json", "[]", "\"+15551234567\"", "{\"patient_phone\":"}) {
     FieldError e = MustReject(body);

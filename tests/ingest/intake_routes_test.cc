@@ -103,6 +103,8 @@ TEST(IntakeRoutes, ValidationErrorsName400Fields) {
       {R"({"patient_phone":"+15551234567","patient_id":12})", "patient_id"},
       {R"({"patient_phone":"+15551234567","metadata":[]})", "metadata"},
       {R"({"patient_phone":"+15551234567","phone":"+1"})", "phone"},
+      {R"({"patient_phone":"+15551234567","patient_id":"a\u0000b"})", "patient_id"},
+      {R"({"patient_phone":"+15551234567","metadata":{"note":"\u0000"}})", "metadata"},
   };
   for (const Case& c : cases) {
     Answer a = Create(env, c.body);

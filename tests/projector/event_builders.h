@@ -302,6 +302,30 @@ inline core::Event IntakeFailed(int64_t at, const std::string& id, std::string_v
   return MakeEvent("intake.failed", core::source::kScheduler, id, at, w.Take());
 }
 
+// GET /v2/calls/{id}: `alive` nullopt for a non-2xx answer; `retry_at` is the next check.
+inline core::Event CallStatus(int64_t at, const std::string& id, std::optional<bool> alive,
+                              int status = 200, std::optional<int64_t> retry_at = std::nullopt) {
+  std::string body = alive ? std::string(R"({"data":{"call_control_id":"v3:ccid-1","call_leg_id":"leg-1",)"
+                                         R"("call_session_id":"session-1","client_state":null,"is_alive":)") +
+                                 (*alive ? "true" : "false") + R"(,"call_duration":50,"record_type":"call"}})"
+                           : R"({"errors":[{"code":"10005","title":"Resource not found"}]})";
+  std::string outcome = alive ? "ok" : status >= 500 ? "transient" : "failed";
+  return MakeEvent("telnyx.call_status", core::source::kTelnyxApi, id, at,
+                   Envelope("GET", "/v2/calls/v3%3Accid-1", outcome, status, body, std::nullopt,
+                            retry_at));
+}
+
+inline core::Event PresumedEnded(int64_t at, const std::string& id, std::string_view reason,
+                                 int64_t ended_at) {
+  core::JsonWriter w;
+  w.BeginObject();
+  w.Key("reason").String(reason).Key("detail").String("test");
+  w.Key("ended_at").String(core::FormatRfc3339Millis(ended_at));
+  w.Key("call_duration").Int(50).Key("checks").Int(1);
+  w.EndObject();
+  return MakeEvent("call.presumed_ended", core::source::kScheduler, id, at, w.Take());
+}
+
 inline core::Event RetryRequested(int64_t at, const std::string& id) {
   return MakeEvent("intake.retry_requested", core::source::kOperator, id, at, R"({"via":"api"})");
 }

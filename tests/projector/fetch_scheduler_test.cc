@@ -1,116 +1,10 @@
 // The actor end to end below HTTP: a real store and projector, a ManualClock, and scripted Telnyx
 // and media answers. RunDue(now) runs what is due, so no test sleeps for a due time.
-#include "projector/fetch_scheduler.h"
-
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <fstream>
-
-#include "core/metrics.h"
-#include "fakes/manual_clock.h"
-#include "fakes/scripted_transport.h"
-#include "fakes/temp_dir.h"
-#include "projector/event_builders.h"
-#include "projector/projector.h"
-#include "projector/telnyx_client.h"
+#include "projector/pipeline_fixture.h"
 
 namespace callrec::projector {
+namespace pipeline_test {
 namespace {
-
-using namespace std::chrono_literals;
-using testing::ScriptedTransport;
-namespace t = callrec::testing;
-
-constexpr char kId[] = "intake_8f14e45f";
-constexpr uint64_t kRandom = 1234;  // pinned jitter
-
-std::string Wav(size_t samples) {
-  std::string data(samples * 4, '\x01');
-  auto le32 = [](uint32_t v) { return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; };
-  std::string h = "RIFF" + le32(uint32_t(36 + data.size())) + "WAVEfmt " + le32(16);
-  h += std::string{1, 0, 2, 0} + le32(8000) + le32(8000 * 4) + std::string{4, 0, 16, 0};
-  return h + "data" + le32(uint32_t(data.size())) + data;
-}
-
-std::string RecordingJson(const std::string& id, const std::string& leg, const std::string& session,
-                          const std::string& file_stem, const std::string& created_at) {
-  return R"({"id":")" + id + R"(","record_type":"recording","call_control_id":"v3:ccid-1","call_leg_id":")" +
-         leg + R"(","call_session_id":")" + session +
-         R"(","channels":"dual","source":"call","status":"completed","duration_millis":334798,)"
-         R"("recording_started_at":"2026-11-20T15:00:12Z","created_at":")" + created_at +
-         R"(","download_urls":{"wav":"https://media.example/acct/2026-11-20/)" + file_stem +
-         R"(-1795187352.wav?X-Amz-Expires=600"}})";
-}
-
-std::string Listing(std::vector<std::string> recordings) {
-  std::string data;
-  for (auto& r : recordings) data += (data.empty() ? "" : ",") + r;
-  return R"({"data":[)" + data + R"(],"meta":{"page_number":1,"page_size":250,"total_pages":1,"total_results":)" +
-         std::to_string(recordings.size()) + "}}";
-}
-
-class Pipeline : public ::testing::Test {
- protected:
-  void SetUp() override { Open(); }
-  void TearDown() override { Close(); }
-
-  void Open() {
-    store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
-    projector_ = std::move(Projector::Open(*store_, [this](const std::vector<std::string>&) {}).value());
-    projector_->Start();
-    telnyx_ = std::make_unique<TelnyxClient>(api_, clock_, "https://api.telnyx.test", "KEY123");
-    storage_ = std::make_unique<FsStorage>(dir_.Sub("recordings"));
-    config_.temp_dir = dir_.path();
-    runner_ = std::make_unique<StepRunner>(config_, clock_, *telnyx_, media_,
-                                           config_.storage == StorageKind::kNone ? nullptr : storage_.get(),
-                                           random_);
-    scheduler_ = std::make_unique<FetchScheduler>(config_, *store_, clock_, *projector_, *runner_, metrics_);
-  }
-  void Close() {
-    scheduler_.reset();
-    runner_.reset();
-    if (projector_) projector_->Stop();
-    projector_.reset();
-    store_.reset();
-  }
-
-  void Append(core::Event e) {
-    e.recorded_at_ms = clock_.WallMillis();
-    ASSERT_TRUE(store_->Append(std::move(e)).ok());
-    ASSERT_TRUE(projector_->WaitApplied(store_->LastSeq(), 5s));
-  }
-  int64_t Now() { return clock_.WallMillis(); }
-  std::optional<int64_t> RunDue() { return scheduler_->RunDue(clock_.WallMillis()); }
-  IntakeState Intake() { return projector_->Snapshot(kId).value(); }
-
-  // created -> answered (record_start 200) -> hangup: the intake waits for its first query.
-  void AnsweredAndHungUp() {
-    Append(t::IntakeCreated(Now(), kId, "+15550123456"));
-    Append(t::Webhook(Now(), "call.answered", "evt-answered", t::Call{}));
-    api_.On("POST", "/actions/record_start", ScriptedTransport::Json(200, R"({"data":{"result":"ok"}})"));
-    RunDue();
-    ASSERT_EQ(Intake().state, State::kRecording);
-    clock_.Advance(5min);
-    Append(t::Webhook(Now(), "call.hangup", "evt-hangup", t::Call{}));
-    RunDue();  // schedules query #1
-    ASSERT_EQ(Intake().state, State::kEnded);
-  }
-
-  t::TempDir dir_;
-  t::ManualClock clock_;
-  ScriptedTransport api_;
-  ScriptedTransport media_;
-  RandomSource random_ = [] { return kRandom; };
-  PipelineConfig config_;
-  core::Metrics metrics_;
-  std::unique_ptr<core::EventStore> store_;
-  std::unique_ptr<Projector> projector_;
-  std::unique_ptr<TelnyxClient> telnyx_;
-  std::unique_ptr<FsStorage> storage_;
-  std::unique_ptr<StepRunner> runner_;
-  std::unique_ptr<FetchScheduler> scheduler_;
-};
 
 TEST_F(Pipeline, AnsweredCallStartsARecordingNamedAfterTheIntake) {
   Append(t::IntakeCreated(Now(), kId, "+15550123456"));
@@ -347,4 +241,5 @@ TEST_F(PipelineWithStorage, ExpiredUrlIsRefreshedAndAnHtmlPageIsNeverStored) {
 }
 
 }  // namespace
+}  // namespace pipeline_test
 }  // namespace callrec::projector

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/event_store.h"
+#include "core/store_id.h"
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
 #include "fakes/test_postgres.h"
@@ -21,9 +22,16 @@ std::string IntakeJson(const std::string& id, const std::string& state, const st
          (rec.empty() ? "null" : "\"" + rec + "\"") + ",\"clinic\":\"north\"}}";
 }
 
-// What the projector writes for an intake changed at `seq`.
+// What the projector writes for an intake changed at `seq` (the log holds events up to `seq`).
 void Project(core::EventStore& store, uint64_t seq, const std::string& id, const std::string& json,
              uint64_t previous_seq = 0) {
+  while (store.LastSeq() < seq) {
+    core::Event e;
+    e.type = "service.started";
+    e.source = std::string(core::source::kOperator);
+    e.payload = "{}";
+    ASSERT_TRUE(store.Append(std::move(e)).ok());
+  }
   core::DerivedBatch b;
   b.Put("intake/" + id, json);
   if (previous_seq) b.Delete(UpdatedKey(previous_seq, id));
@@ -92,6 +100,103 @@ TEST_F(PgSyncTest, AHostileTableNameIsRefused) {
     EXPECT_EQ(sync.status().code(), core::StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_TRUE(PgSync::Connect(url_, "public.intakes").ok());
+}
+
+// A NUL in an old store (from before the API refused it) would make PostgreSQL refuse the chunk
+// forever: it is written as U+FFFD instead, and the intakes after it still arrive.
+TEST_F(PgSyncTest, NulCharactersFromAnOldStoreAreReplacedAndNeverBlockLaterIntakes) {
+  ASSERT_TRUE(QueryOne(url_, "CREATE TABLE intakes_merge (id text PRIMARY KEY, metadata jsonb)").ok());
+  ASSERT_TRUE(QueryOne(url_, "INSERT INTO intakes_merge VALUES ('nul', '{}')").ok());
+  auto sync = PgSync::Connect(url_, "intakes_merge");
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  std::string json = IntakeJson("nul", "fetched", "rec\\u0000x");
+  json.replace(json.find("\"patient_id\":null"), 17, "\"patient_id\":\"p\\u0000\"");
+  json.replace(json.find("\"clinic\":\"north\""), 16, "\"cl\\u0000inic\":\"north\",\"path\":\"C:\\\\u0000\"");
+  Project(*store_, 2, "nul", json);
+  Project(*store_, 3, "after", IntakeJson("after", "created", ""));
+  auto r = (*sync)->SyncOnce(*store_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 2u);
+  EXPECT_EQ(r->nul_replaced, 3u);
+  EXPECT_EQ(r->checkpoint, 3u);
+  EXPECT_EQ(*QueryOne(url_, "SELECT patient_id FROM callrec_intakes WHERE id = 'nul'"), "p\uFFFD");
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'recording_id' FROM callrec_intakes WHERE id = 'nul'"), "rec\uFFFDx");
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'path' FROM callrec_intakes WHERE id = 'nul'"), "C:\\u0000")
+      << "an escaped backslash before u0000 is text, not a NUL";
+  EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'recording_id' FROM intakes_merge WHERE id = 'nul'"), "rec\uFFFDx");
+  EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'after'"), "created");
+}
+
+// Any other row PostgreSQL refuses as data is skipped, loudly, and the rest goes on.
+TEST_F(PgSyncTest, ARowPostgresRefusesAsDataIsSkippedNotRetriedForever) {
+  auto sync = PgSync::Connect(url_);
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  std::string bad = IntakeJson("bad", "created", "");
+  bad.replace(bad.find("2026-11-20T15:00:00.000Z"), 24, "not a time");
+  Project(*store_, 2, "bad", bad);
+  Project(*store_, 3, "good", IntakeJson("good", "created", ""));
+  auto r = (*sync)->SyncOnce(*store_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->skipped, 1u);
+  EXPECT_EQ(r->checkpoint, 3u);
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_intakes WHERE id = 'bad'"), "0");
+  EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'good'"), "created");
+}
+
+// The checkpoint names its store: a database synced by another store (a reinstall, a second
+// installation) is refused until --take-over, which then rewrites every intake of this store.
+TEST_F(PgSyncTest, ACheckpointFromAnotherStoreIsRefusedUntilTakenOver) {
+  auto sync = PgSync::Connect(url_);
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_FALSE(core::StoreId(*store_).empty());
+  EXPECT_EQ(core::StoreId(*store_).size(), 32u);
+  Project(*store_, 4, "a", IntakeJson("a", "stored", "rec-old"));
+  ASSERT_TRUE((*sync)->SyncOnce(*store_).ok());
+  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*store_));
+
+  // A reinstall: a new, empty store, pointed at the same database.
+  testing::TempDir other_dir;
+  auto other = std::move(core::EventStore::Open(other_dir.path(), clock_).value());
+  EXPECT_NE(core::StoreId(*other), core::StoreId(*store_));
+  Project(*other, 2, "a", IntakeJson("a", "created", ""));
+  auto r = (*sync)->SyncOnce(*other);
+  ASSERT_EQ(r.status().code(), core::StatusCode::kFailedPrecondition) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("take-over"), std::string::npos) << r.status().message();
+  EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "stored") << "nothing synced";
+
+  ASSERT_TRUE((*sync)->TakeOver(*other).ok());
+  r = (*sync)->SyncOnce(*other);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "created");
+  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*other));
+  // And the first store is now the foreign one.
+  EXPECT_EQ((*sync)->SyncOnce(*store_).status().code(), core::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PgSyncTest, TheStoreIdIsMadeOnceKeptAcrossOpensAndSeenByReaders) {
+  std::string id = core::StoreId(*store_);
+  ASSERT_EQ(id.size(), 32u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+  auto reader = core::EventStore::OpenReader(dir_.path());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ(core::StoreId(**reader), id);
+  store_.reset();
+  store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
+  EXPECT_EQ(core::StoreId(*store_), id);
+}
+
+// A restored backup keeps its store id but is behind the database: refused, not silently idle.
+// A checkpoint from before store ids is claimed when it is consistent with the store.
+TEST_F(PgSyncTest, ACheckpointAheadOfTheStoreIsRefusedAndAnOldOneIsClaimed) {
+  auto sync = PgSync::Connect(url_);
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  Project(*store_, 3, "a", IntakeJson("a", "created", ""));
+  ASSERT_TRUE(QueryOne(url_, "INSERT INTO callrec_checkpoint (name, seq) VALUES ('intakes', 2)").ok());
+  auto r = (*sync)->SyncOnce(*store_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*store_));
+  ASSERT_TRUE(QueryOne(url_, "UPDATE callrec_checkpoint SET seq = 50").ok());
+  EXPECT_EQ((*sync)->SyncOnce(*store_).status().code(), core::StatusCode::kFailedPrecondition);
 }
 
 TEST(PgSyncDown, UnreachableServerIsUnavailableAndHidesThePassword) {

@@ -1,7 +1,9 @@
 // Property: for random valid histories (several intakes sharing numbers, duplicates, out-of-order
 // deliveries, failures and retries), the derived data the live projector leaves behind — applying
 // and flushing in random chunks, crashing (losing unflushed work) and reloading from the store in
-// between — is byte-for-byte what one replay from an empty projection writes.
+// between — is byte-for-byte what one replay from an empty projection writes. The live one is
+// store-backed: it keeps only open intakes in memory (under a random OpenPolicy) and reads the
+// others back when an event touches them; loading before every event makes every read a read-back.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -120,6 +122,10 @@ class HistoryGenerator {
     plan_.push_back({t += kSec, r_.Chance(0.85) ? RecordStart(0, id, "ok")
                                                 : RecordStart(0, id, "failed", 422,
                                                               R"({"errors":[{"code":"90018","detail":"ended"}]})")});
+    if (r_.Chance(0.2))  // a long call asked about before its hangup (still alive)
+      plan_.push_back({answered + 2 * kMin, CallStatus(0, id, true, 200, answered + 3 * kMin)});
+    if (r_.Chance(0.1))  // the hangup presumed from the call status (may race the real one)
+      plan_.push_back({hangup + kSec, PresumedEnded(0, id, "not_alive", hangup)});
     t = hangup + 2 * kMin;
     int queries = int(r_.Between(1, 4));
     for (int q = 1; q <= queries; ++q) {
@@ -191,14 +197,17 @@ void WipeDerived(core::EventStore& store) {
 
 // The live projector with crashes: load, apply a random chunk flushing at random points, then
 // either flush or lose the unflushed part, and start over from what the store holds.
+OpenPolicy RandomPolicy(Random& r) { return OpenPolicy{.fetched = r.Chance(0.5), .stored = r.Chance(0.5)}; }
+
 void RunLiveWithCrashes(core::EventStore& store, Random& r, int& crashes) {
   for (int round = 0; round < 100000; ++round) {
-    auto p = Projection::Load(store);
+    auto p = Projection::Load(store, RandomPolicy(r));
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     if (p->last_seq() == store.LastSeq()) return;
     int64_t budget = r.Between(1, 40);
     ASSERT_TRUE(store.ForEachFrom(p->last_seq() + 1, [&](const core::Event& e) {
       p->Apply(e);
+      EXPECT_TRUE(p->status().ok()) << p->status().ToString();
       if (r.Chance(0.25)) {
         EXPECT_TRUE(store.WriteDerived(p->Flush()).ok());
       }
@@ -211,6 +220,63 @@ void RunLiveWithCrashes(core::EventStore& store, Random& r, int& crashes) {
     }
   }
   FAIL() << "the live projector made no progress";
+}
+
+// Load, apply one event, write: nothing but the open set survives between events, so every
+// finished intake, call binding and unbound intake an event needs is read back from the store.
+void RunLiveLoadingBeforeEveryEvent(core::EventStore& store, Random& r) {
+  for (uint64_t seq = 1; seq <= store.LastSeq(); ++seq) {
+    auto p = Projection::Load(store, RandomPolicy(r));
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto e = store.Read(seq);
+    ASSERT_TRUE(e.ok());
+    p->Apply(*e);
+    ASSERT_TRUE(p->status().ok()) << p->status().ToString();
+    ASSERT_TRUE(store.WriteDerived(p->Flush()).ok());
+  }
+}
+
+// The open set a store-backed projection yields is the replay's, filtered by the policy.
+void ExpectSameOpenSet(core::EventStore& store, const Projection& replay, const OpenPolicy& policy) {
+  auto loaded = Projection::Load(store, policy);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  std::vector<std::string> want, got;
+  replay.ForEachIntake([&](const IntakeState& s) {
+    if (IsOpenUnder(s, policy)) want.push_back(IntakeToJson(s));
+  });
+  loaded->ForEachPending([&](const IntakeState& s) { got.push_back(IntakeToJson(s)); });
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(loaded->resident_count(), want.size());
+}
+
+void ExpectDerivedEquals(core::EventStore& store, const DerivedMap& expected) {
+  DerivedMap live = ScanAll(store);
+  ASSERT_EQ(live.size(), expected.size());
+  for (const auto& [key, value] : expected) {
+    auto it = live.find(key);
+    ASSERT_NE(it, live.end()) << "missing " << key;
+    ASSERT_EQ(it->second, value) << key;
+  }
+}
+
+TEST(ProjectionPropertyTest, LoadingBeforeEveryEventEqualsOneReplayByteForByte) {
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::vector<core::Event> history = HistoryGenerator(seed).Generate();
+    TempDir dir;
+    ManualClock clock;
+    auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
+    ASSERT_TRUE(store->AppendAll(history, core::Durability::kNoSync).ok());
+    auto replay = Projection::Rebuild(*store);
+    ASSERT_TRUE(replay.ok());
+    DerivedMap expected;
+    ApplyBatch(replay->Flush(), expected);
+    Random r(seed * 104729);
+    RunLiveLoadingBeforeEveryEvent(*store, r);
+    ExpectDerivedEquals(*store, expected);
+    for (bool fetched : {false, true})
+      for (bool stored : {false, true}) ExpectSameOpenSet(*store, *replay, {fetched, stored});
+  }
 }
 
 TEST(ProjectionPropertyTest, LiveWithCrashesEqualsOneReplayByteForByte) {
@@ -237,13 +303,7 @@ TEST(ProjectionPropertyTest, LiveWithCrashesEqualsOneReplayByteForByte) {
     for (int run = 0; run < kRunsPerSeed; ++run) {
       WipeDerived(*store);
       RunLiveWithCrashes(*store, r, crashes);
-      DerivedMap live = ScanAll(*store);
-      ASSERT_EQ(live.size(), expected.size());
-      for (const auto& [key, value] : expected) {
-        auto it = live.find(key);
-        ASSERT_NE(it, live.end()) << "missing " << key;
-        ASSERT_EQ(it->second, value) << key;
-      }
+      ExpectDerivedEquals(*store, expected);
     }
     // Every intake record reads back into the state that wrote it.
     replay->ForEachIntake([&](const IntakeState& s) {
@@ -290,6 +350,110 @@ TEST(ProjectionPropertyTest, InMemoryReplayIsDeterministicAcrossFlushSchedules) 
     chunked.Flush();
     ASSERT_EQ(once.derived, chunked.derived) << "seed " << seed;
   }
+}
+
+// ---- monotonic outcomes (intake_state.h [14]): every interleaving of racing events ----------
+
+bool Succeeded(State s) { return s == State::kFetched || s == State::kStored; }
+
+bool IsStaleableFailure(const core::Event& e) {
+  return e.type == "intake.failed" && e.payload.find("\"download_failed\"") == std::string::npos &&
+         e.payload.find("\"upload_failed\"") == std::string::npos;
+}
+
+// Applies `prefix` then every permutation of `racing` (in-memory replay, flushed once) and, for
+// the same order, a live-like run flushing after every event; checks at each step that
+//  - a stale failure (not about the copy) never moves a fetched/stored intake,
+//  - stored is never left,
+// and at the end that the outcome is `want` in every order and the flush schedule changes no
+// byte. Returns the number of interleavings checked.
+int CheckEveryInterleaving(const std::vector<core::Event>& prefix, std::vector<core::Event> racing,
+                           State want) {
+  std::vector<size_t> order(racing.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  int checked = 0;
+  do {
+    ProjectionHarness once, live;
+    for (const core::Event& e : prefix) {
+      once.Apply(e);
+      live.Apply(e);
+      live.Flush();
+    }
+    std::string trace;
+    for (size_t i : order) {
+      const core::Event& e = racing[i];
+      trace += " " + e.type + (e.type == "intake.failed" ? "(" + e.payload.substr(11, 12) + ")" : "");
+      State before = once.Get("intake-1").state;
+      once.Apply(e);
+      live.Apply(e);
+      live.Flush();
+      State after = once.Get("intake-1").state;
+      if (before == State::kStored) {
+        EXPECT_EQ(after, State::kStored) << "left stored on" << trace;
+      }
+      if (Succeeded(before) && IsStaleableFailure(e)) {
+        EXPECT_EQ(after, before) << "a stale failure overwrote a success on" << trace;
+      }
+      if (::testing::Test::HasFailure()) return checked;
+    }
+    once.Flush();
+    const IntakeState& end = once.Get("intake-1");
+    EXPECT_EQ(end.state, want) << trace;
+    EXPECT_FALSE(end.failure_reason.has_value()) << trace;
+    EXPECT_EQ(once.derived, live.derived) << "replay != live on" << trace;
+    if (::testing::Test::HasFailure()) return checked;
+    ++checked;
+  } while (std::next_permutation(order.begin(), order.end()));
+  return checked;
+}
+
+std::vector<core::Event> AnsweredAndRecording(const Call& call) {
+  return {ServiceStarted(kT0 - kMin), IntakeCreated(kT0, "intake-1", "+15550123456"),
+          Webhook(kT0 + 40 * kSec, "call.answered", "wh-ans", call),
+          RecordStart(kT0 + 41 * kSec, "intake-1", "ok")};
+}
+
+// The last poll's recording_not_found (and the other failures the actor may decide on old facts)
+// racing call.recording.saved, the hangup, a poll's match and the call-status check.
+TEST(ProjectionPropertyTest, StaleFailuresNeverOverwriteAFoundRecordingInAnyOrder) {
+  Call call;
+  WebhookExtras saved;
+  saved.recording_url = RecordingUrl("intake-1");
+  const int64_t t = kT0 + 10 * kMin;
+  std::vector<core::Event> racing = {
+      Webhook(t, "call.hangup", "wh-hup", call),
+      Webhook(t + 1, "call.recording.saved", "wh-saved", call, std::nullopt, saved),
+      Matched(t + 2, "intake-1", "rec-1", RecordingUrl("intake-1"), 12.5),
+      IntakeFailed(t + 3, "intake-1", "recording_not_found", "no recording after 10 queries"),
+      IntakeFailed(t + 4, "intake-1", "gave_up", "Telnyx gave no usable answer for 24h"),
+      PresumedEnded(t + 5, "intake-1", "not_alive", t),
+      CallStatus(t + 6, "intake-1", true, 200, t + kMin),
+  };
+  int n = CheckEveryInterleaving(AnsweredAndRecording(call), racing, State::kFetched);
+  EXPECT_EQ(n, 5040);
+}
+
+// A copy's outcome racing stale decisions: a storage failure decided before the copy was
+// stored, a late recording_not_found, a redelivered recording webhook, a transient retry.
+TEST(ProjectionPropertyTest, AStoredCopyIsNeverUndoneInAnyOrder) {
+  Call call;
+  WebhookExtras saved;
+  saved.recording_url = RecordingUrl("intake-1");
+  std::vector<core::Event> prefix = AnsweredAndRecording(call);
+  prefix.push_back(Webhook(kT0 + 5 * kMin, "call.hangup", "wh-hup", call));
+  prefix.push_back(Matched(kT0 + 8 * kMin, "intake-1", "rec-1", RecordingUrl("intake-1"), 12.5));
+  const int64_t t = kT0 + 9 * kMin;
+  std::vector<core::Event> racing = {
+      StorageUpload(t, "intake-1", UploadOk("file:///data/recordings/intake-1/recording.wav",
+                                            std::string(64, 'a'))),
+      IntakeFailed(t + 1, "intake-1", "upload_failed", "upload failed after 8 attempt(s)"),
+      IntakeFailed(t + 2, "intake-1", "recording_not_found", "stale poll"),
+      StorageUpload(t + 3, "intake-1", UploadTransient("HTTP 503", t + kMin)),
+      Webhook(t + 4, "call.recording.saved", "wh-saved", call, std::nullopt, saved),
+      IntakeFailed(t + 5, "intake-1", "download_failed", "download failed after 8 attempt(s)"),
+  };
+  int n = CheckEveryInterleaving(prefix, racing, State::kStored);
+  EXPECT_EQ(n, 720);
 }
 
 }  // namespace

@@ -78,13 +78,15 @@ TEST(ReplayCli, RebuildsDerivedDataByteForByteAsTheLiveProjectorWroteIt) {
   // The comparison is only worth something if every kind of derived key is there.
   for (const std::string& key : {"intake/" + kStored, "state/stored/" + kStored, "state/failed/" + kFailed,
                                  "state/created/" + kWaiting, std::string("projector/last_seq"),
-                                 std::string("projector/unmatched_total"), std::string("projector/settings")})
+                                 std::string("projector/unmatched_total"), std::string("projector/settings"),
+                                 std::string("projector/format")})
     EXPECT_TRUE(live.count(key)) << key;
   auto has_prefix = [&](const std::string& prefix) {
     auto it = live.lower_bound(prefix);
     return it != live.end() && it->first.rfind(prefix, 0) == 0;
   };
-  for (const char* prefix : {"link/", "updated/", "projector/phone/", "projector/call/c/", "projector/unmatched/"})
+  for (const char* prefix : {"link/", "updated/", "projector/phone/", "projector/call/c/", "projector/unmatched/",
+                             "open/", "projector/unbound/", "projector/updated/"})
     EXPECT_TRUE(has_prefix(prefix)) << prefix;
 
   auto r = Callrec({"replay", "--data-dir", dir.path()});
@@ -159,6 +161,22 @@ TEST(ReplayCli, VerifyNamesEachTamperedIntakeAndFieldUntilReplayRepairsIt) {
   EXPECT_TRUE(Contains(r.out, "verify FAILED: 3 difference(s)")) << r.out;
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == tampered) << "--verify must not repair or write";
 
+  ASSERT_EQ(Callrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
+  EXPECT_TRUE(DerivedSnapshot(dir.path()) == sound);
+  EXPECT_EQ(Callrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
+}
+
+// Versions before issue 11 wrote a year-0 occurred_at at +01:00 as "-001-12-31T23:30:00.000Z",
+// which nothing could read back (serve refused to start). `replay` rebuilds from the log, where
+// the webhook is kept as received, and the store is sound again.
+TEST(ReplayCli, AStoreHoldingAnUnreadableYearMinusOneTimeIsRepairedByReplay) {
+  TempDir dir;
+  BuildStore(dir.path(), 1);
+  DerivedKeys sound = DerivedSnapshot(dir.path());
+  std::string bricked = std::regex_replace(sound.at("intake/" + kStored), std::regex("\"hangup_at\":\"[^\"]*\""),
+                                           "\"hangup_at\":\"-001-12-31T23:30:00.000Z\"");
+  ASSERT_NE(bricked, sound.at("intake/" + kStored));
+  PutDerived(dir.path(), "intake/" + kStored, bricked);
   ASSERT_EQ(Callrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == sound);
   EXPECT_EQ(Callrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);

@@ -464,5 +464,39 @@ TEST_F(SimApiTest, UnknownApiRouteAnswersTelnyxNotFound) {
   EXPECT_EQ(other->status, 404);
 }
 
+// GET /v2/calls/{id} ("Retrieve a call status"), and a call whose hangup webhook is dropped.
+TEST_F(SimApiTest, CallStatusAnswersLikeTelnyxAndForgetsEndedCallsAfterTenMinutes) {
+  Start();
+  CallSpec spec = ManualCall();
+  spec.drop_hangup_webhook = true;
+  auto ids = sim_->PlaceCall(spec);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  clock_.Advance(milliseconds(50'000));
+  auto alive = client_->Get(("/v2/calls/" + EncodeId(ids->call_control_id)).c_str());
+  ASSERT_TRUE(alive);
+  EXPECT_EQ(alive->status, 200) << alive->body;
+  EXPECT_NE(alive->body.find(R"("is_alive":true,"call_duration":50,)"), std::string::npos) << alive->body;
+  Json a(alive->body);
+  EXPECT_EQ(a.Str("/data/call_control_id"), ids->call_control_id);
+  EXPECT_EQ(a.Str("/data/call_leg_id"), ids->call_leg_id);
+  EXPECT_EQ(a.Str("/data/record_type"), "call");
+  EXPECT_EQ(a.Str("/data/end_time"), "<absent>");
+
+  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  Json over = Get("/v2/calls/" + ids->call_control_id);  // raw ':' works too
+  EXPECT_FALSE(over.IsNull("/data/end_time"));
+  EXPECT_NE(over.Str("/data/end_time"), "<absent>");
+  auto body = client_->Get(("/v2/calls/" + EncodeId(ids->call_control_id)).c_str())->body;
+  EXPECT_NE(body.find(R"("is_alive":false)"), std::string::npos) << body;
+
+  clock_.Advance(milliseconds(10 * 60 * 1000 + 1));  // Telnyx keeps it 10 minutes
+  ExpectError(client_->Get(("/v2/calls/" + EncodeId(ids->call_control_id)).c_str()), 404, "10005");
+  ExpectError(client_->Get("/v2/calls/v3%3Ano-such-call"), 404, "10005");
+  EXPECT_EQ(sim_->RequestCount("GET /v2/calls/{call_control_id}"), 5u);
+}
+
+
 }  // namespace
 }  // namespace callrec::testing
+
