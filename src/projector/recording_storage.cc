@@ -266,43 +266,9 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
   StoredCopy out;
   out.location = url_ + "/storage/v1/object/" + bucket + "/" + path;
   bool resumable = local.bytes > options_.tus_threshold_bytes;
-  Status too_large;
-  if (!resumable) {
-    HttpRequest up = Request("POST", out.location);
-    up.headers.emplace_back("content-type", content_type);
-    up.headers.emplace_back("x-upsert", "true");  // a retry after a lost answer overwrites
-    up.body_from_file = local_path;
-    auto sent = transport_.Send(up);
-    Status st = SupabaseAnswer("upload", sent);
-    if (IsTooLarge(st)) {
-      // Over the single-request limit: the resumable upload may still take it.
-      core::LogInfo("storage.tus_fallback", {{"intake_id", std::string(intake_id)},
-                                             {"bytes", local.bytes}, {"error", st.message()}});
-      resumable = true;
-      too_large = st;
-    } else if (!st.ok()) {
-      return st;
-    } else {
-      out.status = sent->status;
-      out.response_body = sent->body;
-    }
-  }
-  if (resumable) {
-    TusProgress progress;
-    Status st = UploadResumable({.bucket = bucket_, .object_name = path, .content_type = content_type},
-                                local_path, local.bytes, local.sha256, &progress);
-    // After a refused single POST, a resumable upload that cannot work either keeps "too large".
-    if (!st.ok() && !too_large.ok() && !st.IsUnavailable())
-      st = Status::InvalidArgument(too_large.message() + "; the resumable upload failed too: " +
-                                   st.message());
-    CALLREC_RETURN_IF_ERROR(st);
-    out.status = progress.status;
-    core::LogInfo("storage.tus_uploaded", {{"intake_id", std::string(intake_id)},
-                                           {"bytes", local.bytes},
-                                           {"patches", progress.patches},
-                                           {"resumes", progress.resumes},
-                                           {"bytes_sent", progress.bytes_sent}});
-  }
+  CALLREC_RETURN_IF_ERROR(Upload(intake_id, {.bucket = bucket_, .object_name = path,
+                                             .content_type = content_type},
+                                 local_path, local.bytes, local.sha256, out, resumable));
   CALLREC_RETURN_IF_ERROR(
       VerifyStored(url_ + "/storage/v1/object/authenticated/" + bucket + "/" + path, local_path,
                    local.bytes, local.sha256));
@@ -317,6 +283,47 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
                                    {"bytes", out.bytes},
                                    {"resumable", resumable}});
   return out;
+}
+
+// Up to the threshold one POST; above it, or when that POST is too large, the TUS upload.
+Status SupabaseStorage::Upload(std::string_view intake_id, const TusObject& object,
+                               const std::string& local_path, uint64_t bytes,
+                               const std::string& sha256, StoredCopy& out, bool& resumable) {
+  Status too_large;
+  if (!resumable) {
+    HttpRequest up = Request("POST", out.location);
+    up.headers.emplace_back("content-type", object.content_type);
+    up.headers.emplace_back("x-upsert", "true");  // a retry after a lost answer overwrites
+    up.body_from_file = local_path;
+    auto sent = transport_.Send(up);
+    Status st = SupabaseAnswer("upload", sent);
+    if (!IsTooLarge(st)) {
+      if (st.ok()) {
+        out.status = sent->status;
+        out.response_body = sent->body;
+      }
+      return st;
+    }
+    // Over the single-request limit: the resumable upload may still take it.
+    core::LogInfo("storage.tus_fallback", {{"intake_id", std::string(intake_id)},
+                                           {"bytes", bytes}, {"error", st.message()}});
+    resumable = true;
+    too_large = st;
+  }
+  TusProgress progress;
+  Status st = UploadResumable(object, local_path, bytes, sha256, &progress);
+  // After a refused single POST, a resumable upload that cannot work either keeps "too large".
+  if (!st.ok() && !too_large.ok() && !st.IsUnavailable())
+    return Status::InvalidArgument(too_large.message() + "; the resumable upload failed too: " +
+                                   st.message());
+  CALLREC_RETURN_IF_ERROR(st);
+  out.status = progress.status;
+  core::LogInfo("storage.tus_uploaded", {{"intake_id", std::string(intake_id)},
+                                         {"bytes", bytes},
+                                         {"patches", progress.patches},
+                                         {"resumes", progress.resumes},
+                                         {"bytes_sent", progress.bytes_sent}});
+  return Status::Ok();
 }
 
 Status SupabaseStorage::UploadResumable(const TusObject& object, const std::string& local_path,

@@ -136,6 +136,10 @@ class SupabaseStorage final : public RecordingStorage {
   HttpRequest Request(std::string method, std::string url) const;
   core::Status VerifyStored(const std::string& object_url, const std::string& local_path,
                             uint64_t bytes, const std::string& sha256);
+  // Sends the file (single POST or TUS, deciding `resumable`); fills out.status/response_body.
+  core::Status Upload(std::string_view intake_id, const TusObject& object,
+                      const std::string& local_path, uint64_t bytes, const std::string& sha256,
+                      StoredCopy& out, bool& resumable);
   // The TUS upload of `local_path` (tus_upload.h), resuming one an earlier Store left behind.
   core::Status UploadResumable(const TusObject& object, const std::string& local_path,
                                uint64_t bytes, const std::string& sha256, TusProgress* progress);

@@ -288,6 +288,19 @@ std::optional<std::map<std::string, std::string>> ParseTusMetadata(const std::st
   return out;
 }
 
+// Why a PATCH of `declared` bytes at `offset` cannot extend an upload at `at` of `length`:
+// {status, reason}, or {0, ""} when it can.
+std::pair<int, std::string> PatchRefusal(uint64_t offset, uint64_t declared, uint64_t at,
+                                         uint64_t length, uint64_t chunk) {
+  if (offset != at) return {409, "Upload-Offset conflict"};
+  if (offset + declared > length) return {413, "Maximum size exceeded"};
+  // Supabase requires chunks of exactly 6 MB; only the one that completes may be shorter.
+  if (declared != chunk && offset + declared != length)
+    return {400, "chunk of " + std::to_string(declared) + " bytes: every chunk but the last must be " +
+                     std::to_string(chunk) + " bytes"};
+  return {0, ""};
+}
+
 std::string UrlSafeId() {
   std::string id = core::Base64Encode(NewUuid());
   for (char& c : id) c = c == '+' ? '-' : c == '/' ? '_' : c;
@@ -396,18 +409,9 @@ void SimStorage::TusPatch(const httplib::Request& req, httplib::Response& res,
   auto upload = FindUpload(req, res);
   if (upload == nullptr) return drain();
   std::lock_guard lock(upload->mu);
-  std::string reason;
-  int status = 0;
-  if (*offset != upload->offset) {
-    status = 409, reason = "Upload-Offset conflict";
-  } else if (*offset + *declared > upload->length) {
-    status = 413, reason = "Maximum size exceeded";
-  } else if (*declared != config_.storage_tus_chunk_bytes && *offset + *declared != upload->length) {
-    // Supabase requires chunks of exactly 6 MB; only the one that completes may be shorter.
-    status = 400, reason = "chunk of " + std::to_string(*declared) + " bytes: every chunk but the last must be " +
-                           std::to_string(config_.storage_tus_chunk_bytes) + " bytes";
-  }
-  if (status != 0) {
+  if (auto [status, reason] = PatchRefusal(*offset, *declared, upload->offset, upload->length,
+                                           config_.storage_tus_chunk_bytes);
+      status != 0) {
     drain();
     return TusError(res, status, reason);
   }
