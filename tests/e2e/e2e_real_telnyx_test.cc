@@ -174,10 +174,12 @@ TEST(E2eRealTelnyx, DurationIsIntegerMillisAndTheSupabaseUrlIsThePublicOne) {
 }
 
 // Supabase answers an oversize upload as HTTP 400 with statusCode "413": not a fault to retry
-// 8 times, but a failure that says why at once.
+// 8 times. The resumable upload is tried at once (e2e_supabase_test.cc: it takes what the single
+// POST refused); over the project's limit for that too (413), a failure that says why at once.
 TEST(E2eRealTelnyx, AnUploadOverSupabasesLimitFailsAtOnceSayingSo) {
   SimConfig config = E2eEnv::DefaultSimConfig();
-  config.storage_max_bytes = 1000;  // the sim's WAVs are far bigger
+  config.storage_max_bytes = 1000;      // the sim's WAVs are far bigger
+  config.storage_tus_max_bytes = 1000;  // and the resumable upload's limit too
   E2eEnv env(config);
   ASSERT_TRUE(env.StartServe({"--storage", "supabase", "--supabase-url", env.sim().base_url()},
                              {"SUPABASE_SERVICE_ROLE_KEY=sb_secret_e2e"}))
@@ -188,6 +190,7 @@ TEST(E2eRealTelnyx, AnUploadOverSupabasesLimitFailsAtOnceSayingSo) {
   EXPECT_EQ(intake.Str("/failure_reason"), "upload_failed") << intake.text();
   EXPECT_NE(intake.Str("/last_error").find("too large"), std::string::npos) << intake.text();
   EXPECT_EQ(env.sim().RequestCount("POST /storage/v1/object"), 1u) << "not retried";
+  EXPECT_EQ(env.sim().RequestCount("POST /storage/v1/upload/resumable"), 1u) << "not retried";
   EXPECT_EQ(env.StopServe(), 0);
 }
 

@@ -198,6 +198,29 @@ TEST_F(CurlTransportTest, StreamsUploadFromFile) {
   EXPECT_TRUE(uploaded_ == data);
 }
 
+// A TUS chunk: a region of the file, read from its offset, no further than its length.
+TEST_F(CurlTransportTest, StreamsARegionOfAFile) {
+  std::string data = Pattern(1 << 20);
+  std::string path = (dir_ / "up.wav").string();
+  std::ofstream(path, std::ios::binary) << data;
+  HttpRequest req = Get("/upload");
+  req.method = "POST";
+  req.body_from_file = path;
+  req.body_from_file_offset = 1000;
+  req.body_from_file_length = 300000;
+  auto res = transport_.Send(req);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->body, "300000");
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(uploaded_ == data.substr(1000, 300000));
+  }
+  req.body_from_file_offset = data.size() - 10;  // a length past the end stops at the end
+  ASSERT_TRUE(transport_.Send(req).ok());
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(uploaded_, data.substr(data.size() - 10));
+}
+
 TEST_F(CurlTransportTest, ReusesConnections) {
   for (int i = 0; i < 10; ++i) ASSERT_EQ(transport_.Send(Get("/hello"))->status, 200);
   std::lock_guard lock(mu_);
