@@ -17,6 +17,8 @@ MemoryUpkeep::MemoryUpkeep(core::EventStore& store, core::Metrics& metrics, std:
       heap_in_use_(metrics.GetGauge("callrec_heap_bytes", kHeapHelp, {{"kind", "in_use"}})),
       heap_free_(metrics.GetGauge("callrec_heap_bytes", kHeapHelp, {{"kind", "free"}})),
       arenas_(metrics.GetGauge("callrec_heap_arenas", "glibc malloc arenas (capped at start)")),
+      trim_ms_(metrics.GetMillisGauge("callrec_heap_trim_seconds",
+                                      "How long the last return of free heap pages took (arenas locked meanwhile)")),
       store_cache_(metrics.GetGauge("callrec_store_memory_bytes", kStoreHelp, {{"kind", "cache"}})),
       store_memtables_(metrics.GetGauge("callrec_store_memory_bytes", kStoreHelp, {{"kind", "memtables"}})),
       store_table_readers_(metrics.GetGauge("callrec_store_memory_bytes", kStoreHelp, {{"kind", "table_readers"}})) {
@@ -43,7 +45,9 @@ void MemoryUpkeep::RunOnce() {
     store_memtables_->Set(int64_t(m->memtables));
     store_table_readers_->Set(int64_t(m->table_readers));
   }
+  auto start = std::chrono::steady_clock::now();
   core::ReturnFreeHeap();
+  trim_ms_->Set(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
 }
 
 void MemoryUpkeep::Run(std::chrono::milliseconds interval) {

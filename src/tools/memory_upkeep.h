@@ -7,6 +7,8 @@
 // operator where the memory is:
 //   callrec_heap_bytes{kind="in_use"|"free"}                   malloc's live and free bytes
 //   callrec_heap_arenas                                        glibc arenas
+//   callrec_heap_trim_seconds                                  the last trim's duration (it
+//                                                              holds each arena's lock meanwhile)
 //   callrec_store_memory_bytes{kind="cache"|"memtables"|"table_readers"}   core/store_memory.h
 //
 // Thread-safety: RunOnce() from any thread; the constructor starts a thread the destructor joins.
@@ -40,6 +42,7 @@ class MemoryUpkeep {
   core::Gauge* heap_in_use_;
   core::Gauge* heap_free_;
   core::Gauge* arenas_;
+  core::Gauge* trim_ms_;
   core::Gauge* store_cache_;
   core::Gauge* store_memtables_;
   core::Gauge* store_table_readers_;
