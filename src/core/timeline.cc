@@ -109,7 +109,8 @@ std::string PayloadSummary(const Event& e, simdjson::dom::element p) {
   }
   if (t == "recording.matched") {
     double seconds = 0;
-    if (p.at_pointer("/recording_duration").get_double().get(seconds)) seconds = 0;
+    if (auto millis = JsonInt(p, "/duration_millis")) seconds = double(*millis) / 1000.0;
+    else if (p.at_pointer("/recording_duration").get_double().get(seconds)) seconds = 0;
     return "matched rec " + ShortId(Str(p, "/recording_id")) + ", " + Seconds(seconds);
   }
   if (t == "telnyx.recording_get") return "fresh download URL " + ApiOutcome(p);
@@ -144,6 +145,77 @@ std::string ShortId(std::string_view id) {
   if (id.size() <= 10) return std::string(id);
   return std::string(id.substr(0, 4)) + std::string(kEllipsis) + std::string(id.substr(id.size() - 4));
 }
+
+namespace {
+
+bool IsAnswered(const Event& e) {
+  if (e.type != "telnyx.webhook") return false;
+  thread_local simdjson::dom::parser parser;
+  auto root = ParseJson(parser, e.payload);
+  return root.ok() && Str(*root, "/data/event_type") == "call.answered";
+}
+
+// How the call was matched and in which direction, as the projection decided (metadata.match,
+// match_candidates, call_direction, call_direction_source), said on the call.answered that
+// bound it: the first one (a later one never rebinds).
+std::string MatchNote(simdjson::dom::element md) {
+  std::string match = Str(md, "/match");
+  if (match.empty()) return {};
+  std::string note;
+  if (match == "client_state") note = "matched by client_state";
+  else if (match == "sip_header") note = "matched by SIP header";
+  else if (match == "phone") note = "matched by phone";
+  else if (match == "ambiguous") {
+    note = "AMBIGUOUS match by phone: newest intake taken; also possible:";
+    simdjson::dom::array others;
+    if (!md.at_pointer("/match_candidates").get_array().get(others)) {
+      for (auto id : others) {
+        std::string_view s;
+        if (!id.get_string().get(s)) note += " " + std::string(s);
+      }
+    }
+  } else {
+    note = "matched by " + match;
+  }
+  std::string direction = Str(md, "/call_direction");
+  std::string source = Str(md, "/call_direction_source");
+  if (!direction.empty()) {
+    note += "; " + direction;
+    if (source == "assumed") note += " (assumed: no call.initiated seen)";
+    else if (!source.empty()) note += " (from " + source + ")";
+  }
+  return note;
+}
+
+Status AnnotateMatch(EventStore& store, std::string_view intake_id,
+                     std::vector<TimelineEntry>& entries) {
+  CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived("intake/" + std::string(intake_id)));
+  if (!json) return Status::Ok();
+  simdjson::dom::parser parser;
+  auto root = ParseJson(parser, *json);
+  simdjson::dom::element md;
+  if (!root.ok() || root->at_pointer("/metadata").get(md)) return Status::Ok();
+  std::string note = MatchNote(md);
+  if (note.empty()) return Status::Ok();
+  const bool incoming = Str(md, "/call_direction") == "incoming";
+  simdjson::dom::parser body_parser;  // `md` lives in `parser`
+  for (auto& entry : entries) {
+    if (!IsAnswered(entry.event)) continue;
+    if (incoming) {
+      // The answer body names no direction; the patient is the caller.
+      auto body = ParseJson(body_parser, entry.event.payload);
+      if (body.ok()) {
+        entry.summary = "call.answered, patient " + MaskPhone(Str(*body, "/data/payload/from")) +
+                        ", call " + ShortId(Str(*body, "/data/payload/call_control_id"));
+      }
+    }
+    entry.summary += " — " + note;
+    break;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 std::string TimelineLinkKey(std::string_view intake_id, uint64_t seq) {
   std::string k = "link/";
@@ -189,6 +261,7 @@ Result<std::vector<TimelineEntry>> LoadTimeline(EventStore& store, std::string_v
                             }),
                 entries.end());
   for (auto& entry : entries) entry.summary = SummarizeEvent(entry.event);
+  CALLREC_RETURN_IF_ERROR(AnnotateMatch(store, intake_id, entries));
   return entries;
 }
 

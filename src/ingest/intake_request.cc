@@ -47,7 +47,7 @@ std::optional<FieldError> ReadId(simdjson::dom::element value, NewIntake& out) {
   if (value.type() == element_type::NULL_VALUE) return std::nullopt;
   std::string_view text;
   if (value.get_string().get(text) || !IsValidIntakeId(text)) {
-    return FieldError{"id", "id must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'"};
+    return FieldError{"id", std::string(core::IntakeIdRule())};
   }
   out.id = text;
   return std::nullopt;

@@ -52,7 +52,7 @@ std::variant<NewIntake, FieldError> ParseNewIntake(std::string_view body, const 
 
 std::string CanonicalIntakePayload(const NewIntake& intake);
 
-// 1–64 of [A-Za-z0-9_-] (core/intake_id.h).
+// 1–40 of [A-Za-z0-9_-] (core/intake_id.h).
 using core::IsValidIntakeId;
 
 // RFC 9562 version 4 (random) UUID in lowercase 8-4-4-4-12 form from 128 random bits.

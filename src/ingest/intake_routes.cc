@@ -171,8 +171,8 @@ std::optional<std::string> IntakeRoutes::AuthorizedIntake(const httplib::Request
                                                           httplib::Response& res) const {
   if (!Authorized(req, res)) return std::nullopt;
   std::string id = req.matches[1];
-  if (!IsValidIntakeId(id)) {
-    SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
+  if (!core::IsStoredIntakeId(id)) {
+    SetJsonError(res, 400, std::string(core::IntakeIdRule()), "id");
     return std::nullopt;
   }
   auto derived = store_.GetDerived("intake/" + id);
@@ -215,7 +215,7 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
 
   // Paging: `after=<id>` resumes after that id (ids sort bytewise, as the scan does).
   std::string after = req.get_param_value("after");
-  if (req.has_param("after") && !IsValidIntakeId(after)) {
+  if (req.has_param("after") && !core::IsStoredIntakeId(after)) {
     return SetJsonError(res, 400, "after must be an intake id", "after");
   }
   std::string prefix = state.empty() ? std::string("intake/") : "state/" + state + "/";
@@ -300,8 +300,8 @@ void IntakeRoutes::Retry(const httplib::Request& req, httplib::Response& res,
   std::string body;  // no fields are defined; read so the connection stays usable
   if (!ReadSmallBody(req, reader, body, res)) return;
   std::string id = req.matches[1];
-  if (!IsValidIntakeId(id)) {
-    return SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
+  if (!core::IsStoredIntakeId(id)) {
+    return SetJsonError(res, 400, std::string(core::IntakeIdRule()), "id");
   }
   auto derived = store_.GetDerived("intake/" + id);
   if (!derived.ok()) return StoreError(res, derived.status(), "intake read");

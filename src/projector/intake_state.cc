@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 5> kReasonNames = {
     "record_start_failed", "recording_not_found", "download_failed", "upload_failed", "gave_up"};
 
 // Every metadata key the projector writes, in the order it writes them: the seed's first (§4).
-constexpr std::array<std::string_view, 24> kReservedKeys = {
+constexpr std::array<std::string_view, 29> kReservedKeys = {
     "call_control_id",      "call_session_id",       "call_leg_id",
     "recording_started_at", "recording_id",          "recording_url_telnyx",
     "recording_duration",   "recording_fetched_at",  "recording_url_supabase",
@@ -30,7 +30,9 @@ constexpr std::array<std::string_view, 24> kReservedKeys = {
     "hangup_at",            "hangup_cause",          "record_start_attempts",
     "record_start_last_at", "fetch_queries",         "first_query_at",
     "storage_attempts",     "recording_sha256",      "recording_deleted_at",
-    "delete_attempts",      "verified_ids",          "call_status_checks"};
+    "delete_attempts",      "verified_ids",          "match",
+    "match_candidates",     "call_direction",        "call_direction_source",
+    "record_start_retries", "call_status_checks"};
 
 // `"key":"2026-...Z"` or `"key":null`.
 void TimeField(JsonWriter& w, std::string_view key, const std::optional<int64_t>& ms) {
@@ -51,8 +53,8 @@ void WriteMetadata(JsonWriter& w, const IntakeState& s) {
   w.Key("recording_id").OptString(s.recording_id);
   w.Key("recording_url_telnyx").OptString(s.recording_url_telnyx);
   w.Key("recording_duration");
-  if (s.recording_duration_s) {
-    w.Raw(FormatNumber(*s.recording_duration_s));
+  if (s.recording_duration_ms) {
+    w.Int(*s.recording_duration_ms);
   } else {
     w.Null();
   }
@@ -74,6 +76,13 @@ void WriteMetadata(JsonWriter& w, const IntakeState& s) {
   w.Key("verified_ids").BeginArray();
   for (const auto& id : s.verified_ids) w.String(id);
   w.EndArray();
+  w.Key("match").OptString(s.match);
+  w.Key("match_candidates").BeginArray();
+  for (const auto& id : s.match_candidates) w.String(id);
+  w.EndArray();
+  w.Key("call_direction").OptString(s.call_direction);
+  w.Key("call_direction_source").OptString(s.call_direction_source);
+  w.Key("record_start_retries").Int(s.record_start_retries);
   // Written only once a check happened, so records of stores older than the check keep their
   // bytes (replay --verify compares them).
   if (s.call_status_checks > 0) w.Key("call_status_checks").Int(s.call_status_checks);
@@ -123,14 +132,14 @@ bool ReadTime(simdjson::dom::element v, int64_t& out) {
 
 bool ReadInt(simdjson::dom::element v, int64_t& out) { return !v.get_int64().get(out); }
 
-bool ReadOptDouble(simdjson::dom::element v, std::optional<double>& out) {
+bool ReadOptInt(simdjson::dom::element v, std::optional<int64_t>& out) {
   if (v.is_null()) {
     out.reset();
     return true;
   }
-  double d;
-  if (v.get_double().get(d)) return false;
-  out = d;
+  int64_t n;
+  if (v.get_int64().get(n)) return false;
+  out = n;
   return true;
 }
 
@@ -153,7 +162,7 @@ bool ReadMetadataField(std::string_view k, simdjson::dom::element v, IntakeState
   if (k == "recording_started_at") return ReadOptTime(v, s.recording_started_at_ms);
   if (k == "recording_id") return ReadOptString(v, s.recording_id);
   if (k == "recording_url_telnyx") return ReadOptString(v, s.recording_url_telnyx);
-  if (k == "recording_duration") return ReadOptDouble(v, s.recording_duration_s);
+  if (k == "recording_duration") return ReadOptInt(v, s.recording_duration_ms);
   if (k == "recording_fetched_at") return ReadOptTime(v, s.recording_fetched_at_ms);
   if (k == "recording_url_supabase") return ReadOptString(v, s.recording_url_supabase);
   if (k == "recording_migrated_at") return ReadOptTime(v, s.recording_migrated_at_ms);
@@ -170,6 +179,11 @@ bool ReadMetadataField(std::string_view k, simdjson::dom::element v, IntakeState
   if (k == "recording_deleted_at") return ReadOptTime(v, s.recording_deleted_at_ms);
   if (k == "delete_attempts") return ReadInt(v, s.delete_attempts);
   if (k == "verified_ids") return ReadStringArray(v, s.verified_ids);
+  if (k == "match") return ReadOptString(v, s.match);
+  if (k == "match_candidates") return ReadStringArray(v, s.match_candidates);
+  if (k == "call_direction") return ReadOptString(v, s.call_direction);
+  if (k == "call_direction_source") return ReadOptString(v, s.call_direction_source);
+  if (k == "record_start_retries") return ReadInt(v, s.record_start_retries);
   if (k == "call_status_checks") return ReadInt(v, s.call_status_checks);
   s.user_metadata.emplace_back(std::string(k), simdjson::minify(v));
   return true;
@@ -309,7 +323,7 @@ Result<IntakeState> IntakeFromJson(std::string_view json) {
       return Status::Corruption("intake record: no \"" + std::string(key) + "\"");
     }
   }
-  if (!IsValidIntakeId(s.id)) return Status::Corruption("intake record: bad id");
+  if (!core::IsStoredIntakeId(s.id)) return Status::Corruption("intake record: bad id");
   return s;
 }
 

@@ -133,7 +133,7 @@ struct IntakeState {
   std::optional<int64_t> recording_started_at_ms;
   std::optional<std::string> recording_id;
   std::optional<std::string> recording_url_telnyx;
-  std::optional<double> recording_duration_s;
+  std::optional<int64_t> recording_duration_ms;  // Telnyx's duration_millis (§4)
   std::optional<int64_t> recording_fetched_at_ms;
   std::optional<std::string> recording_url_supabase;
   std::optional<int64_t> recording_migrated_at_ms;
@@ -153,6 +153,15 @@ struct IntakeState {
   int64_t delete_attempts = 0;  // telnyx.recording_delete results of any outcome
   int64_t call_status_checks = 0;  // telnyx.call_status results; in the JSON only when > 0
   std::vector<std::string> verified_ids;
+  // How the call was tied to this intake (INTERFACE §9): client_state | sip_header | phone |
+  // ambiguous; with ambiguous, the other intakes that could have taken the call.
+  std::optional<std::string> match;
+  std::vector<std::string> match_candidates;
+  std::optional<std::string> call_direction;         // incoming | outgoing
+  std::optional<std::string> call_direction_source;  // call.initiated | call.answered | assumed
+  // record_start answers of 90020 ("retry shortly"): each deliberate new attempt after one takes
+  // a new command_id, while a retry after a 5xx or no answer repeats the same one.
+  int64_t record_start_retries = 0;
 
   // ---- metadata: the user's own members from intake.created, in their order ----
   // (key, minified JSON value). Keys the projector owns are dropped at creation.

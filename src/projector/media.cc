@@ -77,24 +77,36 @@ std::string Looks(const unsigned char* head, size_t n) {
 }
 
 // RIFF/WAVE: "RIFF" size "WAVE", then chunks (id, le32 size, data, pad to even); a "fmt " chunk
-// of at least 16 bytes must come before "data", and every size must agree with the file's.
-Status CheckWav(const File& f, const std::string& path) {
+// of at least 16 bytes must come before "data", with audio after it. How exact a real WAV's size
+// fields are is not documented (a recorder that streams writes 0xFFFFFFFF, or the size it meant
+// to write), so the RIFF size and the data chunk's size may disagree with the bytes received:
+// accepted, and the discrepancy returned (it goes into the storage.upload event). Any other chunk
+// running past the end, or no audio at all, is refused: that is not a recording.
+core::Result<std::string> CheckWav(const File& f, const std::string& path) {
   unsigned char h[12];
   if (f.size() < kMinWavBytes || !f.ReadAt(0, h, sizeof h))
     return Bad(path, "too small for a WAV file: " + std::to_string(f.size()) + " bytes");
   if (std::memcmp(h, "RIFF", 4) != 0 || std::memcmp(h + 8, "WAVE", 4) != 0)
     return Bad(path, "not a RIFF/WAVE file" + Looks(h, sizeof h));
+  std::string note;
   uint64_t declared = uint64_t(Le32(h + 4)) + 8;
-  if (declared > f.size())
-    return Bad(path, "truncated: the RIFF header says " + std::to_string(declared) +
-                         " bytes, the file has " + std::to_string(f.size()));
-  if (declared < f.size())
-    return Bad(path, std::to_string(f.size() - declared) + " stray bytes after the RIFF chunk");
+  if (declared != f.size()) {
+    note = "RIFF size field says " + std::to_string(declared) + " bytes, " +
+           std::to_string(f.size()) + " received";
+  }
   bool have_fmt = false;
   for (uint64_t off = 12; off + 8 <= f.size();) {
     unsigned char c[8];
     if (!f.ReadAt(off, c, 8)) return f.Error("cannot read");
     uint64_t size = Le32(c + 4);
+    if (off + 8 + size > f.size() && std::memcmp(c, "data", 4) == 0 && have_fmt) {
+      uint64_t received = f.size() - off - 8;
+      if (received == 0) return Bad(path, "truncated: no audio after the data chunk header");
+      if (!note.empty()) note += "; ";
+      note += "data chunk size field says " + std::to_string(size) + " bytes, " +
+              std::to_string(received) + " received";
+      return note;
+    }
     if (off + 8 + size > f.size())
       return Bad(path, "truncated: chunk \"" + std::string(reinterpret_cast<char*>(c), 4) +
                            "\" runs past the end of the file");
@@ -109,7 +121,8 @@ Status CheckWav(const File& f, const std::string& path) {
       have_fmt = true;
     } else if (std::memcmp(c, "data", 4) == 0) {
       if (!have_fmt) return Bad(path, "data chunk before any fmt chunk");
-      return Status::Ok();  // later chunks (LIST metadata) do not matter
+      if (size == 0) return Bad(path, "truncated: an empty data chunk");
+      return note;  // later chunks (LIST metadata) do not matter
     }
     off += 8 + size + (size & 1);
   }
@@ -239,8 +252,15 @@ DownloadResult DownloadMedia(HttpTransport& transport, const std::string& url,
 core::Result<MediaInfo> VerifyMedia(const std::string& path, MediaFormat format) {
   File f;
   CALLREC_RETURN_IF_ERROR(f.Open(path));
-  CALLREC_RETURN_IF_ERROR(format == MediaFormat::kWav ? CheckWav(f, path) : CheckMp3(f, path));
-  return HashOpenFile(f);
+  std::string note;
+  if (format == MediaFormat::kWav) {
+    CALLREC_ASSIGN_OR_RETURN(note, CheckWav(f, path));
+  } else {
+    CALLREC_RETURN_IF_ERROR(CheckMp3(f, path));
+  }
+  CALLREC_ASSIGN_OR_RETURN(MediaInfo info, HashOpenFile(f));
+  info.note = std::move(note);
+  return info;
 }
 
 core::Result<MediaInfo> HashFile(const std::string& path) {

@@ -8,7 +8,8 @@
 //
 // VerifyMedia rejects what a download can produce that is not a recording: an HTML or XML error
 // page saved under a .wav name, a transfer cut short, a file too small to hold audio. It checks
-// the container (RIFF/WAVE with fmt and data chunks and consistent sizes; MP3 by ID3v2 tag or an
+// the container (RIFF/WAVE with fmt and data chunks, size fields that disagree with the bytes
+// received tolerated and noted; MP3 by ID3v2 tag or an
 // MPEG audio frame header), then hashes the file with SHA-256, streamed.
 //
 // Thread-safety: free functions; concurrent calls on different files are fine.
@@ -66,6 +67,9 @@ DownloadResult DownloadMedia(HttpTransport& transport, const std::string& url,
 struct MediaInfo {
   uint64_t bytes = 0;
   std::string sha256;  // lower-case hex
+  // VerifyMedia: a tolerated discrepancy between the file's size fields and the bytes received
+  // (e.g. a streaming WAV header's 0xFFFFFFFF), for the event; "" when none.
+  std::string note;
 };
 
 // Smallest files accepted: a canonical WAV header, and an ID3-less MP3 of a few frames.

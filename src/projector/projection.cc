@@ -31,7 +31,9 @@ Result<ProjectorSettings> SettingsFromJson(std::string_view json) {
   auto window = core::JsonInt(*root, "/match_window_ms");
   if (!mode || (*mode != "auto" && *mode != "manual") || !window || *window < 0)
     return Status::Corruption("projector/settings: bad value");
-  return ProjectorSettings{*mode == "auto" ? RecordMode::kAuto : RecordMode::kManual, *window};
+  auto header = core::JsonString(*root, "/match_header");  // absent before --match-header
+  return ProjectorSettings{*mode == "auto" ? RecordMode::kAuto : RecordMode::kManual, *window,
+                           header ? std::string(*header) : std::string(kDefaultMatchHeader)};
 }
 
 // The decimal under `key`, or nullopt when absent; kCorruption when it is not a number.
@@ -50,6 +52,7 @@ std::string SettingsToJson(const ProjectorSettings& s) {
   w.BeginObject();
   w.Key("record_mode").String(s.record_mode == RecordMode::kAuto ? "auto" : "manual");
   w.Key("match_window_ms").Int(s.match_window_ms);
+  w.Key("match_header").String(s.match_header);
   w.EndObject();
   return w.Take();
 }
@@ -325,7 +328,8 @@ core::Status Projection::LoadOpenSet(const OpenPolicy& policy) {
     return true;
   });
   CALLREC_RETURN_IF_ERROR(scanned);
-  return bad;
+  CALLREC_RETURN_IF_ERROR(bad);
+  return LoadUnbound();
 }
 
 Result<Projection> Projection::Rebuild(core::EventStore& store, const RebuildProgress& progress) {

@@ -33,17 +33,26 @@
 //                 whose call.answered matched no intake: its later webhooks are unmatched too)
 //   orphans       call webhooks delivered before their call.answered, folded in when it binds
 //                 (always in memory; they expire after kOrphanTtlMs)
-//   settings      record_mode and match_window from the last service.started
+//   waiting calls answered calls no intake took yet, waiting match_window for a late intake
+//                 (always in memory; projector/waiting_call/<seq>)
+//   settings      record_mode, match_window and match_header from the last service.started
 //   unmatched     how many webhooks matched no intake (each also kept as projector/unmatched/<seq>)
 //
-// Matching a call.answered to an intake (first rule that applies):
+// Matching a call.answered to an intake (first rule that applies; INTERFACE §9):
 //   1. its call is already bound (duplicate delivery, or another leg of the session): no rebind;
 //   2. client_state base64-decodes to "intake:<id>" of an existing intake: that intake, unless it
-//      is bound to another call (then unmatched);
-//   3. the patient's number (`to` for outgoing, `from` for incoming, E.164-normalised): the most
-//      recent intake for it still in `created`, not bound to a call, created within
-//      [t - match_window, t + kMatchClockSkewMs] where t is data.occurred_at (else recorded_at).
-//   Otherwise the webhook is unmatched.
+//      is bound to another call (then unmatched)                          -> match "client_state";
+//   3. the custom header named by settings.match_header (custom_headers of the call.answered, else
+//      of its call.initiated) names an existing intake, same proviso      -> match "sip_header";
+//   4. the patient's number (`to` for outgoing, `from` for incoming, E.164-normalised; the
+//      direction from the call's call.initiated, since real call.answered bodies carry none;
+//      none seen: outgoing, the flow callrec serves): the most recent intake for it still in
+//      `created`, not bound to a call, created within [t - match_window, t + kMatchClockSkewMs]
+//      where t is data.occurred_at (else recorded_at)  -> match "phone", or "ambiguous" when more
+//      than one intake qualified (the others listed in metadata.match_candidates).
+//   Otherwise the webhook is unmatched, and its call waits (projector/waiting_call/...) for an intake
+//   created within match_window after the answer: that intake binds to it late (rule 2, 3 or 4
+//   seen from the intake's side; projection_webhooks.cc BindLate).
 //
 // Derived keys written by Flush (docs/ARCHITECTURE.md; names in projection_keys.h):
 //   intake/<id>                      -> IntakeToJson
@@ -56,15 +65,18 @@
 //                                            forward scan is newest first: GET /api/intakes?order=newest)
 //   projector/last_seq               -> decimal
 //   projector/format                 -> decimal: keys::kFormatVersion
-//   projector/settings               -> {"record_mode","match_window_ms"}
+//   projector/settings               -> {"record_mode","match_window_ms","match_header"}
 //   projector/unmatched_total        -> decimal
 //   projector/unmatched/<seq:be64>   -> {"event_type","call_control_id","reason"}
+//   projector/ambiguous_total        -> decimal
 //   projector/phone/<e164>/<id>      -> decimal seq of the intake.created
 //   projector/unbound/<e164>/<created_ms:be64>/<created_seq:be64>/<id> -> ""  (created_ms with
 //                                            its sign bit flipped so it sorts)
 //   projector/updated/<id>           -> decimal: the seq in the intake's updated/ key
 //   projector/call/{c,l,s}/<call id> -> intake id or ""   (c: control id, l: leg id, s: session id)
 //   projector/orphan/<seq:be64>      -> FactsToJson
+//   projector/waiting_call/<seq:be64>     -> UnboundCall JSON: an answered call no intake took yet,
+//                                       keyed by its call.answered seq (projection_webhooks.cc)
 //
 // Thread-safety: none; one thread owns a Projection (see projector.h for the running one). A
 // store-backed one reads its store from Apply and from the const reads below.
@@ -91,9 +103,12 @@ namespace callrec::projector {
 
 enum class RecordMode : uint8_t { kManual, kAuto };
 
+inline constexpr std::string_view kDefaultMatchHeader = "X-Intake-Id";
+
 struct ProjectorSettings {
   RecordMode record_mode = RecordMode::kManual;
   int64_t match_window_ms = 10 * 60 * 1000;
+  std::string match_header = std::string(kDefaultMatchHeader);  // --match-header
   bool operator==(const ProjectorSettings&) const = default;
 };
 
@@ -164,6 +179,10 @@ class Projection {
   uint64_t last_seq() const { return last_seq_; }
   const ProjectorSettings& settings() const { return settings_; }
   uint64_t unmatched_total() const { return unmatched_total_; }
+  // Calls matched by phone while more than one intake could have taken them (metadata.match
+  // "ambiguous"); persisted as projector/ambiguous_total.
+  uint64_t ambiguous_total() const { return ambiguous_total_; }
+  size_t unbound_call_count() const { return unbound_.size(); }
   size_t orphan_count() const { return orphans_.size(); }
   // Intakes held in memory now (all of them in memory; about the open set when store-backed).
   size_t resident_count() const { return intakes_.size(); }
@@ -195,6 +214,22 @@ class Projection {
   struct Match {
     std::string intake_id;  // "" when none
     std::string why_not;    // for projector/unmatched/<seq>
+    std::string how;        // metadata.match: client_state | sip_header | phone | ambiguous
+    std::vector<std::string> candidates;  // ambiguous: the other intakes that qualified
+  };
+  // The call's direction as far as we know it, and where that came from (metadata).
+  struct Direction {
+    std::string direction;  // incoming | outgoing
+    std::string source;     // call.initiated | call.answered | assumed
+  };
+  // An answered call that matched no intake, waiting for one created late (issue: late intake).
+  struct UnboundCall {
+    WebhookFacts answered;
+    std::string phone;       // the patient's number by its direction, E.164; "" when none
+    // The intakes its client_state / match header name: (how, id), client_state first.
+    std::vector<std::pair<std::string, std::string>> names;
+    Direction direction;
+    std::vector<WebhookFacts> facts;  // its other webhooks so far, in seq order
   };
   struct CallHit {
     std::string intake_id;  // "" when the call is known to match no intake
@@ -243,9 +278,21 @@ class Projection {
   void ApplyAnswered(const WebhookFacts& f);
   void ApplyCallFact(const WebhookFacts& f);
   std::optional<CallHit> LookupCall(const WebhookFacts& f) const;
-  Match MatchIntake(const WebhookFacts& f);
-  std::optional<std::string> MatchByPhone(const std::string& e164, int64_t earliest, int64_t latest) const;
-  void Bind(const std::string& id, const WebhookFacts& answered);
+  Match MatchIntake(const WebhookFacts& f, const Direction& direction);
+  // Every unbound intake for `e164` created in [earliest, latest], newest first.
+  std::vector<std::string> MatchByPhone(const std::string& e164, int64_t earliest,
+                                        int64_t latest) const;
+  std::vector<std::pair<std::string, std::string>> NamedIntakes(const WebhookFacts& f) const;
+  Direction DirectionOf(const WebhookFacts& answered) const;
+  void Bind(const std::string& id, const WebhookFacts& answered, const Match& match,
+            const Direction& direction, int64_t now_ms);
+  // projection_webhooks.cc: calls answered before their intake existed.
+  void KeepUnbound(const WebhookFacts& answered, const Direction& direction);
+  void NoteUnboundFact(uint64_t answered_seq, const WebhookFacts& f);
+  void BindLate(const std::string& intake_id, int64_t now_ms);
+  void ExpireUnbound(int64_t now_ms);
+  void PutUnbound(const UnboundCall& call);
+  core::Status LoadUnbound();
   void FoldFact(IntakeState& s, const WebhookFacts& f, bool before_answer) const;
   void BufferOrphan(const WebhookFacts& f);
   void DropOrphansOfCall(const std::string& call_control_id, std::string_view reason);
@@ -262,8 +309,11 @@ class Projection {
   std::map<std::string, std::string, std::less<>> index_keys_;
   std::map<uint64_t, WebhookFacts> orphans_;               // by seq
   std::map<std::string, std::set<uint64_t>, std::less<>> orphans_by_call_;  // ccid -> seqs
+  std::map<uint64_t, UnboundCall> unbound_;                 // by call.answered seq
+  std::map<std::string, uint64_t, std::less<>> unbound_by_call_;  // ccid -> call.answered seq
   ProjectorSettings settings_;
   uint64_t unmatched_total_ = 0;
+  uint64_t ambiguous_total_ = 0;
   uint64_t last_seq_ = 0;
   bool format_written_ = false;  // projector/format is in the derived data
   bool flushed_ = false;         // a flush happened since the last eviction
@@ -278,7 +328,7 @@ class Projection {
   simdjson::dom::parser parser_;  // scratch: reused buffers, no state
 };
 
-// {"record_mode":"manual|auto","match_window_ms":N}: the value of projector/settings.
+// {"record_mode":"manual|auto","match_window_ms":N,"match_header":H}: projector/settings.
 std::string SettingsToJson(const ProjectorSettings& settings);
 
 // "<prefix><seq as 8 big-endian bytes>": link and orphan keys sort by seq.

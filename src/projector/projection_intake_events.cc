@@ -2,6 +2,7 @@
 // intake.created, and everything appended with an intake_id (API results of Telnyx and storage,
 // scheduler decisions, operator actions). Payload shapes: docs/ARCHITECTURE.md.
 #include <algorithm>
+#include <cmath>
 
 #include "core/json.h"
 #include "core/phone.h"
@@ -70,6 +71,9 @@ void RecordStart(IntakeState& s, element env, int64_t now) {
       s.last_error = std::move(error);
     }
   } else {  // retry, transient: the actor tries again
+    // Only "retry shortly" (90020) makes the next try a new command; after a 5xx or no answer
+    // the command may have run, so it is repeated with the same command_id (step_runner.cc).
+    if (outcome == "retry") ++s.record_start_retries;
     s.last_error = "record_start: " + ApiErrorText(env);
   }
 }
@@ -89,16 +93,41 @@ void RecordingsList(IntakeState& s, element env, int64_t now) {
     s.last_error = "recordings list: " + ApiErrorText(env);
 }
 
+// Telnyx's duration_millis. Events since 2026-11 carry it as "duration_millis"; older ones only
+// "recording_duration" in seconds, which was duration_millis / 1000.0, so rounding its thousandfold
+// gives the integer back exactly.
+std::optional<int64_t> DurationMillis(element p) {
+  int64_t millis;
+  if (!p.at_pointer("/duration_millis").get_int64().get(millis)) return millis;
+  double seconds;
+  if (!p.at_pointer("/recording_duration").get_double().get(seconds) && std::isfinite(seconds) &&
+      std::abs(seconds) < 1e12) {
+    return std::llround(seconds * 1000.0);
+  }
+  return std::nullopt;
+}
+
+// The object's public URL (INTERFACE §4: what the seed's getPublicUrl gives). Events since
+// 2026-11 carry it as "public_url"; older ones only the upload URL
+// (<base>/storage/v1/object/<bucket>/<path>), from which it follows.
+std::string SupabasePublicUrl(element p, const std::string& location) {
+  if (auto url = OptStr(p, "/public_url"); url && !url->empty()) return *url;
+  constexpr std::string_view kObject = "/storage/v1/object/";
+  size_t at = location.find(kObject);
+  if (at == std::string::npos) return location;
+  std::string_view rest = std::string_view(location).substr(at + kObject.size());
+  if (rest.starts_with("public/") || rest.starts_with("sign/") || rest.starts_with("authenticated/"))
+    return location;
+  return location.substr(0, at + kObject.size()) + "public/" + std::string(rest);
+}
+
 void Matched(IntakeState& s, element p, int64_t now) {
   auto id = OptStr(p, "/recording_id");
   if (!id || id->empty() || s.recording_known()) return;
   if (s.state == State::kCreated || s.state == State::kStored) return;
   s.recording_id = std::move(id);
   s.recording_url_telnyx = OptStr(p, "/recording_url_telnyx");
-  double duration;
-  if (!p.at_pointer("/recording_duration").get_double().get(duration)) {
-    s.recording_duration_s = duration;
-  }
+  s.recording_duration_ms = DurationMillis(p);
   simdjson::dom::array ids;
   if (!p.at_pointer("/verified_ids").get_array().get(ids)) {
     s.verified_ids.clear();
@@ -137,7 +166,7 @@ void StorageUpload(IntakeState& s, element p, int64_t now) {
     if (location.rfind("file://", 0) == 0) {
       s.recording_url_storage = location;
     } else {
-      s.recording_url_supabase = location;
+      s.recording_url_supabase = SupabasePublicUrl(p, location);
     }
     s.recording_migrated_at_ms = now;
     s.recording_sha256 = OptStr(p, "/sha256");
@@ -236,6 +265,10 @@ void Projection::ApplyServiceStarted(const core::Event& e) {
   if (mode == "auto") settings_.record_mode = RecordMode::kAuto;
   if (auto window = core::JsonInt(*root, "/match_window_ms"); window && *window >= 0)
     settings_.match_window_ms = *window;
+  // Stores from before --match-header: the default, which their webhooks never carried.
+  auto header = core::JsonString(*root, "/match_header");
+  settings_.match_header = header && !header->empty() ? std::string(*header)
+                                                      : std::string(kDefaultMatchHeader);
   Put(std::string(keys::kSettings), SettingsToJson(settings_));
 }
 
@@ -244,7 +277,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   if (!root.ok()) return;
   auto id = core::JsonString(*root, "/id");
   auto phone = core::JsonString(*root, "/patient_phone");
-  if (!id || !IsValidIntakeId(*id) || !phone || phone->empty()) return;
+  if (!id || !core::IsStoredIntakeId(*id) || !phone || phone->empty()) return;
   if (!e.intake_id.empty() && e.intake_id != *id) return;
   if (EntryFor(*id) || !status_.ok()) return;  // the first creation stands
   IntakeState s;
@@ -278,6 +311,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   }
   dirty_intakes_.insert(key);
   changed_.push_back(key);
+  BindLate(key, e.recorded_at_ms);  // its call may have been answered already
 }
 
 void Projection::ApplyIntakeEvent(const core::Event& e) {

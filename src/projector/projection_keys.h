@@ -27,11 +27,15 @@ inline constexpr std::string_view kUnbound = "projector/unbound/";
 inline constexpr std::string_view kCall = "projector/call/";
 inline constexpr std::string_view kOrphan = "projector/orphan/";
 inline constexpr std::string_view kIntakeSeq = "projector/updated/";
+inline constexpr std::string_view kAmbiguousTotal = "projector/ambiguous_total";
+inline constexpr std::string_view kWaitingCall = "projector/waiting_call/";
 
 // The derived-data layout this code writes. 2 added open/, projector/unbound/ and
 // projector/updated/ (so finished intakes can live only in the store); a store at an older
-// format is rebuilt from the log before serving (Projector::Open).
-inline constexpr int kFormatVersion = 2;
+// format is rebuilt from the log before serving (Projector::Open). 3: intakes record how they
+// were matched (metadata.match, call_direction), duration_millis and the public Supabase URL;
+// projector/waiting_call/ and projector/ambiguous_total.
+inline constexpr int kFormatVersion = 3;
 
 // 8 big-endian bytes: bytewise order is numeric order.
 inline std::string Be64(uint64_t v) {

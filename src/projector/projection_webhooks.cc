@@ -1,11 +1,15 @@
 // projection_webhooks.cc — folding `telnyx.webhook` events: binding calls to intakes, buffering
 // webhooks that arrive before their call.answered, and the call facts (hangup, recording saved or
 // failed). The matching rules are in projection.h, the state changes in intake_state.h.
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 
+#include "core/json.h"
 #include "core/phone.h"
 #include "projector/projection.h"
 #include "projector/projection_keys.h"
+#include "projector/recording_match.h"
 
 namespace callrec::projector {
 namespace {
@@ -31,6 +35,20 @@ bool Conflicts(const std::string& webhook_id, const std::optional<std::string>& 
   return !webhook_id.empty() && intake_id && webhook_id != *intake_id;
 }
 
+// Is a recording's call this intake's call? Telnyx does not promise that a recording's
+// call_control_id is the webhooks' string (a documented example carries the leg UUID there), so
+// the leg and session decide: a differing leg or session never is this call; matching leg and
+// session always are. Only without a leg to compare does the control id have to be ours.
+// The same rules as recording_match.cc Verify, for recordings named by call.recording.saved.
+std::optional<std::string> RecordingCallMismatch(const IntakeState& s, const WebhookFacts& f) {
+  if (Conflicts(f.call_leg_id, s.call_leg_id)) return "call_leg_id " + f.call_leg_id + " is another leg's";
+  if (Conflicts(f.call_session_id, s.call_session_id))
+    return "call_session_id " + f.call_session_id + " is another call's";
+  if (!f.call_leg_id.empty() && s.call_leg_id) return std::nullopt;  // same leg (and session)
+  if (!f.call_control_id.empty() && f.call_control_id == s.call_control_id) return std::nullopt;
+  return "call ids do not identify the intake's call";
+}
+
 // Is this recording the intake's? Manual mode: our own call leg, and the file name record_start
 // asked for (`custom_file_name` = intake id; Telnyx appends "-<unix time>"). Auto mode: Telnyx
 // records by itself, so the session is what ties it to the call. Returns why not, or nullopt.
@@ -42,13 +60,12 @@ std::optional<std::string> RecordingMismatch(const IntakeState& s, const Webhook
       return "call_session_id does not match the intake's call";
     return std::nullopt;
   }
-  if (!SameCall(s, f) || Conflicts(f.call_leg_id, s.call_leg_id) ||
-      Conflicts(f.call_session_id, s.call_session_id))
-    return "call ids do not match the intake's call";
-  std::string_view name = RecordingFileName(f.recording_url);
-  std::string expected = s.id + "-";
-  if (name.substr(0, expected.size()) != expected)
-    return "file name \"" + std::string(name) + "\" is not " + expected + "<time>";
+  if (auto why = RecordingCallMismatch(s, f)) return why;
+  if (f.recording_url.empty()) return "no download URL";
+  // As for a polled recording: "<intake id>-<digits>", so intake "a" never claims "a-1-17..".
+  std::string name = DownloadFileName(f.recording_url);
+  if (!FileNameBelongsToIntake(name, s.id))
+    return "file name \"" + name + "\" is not " + s.id + "-<timestamp>";
   return std::nullopt;
 }
 
@@ -77,8 +94,9 @@ void FoldRecordingSaved(IntakeState& s, const WebhookFacts& f, RecordMode mode) 
   if (s.recording_known() || s.state == State::kCreated || s.state == State::kStored) return;
   s.recording_id = f.recording_id;
   s.recording_url_telnyx = NonEmpty(f.recording_url);
+  // The webhook has no duration_millis; its start and end give the same milliseconds.
   if (f.recording_started_at_ms && f.recording_ended_at_ms)
-    s.recording_duration_s = double(*f.recording_ended_at_ms - *f.recording_started_at_ms) / 1000;
+    s.recording_duration_ms = *f.recording_ended_at_ms - *f.recording_started_at_ms;
   if (!s.recording_started_at_ms) s.recording_started_at_ms = f.recording_started_at_ms;
   MarkFetched(s, f.recorded_at_ms);
 }
@@ -94,6 +112,7 @@ void Projection::ApplyWebhook(const core::Event& e) {
     return;
   }
   ExpireOrphans(e.recorded_at_ms);
+  ExpireUnbound(e.recorded_at_ms);
   const std::string& type = facts->event_type;
   if (type == "call.answered") return ApplyAnswered(*facts);
   if (type == "call.hangup" || type == "call.recording.saved" ||
@@ -126,53 +145,102 @@ void Projection::ApplyAnswered(const WebhookFacts& f) {
     }
     return;
   }
-  Match match = MatchIntake(f);
-  if (!match.intake_id.empty()) return Bind(match.intake_id, f);
+  Direction direction = DirectionOf(f);
+  Match match = MatchIntake(f, direction);
+  if (!match.intake_id.empty()) return Bind(match.intake_id, f, match, direction, f.recorded_at_ms);
   RecordUnmatched(f, match.why_not);
   if (!f.call_control_id.empty()) {
     IndexCall('c', f.call_control_id, "");  // its later webhooks are unmatched, not orphans
+    KeepUnbound(f, direction);              // unless an intake for it is created late
     DropOrphansOfCall(f.call_control_id, "its call.answered matched no intake");
   }
 }
 
-Projection::Match Projection::MatchIntake(const WebhookFacts& f) {
-  if (f.call_control_id.empty()) return {"", "call.answered without call_control_id"};
-  if (auto named = IntakeIdFromClientState(f.client_state)) {
-    if (const Entry* e = EntryFor(*named)) {
-      if (!e->intake.call_bound()) return {*named, ""};
-      return {"", "client_state names intake " + *named + ", already bound to another call"};
+// Real call.answered bodies carry no direction: call.initiated does. Old (and hand-made)
+// answered bodies that carry one are read as before, so old stores replay the same.
+Projection::Direction Projection::DirectionOf(const WebhookFacts& answered) const {
+  if (auto it = orphans_by_call_.find(answered.call_control_id); it != orphans_by_call_.end()) {
+    for (uint64_t seq : it->second) {
+      auto o = orphans_.find(seq);
+      if (o == orphans_.end() || o->second.event_type != "call.initiated") continue;
+      if (o->second.direction == "incoming" || o->second.direction == "outgoing")
+        return {o->second.direction, "call.initiated"};
     }
   }
-  auto phone = core::NormalizeE164(f.direction == "incoming" ? f.from : f.to);
-  if (!phone.ok()) return {"", "no E.164 patient number in the webhook"};
+  if (answered.direction == "incoming" || answered.direction == "outgoing")
+    return {answered.direction, "call.answered"};
+  return {"outgoing", "assumed"};  // callrec serves calls the clinic places
+}
+
+// The intakes a call names exactly, as (how, id): client_state "intake:<id>" first, then the
+// match header, of the call.answered and then of its call.initiated (both may carry them).
+std::vector<std::pair<std::string, std::string>> Projection::NamedIntakes(
+    const WebhookFacts& answered) const {
+  std::vector<std::pair<std::string, std::string>> names;
+  std::vector<const WebhookFacts*> sources = {&answered};
+  if (auto it = orphans_by_call_.find(answered.call_control_id); it != orphans_by_call_.end()) {
+    for (uint64_t seq : it->second) {
+      auto o = orphans_.find(seq);
+      if (o != orphans_.end() && o->second.event_type == "call.initiated") sources.push_back(&o->second);
+    }
+  }
+  for (const WebhookFacts* f : sources) {
+    if (auto id = IntakeIdFromClientState(f->client_state)) names.emplace_back("client_state", *id);
+  }
+  for (const WebhookFacts* f : sources) {
+    std::string value = f->Header(settings_.match_header);
+    if (core::IsStoredIntakeId(value)) names.emplace_back("sip_header", std::move(value));
+  }
+  return names;
+}
+
+Projection::Match Projection::MatchIntake(const WebhookFacts& f, const Direction& direction) {
+  if (f.call_control_id.empty()) return {"", "call.answered without call_control_id", "", {}};
+  // The first name of an existing intake decides; names of intakes not (yet) created do not.
+  for (const auto& [how, named] : NamedIntakes(f)) {
+    const Entry* e = EntryFor(named);
+    if (e == nullptr) continue;
+    if (!e->intake.call_bound()) return {named, "", how, {}};
+    return {"", how + " names intake " + named + ", already bound to another call", "", {}};
+  }
+  auto phone = core::NormalizeE164(direction.direction == "incoming" ? f.from : f.to);
+  if (!phone.ok()) return {"", "no E.164 patient number in the webhook", "", {}};
   const int64_t t = f.event_time_ms();
-  auto best = MatchByPhone(*phone, SatAdd(t, -settings_.match_window_ms), SatAdd(t, kMatchClockSkewMs));
-  if (best) return {*best, ""};
+  std::vector<std::string> fits =
+      MatchByPhone(*phone, SatAdd(t, -settings_.match_window_ms), SatAdd(t, kMatchClockSkewMs));
+  if (!fits.empty()) {
+    Match m{fits.front(), "", fits.size() > 1 ? "ambiguous" : "phone", {}};
+    m.candidates.assign(fits.rbegin(), std::prev(fits.rend()));  // the others, oldest first
+    return m;
+  }
   // Only the reason differs: any intake ever created for the number? (phone keys stay forever)
   std::string prefix = std::string(keys::kPhone) + *phone + "/";
   bool any = false;
   ScanKeys(prefix, prefix, prefix + "\xff", [&](std::string_view) { return !(any = true); });
-  if (!any) return {"", "no intake for the number"};
-  return {"", "no unbound intake for the number within the match window"};
+  if (!any) return {"", "no intake for the number", "", {}};
+  return {"", "no unbound intake for the number within the match window", "", {}};
 }
 
-// The unbound index holds exactly the intakes rule 3 may pick (in `created`, not on a call), keyed
-// by (creation time, creation seq): the last key in the time range is the one.
-std::optional<std::string> Projection::MatchByPhone(const std::string& e164, int64_t earliest,
-                                                    int64_t latest) const {
-  if (earliest > latest) return std::nullopt;
+// The unbound index holds exactly the intakes rule 4 may pick (in `created`, not on a call), keyed
+// by (creation time, creation seq): the last key in the time range is the one, and every other key
+// in the range is a candidate that makes the match ambiguous.
+std::vector<std::string> Projection::MatchByPhone(const std::string& e164, int64_t earliest,
+                                                  int64_t latest) const {
+  std::vector<std::string> ids;
+  if (earliest > latest) return ids;
   std::string prefix = keys::UnboundPrefix(e164);
   std::string to = prefix + keys::TimeBe64(latest) + "\xff";  // every key of the last millisecond
-  std::string last;
   ScanKeys(prefix, prefix + keys::TimeBe64(earliest), to, [&](std::string_view k) {
-    last = std::string(k);
+    if (k.size() > prefix.size() + keys::kUnboundIdOffset)
+      ids.emplace_back(k.substr(prefix.size() + keys::kUnboundIdOffset));
     return true;
   });
-  if (last.size() <= prefix.size() + keys::kUnboundIdOffset) return std::nullopt;
-  return last.substr(prefix.size() + keys::kUnboundIdOffset);
+  std::reverse(ids.begin(), ids.end());  // newest first
+  return ids;
 }
 
-void Projection::Bind(const std::string& id, const WebhookFacts& f) {
+void Projection::Bind(const std::string& id, const WebhookFacts& f, const Match& match,
+                      const Direction& direction, int64_t now_ms) {
   IndexCall('c', f.call_control_id, id);
   IndexCall('l', f.call_leg_id, id);
   IndexCall('s', f.call_session_id, id);
@@ -185,11 +253,19 @@ void Projection::Bind(const std::string& id, const WebhookFacts& f) {
       AddLink(id, seq);
     }
   }
-  Mutate(id, f.recorded_at_ms, [&](IntakeState& s) {
+  if (match.how == "ambiguous") {
+    ++ambiguous_total_;
+    Put(std::string(keys::kAmbiguousTotal), std::to_string(ambiguous_total_));
+  }
+  Mutate(id, now_ms, [&](IntakeState& s) {
     s.call_control_id = f.call_control_id;
     s.call_leg_id = NonEmpty(f.call_leg_id);
     s.call_session_id = NonEmpty(f.call_session_id);
     s.answered_at_ms = f.event_time_ms();
+    s.match = NonEmpty(match.how);
+    s.match_candidates = match.candidates;
+    s.call_direction = direction.direction;
+    s.call_direction_source = direction.source;
     if (s.state == State::kCreated) s.state = State::kAnswered;
     for (const WebhookFacts& o : early) FoldFact(s, o, /*before_answer=*/true);
   });
@@ -214,7 +290,11 @@ void Projection::ApplyCallFact(const WebhookFacts& f) {
     if (f.call_control_id.empty()) return RecordUnmatched(f, "webhook without call_control_id");
     return BufferOrphan(f);  // its call.answered may still come
   }
-  if (hit->intake_id.empty()) return RecordUnmatched(f, "its call matched no intake");
+  if (hit->intake_id.empty()) {
+    if (auto u = unbound_by_call_.find(f.call_control_id); u != unbound_by_call_.end())
+      NoteUnboundFact(u->second, f);  // its intake may still be created
+    return RecordUnmatched(f, "its call matched no intake");
+  }
   AddLink(hit->intake_id, f.seq);
   Mutate(hit->intake_id, f.recorded_at_ms,
          [&](IntakeState& s) { FoldFact(s, f, /*before_answer=*/false); });
@@ -256,6 +336,161 @@ void Projection::ExpireOrphans(int64_t now_ms) {
     RecordUnmatched(orphans_.begin()->second, "no call.answered for its call within 24 h");
     EraseOrphan(orphans_.begin()->first);
   }
+}
+
+// ---- calls answered before their intake existed -------------------------------------------
+// A dialer may POST the intake only after placing the call. Such a call's call.answered matches
+// nothing; it is kept (with its later webhooks) for match_window, and an intake created in that
+// time binds to it: by the name its client_state or match header carries, else by the number.
+
+void Projection::KeepUnbound(const WebhookFacts& answered, const Direction& direction) {
+  UnboundCall u;
+  u.answered = answered;
+  u.direction = direction;
+  auto phone = core::NormalizeE164(direction.direction == "incoming" ? answered.from : answered.to);
+  if (phone.ok()) u.phone = *phone;
+  u.names = NamedIntakes(answered);
+  if (auto it = orphans_by_call_.find(answered.call_control_id); it != orphans_by_call_.end()) {
+    for (uint64_t seq : it->second) {
+      if (auto o = orphans_.find(seq); o != orphans_.end()) u.facts.push_back(o->second);
+    }
+  }
+  unbound_by_call_[answered.call_control_id] = answered.seq;
+  PutUnbound(unbound_[answered.seq] = std::move(u));
+}
+
+void Projection::NoteUnboundFact(uint64_t answered_seq, const WebhookFacts& f) {
+  auto it = unbound_.find(answered_seq);
+  if (it == unbound_.end()) return;
+  it->second.facts.push_back(f);
+  PutUnbound(it->second);
+}
+
+void Projection::BindLate(const std::string& intake_id, int64_t now_ms) {
+  ExpireUnbound(now_ms);
+  if (unbound_.empty()) return;
+  const Entry* entry = EntryFor(intake_id);
+  if (entry == nullptr) return;
+  const IntakeState intake = entry->intake;  // a copy: Bind below changes the entry
+  // The newest call that names this intake, else the newest one to its number in the window.
+  auto pick = unbound_.end();
+  std::string how;
+  for (auto it = unbound_.rbegin(); it != unbound_.rend() && pick == unbound_.end(); ++it) {
+    for (const auto& [name_how, name] : it->second.names) {
+      if (name != intake_id) continue;
+      pick = std::prev(it.base());
+      how = name_how;
+      break;
+    }
+  }
+  // By number, in manual mode only a call still up: one that ended unrecorded is of no use to the
+  // intake, which had better wait for the call it was created for (a retry).
+  const bool manual = settings_.record_mode == RecordMode::kManual;
+  for (auto it = unbound_.rbegin(); it != unbound_.rend() && pick == unbound_.end(); ++it) {
+    const UnboundCall& u = it->second;
+    int64_t answered = u.answered.event_time_ms();
+    if (u.phone.empty() || u.phone != intake.patient_phone) continue;
+    if (manual && std::any_of(u.facts.begin(), u.facts.end(), [](const WebhookFacts& f) {
+          return f.event_type == "call.hangup";
+        }))
+      continue;
+    if (intake.created_at_ms > SatAdd(answered, settings_.match_window_ms)) continue;
+    if (intake.created_at_ms < SatAdd(answered, -settings_.match_window_ms)) continue;
+    pick = std::prev(it.base());
+    how = "phone";
+  }
+  if (pick == unbound_.end()) return;
+  UnboundCall call = std::move(pick->second);
+  unbound_by_call_.erase(call.answered.call_control_id);
+  Delete(SeqKey(keys::kWaitingCall, pick->first));
+  unbound_.erase(pick);
+
+  Bind(intake_id, call.answered, Match{intake_id, "", how, {}}, call.direction, now_ms);
+  for (const WebhookFacts& f : call.facts) AddLink(intake_id, f.seq);
+  Mutate(intake_id, now_ms, [&](IntakeState& s) {
+    for (const WebhookFacts& f : call.facts)
+      FoldFact(s, f, /*before_answer=*/f.seq < call.answered.seq);
+    // Still up: answered, so the actor sends record_start now. Over before the intake existed:
+    // in manual mode nothing was recorded under its name.
+    if (manual && s.state == State::kEnded && !s.recording_started_at_ms && !s.recording_known()) {
+      FailIntake(s, FailureReason::kRecordStartFailed,
+                 "the call ended before its intake was created: nothing was recorded");
+    }
+  });
+}
+
+void Projection::ExpireUnbound(int64_t now_ms) {
+  // Seq order is (nearly) answer order; stopping at the first young one keeps this O(expired).
+  while (!unbound_.empty()) {
+    const UnboundCall& u = unbound_.begin()->second;
+    int64_t until = SatAdd(SatAdd(u.answered.event_time_ms(), settings_.match_window_ms),
+                           kMatchClockSkewMs);
+    if (until >= now_ms) break;
+    unbound_by_call_.erase(u.answered.call_control_id);
+    Delete(SeqKey(keys::kWaitingCall, unbound_.begin()->first));
+    unbound_.erase(unbound_.begin());
+  }
+}
+
+void Projection::PutUnbound(const UnboundCall& u) {
+  core::JsonWriter w;
+  w.BeginObject();
+  w.Key("answered").Raw(FactsToJson(u.answered));
+  w.Key("phone").String(u.phone);
+  w.Key("names").BeginArray();
+  for (const auto& [how, id] : u.names) w.BeginArray().String(how).String(id).EndArray();
+  w.EndArray();
+  w.Key("direction").String(u.direction.direction);
+  w.Key("direction_source").String(u.direction.source);
+  w.Key("facts").BeginArray();
+  for (const WebhookFacts& f : u.facts) w.Raw(FactsToJson(f));
+  w.EndArray();
+  w.EndObject();
+  Put(SeqKey(keys::kWaitingCall, u.answered.seq), w.Take());
+}
+
+core::Status Projection::LoadUnbound() {
+  CALLREC_ASSIGN_OR_RETURN(auto ambiguous, store_->GetDerived(keys::kAmbiguousTotal));
+  if (ambiguous) ambiguous_total_ = std::strtoull(ambiguous->c_str(), nullptr, 10);
+  core::Status bad;
+  simdjson::dom::parser outer;
+  CALLREC_RETURN_IF_ERROR(store_->ScanDerived(keys::kWaitingCall, [&](std::string_view, std::string_view v) {
+    auto root = core::ParseJson(outer, v);
+    simdjson::dom::element answered;
+    simdjson::dom::array names, facts;
+    if (!root.ok() || (*root)["answered"].get(answered) || (*root)["names"].get_array().get(names) ||
+        (*root)["facts"].get_array().get(facts)) {
+      bad = core::Status::Corruption("projector/waiting_call: unreadable entry");
+      return false;
+    }
+    UnboundCall u;
+    auto a = FactsFromJson(simdjson::minify(answered), parser_);
+    if (!a.ok()) {
+      bad = a.status();
+      return false;
+    }
+    u.answered = std::move(*a);
+    u.phone = std::string(core::JsonString(*root, "/phone").value_or(""));
+    u.direction.direction = std::string(core::JsonString(*root, "/direction").value_or("outgoing"));
+    u.direction.source = std::string(core::JsonString(*root, "/direction_source").value_or("assumed"));
+    for (simdjson::dom::element pair : names) {
+      std::string_view how, id;
+      if (pair.at(0).get_string().get(how) || pair.at(1).get_string().get(id)) continue;
+      u.names.emplace_back(std::string(how), std::string(id));
+    }
+    for (simdjson::dom::element fact : facts) {
+      auto f = FactsFromJson(simdjson::minify(fact), parser_);
+      if (!f.ok()) {
+        bad = f.status();
+        return false;
+      }
+      u.facts.push_back(std::move(*f));
+    }
+    unbound_by_call_[u.answered.call_control_id] = u.answered.seq;
+    unbound_[u.answered.seq] = std::move(u);
+    return true;
+  }));
+  return bad;
 }
 
 }  // namespace callrec::projector

@@ -6,7 +6,9 @@
 // verified ones may be chosen. A recording is verified when
 //   - its call_session_id equals the call's (required: a call without one verifies nothing);
 //   - its call_leg_id equals the call's, when the call's is known;
-//   - its call_control_id equals the call's, when both are known;
+//   - its call_control_id equals the call's, when both are known and the call's leg is not
+//     (Telnyx does not promise a recording's call_control_id is the webhooks' string: a
+//     documented example carries the leg UUID; matching leg and session decide);
 //   - its status is "completed" (or absent) and it has a download URL;
 //   - in manual mode (expect_custom_file_name), every download URL's file name is
 //     "<intake_id>-<digits>[.ext]": the custom_file_name we sent plus Telnyx's Unix-time suffix.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/intake_id.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "projector/media.h"
 
@@ -112,7 +113,8 @@ Status Mismatch(const std::string& local_path, std::string_view expected, const 
 }  // namespace
 
 Status ValidateIntakeIdForStorage(std::string_view id) {
-  if (core::IsValidIntakeId(id)) return Status::Ok();
+  // Old stores may hold ids of up to 64 characters; their copies are still stored.
+  if (core::IsStoredIntakeId(id)) return Status::Ok();
   return Status::InvalidArgument("intake id must be 1-64 of [A-Za-z0-9_-]");
 }
 
@@ -159,15 +161,39 @@ core::Result<StoredCopy> FsStorage::Store(std::string_view intake_id, const std:
 
 namespace {
 
+constexpr std::string_view kTooLarge = "supabase upload: too large: ";
+
+// Supabase Storage's error body {"statusCode":"413","error","message"}: the statusCode as a
+// number, or 0 when the body is not one.
+int SupabaseStatusCode(const std::string& body) {
+  simdjson::dom::parser parser;
+  auto root = core::ParseJson(parser, body);
+  if (!root.ok()) return 0;
+  if (auto text = core::JsonString(*root, "/statusCode")) {
+    int code = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), code);
+    return ec == std::errc() && end == text->data() + text->size() ? code : 0;
+  }
+  return int(core::JsonInt(*root, "/statusCode").value_or(0));
+}
+
 // The transport's answer as a Status: ok for 2xx; otherwise coded by what the caller should do.
+// Supabase answers its errors as HTTP 400 with the real code in the body's statusCode.
 Status HttpStatus(std::string_view stage, const core::Result<HttpResponse>& sent) {
   std::string what = "supabase " + std::string(stage);
   if (!sent.ok()) return Status(sent.status().code(), what + ": " + sent.status().message());
   int s = sent->status;
   if (s >= 200 && s < 300) return Status::Ok();
+  int code = s;
+  if (s == 400) {
+    if (int inner = SupabaseStatusCode(sent->body); inner >= 400 && inner <= 599) code = inner;
+  }
   std::string msg = what + ": HTTP " + std::to_string(s);
+  if (code != s) msg += " (statusCode " + std::to_string(code) + ")";
   if (!sent->body.empty()) msg += ": " + sent->body.substr(0, 500);
-  if (s == 408 || s == 429 || s >= 500) return Status::Unavailable(std::move(msg));
+  if (code == 413 && stage == "upload")
+    return Status::InvalidArgument(std::string(kTooLarge) + msg + " (over the project's upload size limit)");
+  if (code == 408 || code == 429 || code >= 500) return Status::Unavailable(std::move(msg));
   return Status::FailedPrecondition(std::move(msg));
 }
 
@@ -177,6 +203,29 @@ std::string TrimSlash(std::string s) {
 }
 
 }  // namespace
+
+bool IsTooLarge(const core::Status& status) {
+  return status.code() == core::StatusCode::kInvalidArgument &&
+         std::string_view(status.message()).starts_with(kTooLarge);
+}
+
+bool IsJwt(std::string_view key) {
+  int dots = 0;
+  size_t segment = 0;
+  for (char c : key) {
+    if (c == '.') {
+      if (segment == 0) return false;
+      ++dots;
+      segment = 0;
+      continue;
+    }
+    bool b64url = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '=';
+    if (!b64url) return false;
+    ++segment;
+  }
+  return dots == 2 && segment > 0;
+}
 
 SupabaseStorage::SupabaseStorage(HttpTransport& transport, core::Clock& clock,
                                  std::string supabase_url, std::string bucket,
@@ -192,7 +241,9 @@ HttpRequest SupabaseStorage::Request(std::string method, std::string url) const 
   HttpRequest req;
   req.method = std::move(method);
   req.url = std::move(url);
-  req.headers.emplace_back("authorization", "Bearer " + key_);
+  // A service_role JWT in both; a new sb_secret_ key (not a JWT) in apikey only: Supabase
+  // refuses a non-JWT Bearer ("Invalid Compact JWS").
+  if (IsJwt(key_)) req.headers.emplace_back("authorization", "Bearer " + key_);
   req.headers.emplace_back("apikey", key_);
   req.connect_timeout = options_.connect_timeout;
   req.total_timeout = options_.total_timeout;
@@ -224,6 +275,7 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
 
   StoredCopy out;
   out.location = up.url;
+  out.public_url = url_ + "/storage/v1/object/public/" + bucket + "/" + path;
   out.bytes = local.bytes;
   out.sha256 = local.sha256;
   out.status = sent->status;

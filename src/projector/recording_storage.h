@@ -10,13 +10,22 @@
 //                    streamed from the file, `x-upsert: true` so a retry overwrites; then a HEAD
 //                    of /storage/v1/object/authenticated/{bucket}/{path} must report the same
 //                    size (or, with verify_sha256, a GET of it must hash the same).
-//                    Location: "{url}/storage/v1/object/{bucket}/{path}".
+//                    Location: "{url}/storage/v1/object/{bucket}/{path}"; public URL
+//                    "{url}/storage/v1/object/public/{bucket}/{path}" (StoredCopy::public_url).
+//                    Supabase answers every non-5xx failure as HTTP 400 with a body
+//                    {"statusCode":"409|404|413|403|...","error","message"}: the statusCode
+//                    decides, not the HTTP status. Keys: a legacy service_role key is a JWT and
+//                    goes in `Authorization: Bearer` and `apikey`; a new `sb_secret_...` key is
+//                    not a JWT (Supabase refuses it as a Bearer: "Invalid Compact JWS") and goes
+//                    in `apikey` only.
 //                    Not done: resumable (TUS) uploads, which Supabase recommends above 6 MB; a
 //                    single POST works up to the project's upload limit (50 MB by default), and a
 //                    10-minute dual-channel WAV is ~19 MB.
 // Store is idempotent: storing the same intake again replaces the copy.
 //
 // Errors, by what the caller should do:
+//   kInvalidArgument, IsTooLarge()  the object is over Supabase's single-upload limit (statusCode
+//                        413): retrying the same upload cannot help.
 //   kInvalidArgument     bad intake id or extension, or the local file is not the expected one
 //                        (its sha256 differs): download again.
 //   kUnavailable         no answer, 408/429/5xx, or the stored copy did not verify: retry later.
@@ -39,7 +48,10 @@
 namespace callrec::projector {
 
 struct StoredCopy {
-  std::string location;  // file:///... or the Supabase object URL
+  std::string location;  // file:///... or the Supabase object URL (where it was uploaded)
+  // Supabase: <url>/storage/v1/object/public/<bucket>/<path>, what the seed's getPublicUrl
+  // gives and metadata.recording_url_supabase holds (INTERFACE §4); "" for fs.
+  std::string public_url;
   uint64_t bytes = 0;
   std::string sha256;                     // of the stored copy as read back (fs) or of the upload
   int status = 0;                         // HTTP status of the upload; 0 for fs
@@ -58,6 +70,12 @@ class RecordingStorage {
                                          std::string_view ext,
                                          std::string_view expected_sha256) = 0;
 };
+
+// True for Store()'s "over Supabase's upload size limit" (statusCode 413): never retried.
+bool IsTooLarge(const core::Status& status);
+
+// A JWT is three non-empty base64url segments joined by '.'; `sb_secret_...` keys are not.
+bool IsJwt(std::string_view key);
 
 // The intake id rule of INTERFACE.md, which also makes the id safe as a path segment.
 core::Status ValidateIntakeIdForStorage(std::string_view intake_id);

@@ -105,10 +105,12 @@ std::vector<Event> StepRunner::RecordStart(const IntakeState& s) {
   o.channels = config_.record_channels;
   o.trim = config_.record_trim;
   o.custom_file_name = s.id;
-  // Derived from the intake and the attempt: a crash-and-repeat of the same attempt reuses the
-  // id (Telnyx ignores it, so no second recording), while a deliberate retry after 90020 gets a
-  // new one (the same id would be ignored and never start the recording).
-  o.command_id = "callrec-" + s.id + "-record-start-" + std::to_string(s.record_start_attempts + 1);
+  // Telnyx's retry guidance: after a 5xx, a timeout or a lost connection the command may have
+  // run, so the identical command goes again with the same command_id (Telnyx ignores a repeat
+  // for 60 s: no second recording); so does a crash-and-repeat. Only a deliberate new attempt
+  // after 90020 ("retry shortly": it did not run) takes a new id, which Telnyx would otherwise
+  // ignore and never start the recording.
+  o.command_id = "callrec-" + s.id + "-record-start-" + std::to_string(s.record_start_retries + 1);
   ApiResult r = telnyx_.RecordStart(s.call_control_id.value_or(""), o);
   std::optional<int64_t> retry_at;
   if (r.outcome == ApiOutcome::kRetry || r.outcome == ApiOutcome::kTransient) {
@@ -189,6 +191,9 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
       .String(config_.record_format == "mp3" && !rec.download_url_mp3.empty() ? rec.download_url_mp3
               : !rec.download_url_wav.empty()                               ? rec.download_url_wav
                                                                             : rec.download_url_mp3);
+  // duration_millis is what metadata.recording_duration holds (INTERFACE §4); the seconds stay
+  // for readers of the event catalogue from before it.
+  w.Key("duration_millis").Int(rec.duration_millis);
   w.Key("recording_duration").Double(double(rec.duration_millis) / 1000.0);
   w.Key("recording_created_at").String(rec.created_at);
   w.Key("channels").String(rec.channels);

@@ -41,7 +41,8 @@ std::string PickUrl(const Recording& r, const std::string& format) {
 Event StorageEvent(const std::string& intake_id, const char* outcome, const char* stage,
                    uint64_t bytes, const std::string& sha256, const std::string& format,
                    const std::string& location, int status, int64_t duration_ms,
-                   const std::string& error, std::optional<int64_t> retry_at, int64_t attempt) {
+                   const std::string& error, std::optional<int64_t> retry_at, int64_t attempt,
+                   const std::string& public_url = "", const std::string& media_note = "") {
   JsonWriter w;
   w.BeginObject();
   w.Key("outcome").String(outcome);
@@ -50,6 +51,9 @@ Event StorageEvent(const std::string& intake_id, const char* outcome, const char
   w.Key("sha256").String(sha256);
   w.Key("format").String(format);
   w.Key("location").String(location);
+  if (!public_url.empty()) w.Key("public_url").String(public_url);
+  // A tolerated discrepancy in the audio's size fields (media.h VerifyMedia).
+  if (!media_note.empty()) w.Key("media_note").String(media_note);
   w.Key("status").Int(status);
   w.Key("duration_ms").Int(duration_ms);
   if (error.empty()) w.Key("error").Null();
@@ -125,15 +129,16 @@ std::vector<Event> StepRunner::Store(const IntakeState& s) {
   auto stored = storage_->Store(s.id, temp.path(), ext, info->sha256);
   if (!stored.ok()) {
     // Even a 4xx (bad key, missing bucket) is retried up to the attempt limit: an operator may
-    // fix the configuration in the meantime, and the failure then names the last answer.
-    StorageFailure(s, out, "upload", stored.status().message(), false);
+    // fix the configuration in the meantime, and the failure then names the last answer. An
+    // object over Supabase's size limit never fits: it fails at once, saying so.
+    StorageFailure(s, out, "upload", stored.status().message(), IsTooLarge(stored.status()));
     return out;
   }
   core::LogInfo("storage.stored", {{"intake", s.id}, {"storage", storage_->name()},
                                    {"bytes", stored->bytes}, {"sha256", stored->sha256}});
   out.push_back(StorageEvent(s.id, "ok", "upload", stored->bytes, stored->sha256, ext,
                              stored->location, stored->status, stored->duration.count(), "",
-                             std::nullopt, s.storage_attempts + 1));
+                             std::nullopt, s.storage_attempts + 1, stored->public_url, info->note));
   return out;
 }
 

@@ -307,6 +307,11 @@ RecordingsPage TelnyxClient::ListRecordings(const RecordingFilter& filter, int p
   } else {
     page.api = Call("GET", std::move(path), "");
     if (page.api.ok()) ParsePage(page, page_number);
+    if (page.api.status == 404) {
+      // The spec lists a 404 for the list: nothing to list (yet), not a fault to retry for 24 h.
+      page.api.outcome = ApiOutcome::kNotFound;
+      page.api.error.clear();
+    }
   }
   Logged(page.api);
   return page;

@@ -5,8 +5,9 @@
 // error parsed from {"errors":[{"code","title","detail"}]}, and an ApiOutcome telling the caller
 // what to do next:
 //   kOk         2xx (for a list: at least one recording on the page).
-//   kNotFound   a list answered 200 with no recordings. The scheduler also sets it on the result
-//               when recordings came back but none verified (recording_match.h).
+//   kNotFound   a list answered 200 with no recordings, or 404 (the spec lists one for the
+//               list). The scheduler also sets it on the result when recordings came back but
+//               none verified (recording_match.h).
 //   kRetry      Telnyx said "retry shortly" (422 code 90020: recording asked before audio).
 //   kTransient  no answer, 408, 429, 5xx, or a 2xx whose body cannot be parsed: retry with
 //               backoff, not before `retry_after` when the server named a time.

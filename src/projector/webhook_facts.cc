@@ -47,6 +47,40 @@ std::optional<int64_t> OptInt(simdjson::dom::element root, std::string_view poin
   return core::JsonInt(root, pointer);
 }
 
+// [{"name","value"}] at `pointer`; entries without a string name are skipped.
+std::vector<std::pair<std::string, std::string>> Headers(simdjson::dom::element root,
+                                                         std::string_view pointer) {
+  std::vector<std::pair<std::string, std::string>> out;
+  simdjson::dom::array arr;
+  if (root.at_pointer(pointer).get_array().get(arr)) return out;
+  for (simdjson::dom::element item : arr) {
+    std::string_view name, value;
+    if (item["name"].get_string().get(name) || name.empty()) continue;
+    if (item["value"].get_string().get(value)) value = {};
+    out.emplace_back(std::string(name), std::string(value));
+  }
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+void WriteHeaders(core::JsonWriter& w, const WebhookFacts& f) {
+  w.Key("custom_headers").BeginArray();
+  for (const auto& [name, value] : f.custom_headers) {
+    w.BeginObject().Key("name").String(name).Key("value").String(value).EndObject();
+  }
+  w.EndArray();
+}
+
 }  // namespace
 
 Result<WebhookFacts> ParseWebhookFacts(const core::Event& event, simdjson::dom::parser& parser) {
@@ -67,6 +101,7 @@ Result<WebhookFacts> ParseWebhookFacts(const core::Event& event, simdjson::dom::
   f.from = Str(*root, "/data/payload/from");
   f.to = Str(*root, "/data/payload/to");
   f.client_state = Str(*root, "/data/payload/client_state");
+  f.custom_headers = Headers(*root, "/data/payload/custom_headers");
   f.hangup_cause = Str(*root, "/data/payload/hangup_cause");
   f.recording_id = Str(*root, "/data/payload/recording_id");
   f.recording_url = RecordingUrl(*root);
@@ -91,6 +126,7 @@ std::string FactsToJson(const WebhookFacts& f) {
   w.Key("from").String(f.from);
   w.Key("to").String(f.to);
   w.Key("client_state").String(f.client_state);
+  WriteHeaders(w, f);
   w.Key("hangup_cause").String(f.hangup_cause);
   w.Key("recording_id").String(f.recording_id);
   w.Key("recording_url").String(f.recording_url);
@@ -120,6 +156,7 @@ Result<WebhookFacts> FactsFromJson(std::string_view json, simdjson::dom::parser&
   f.from = Str(*root, "/from");
   f.to = Str(*root, "/to");
   f.client_state = Str(*root, "/client_state");
+  f.custom_headers = Headers(*root, "/custom_headers");  // absent in orphans of older versions
   f.hangup_cause = Str(*root, "/hangup_cause");
   f.recording_id = Str(*root, "/recording_id");
   f.recording_url = Str(*root, "/recording_url");
@@ -130,6 +167,13 @@ Result<WebhookFacts> FactsFromJson(std::string_view json, simdjson::dom::parser&
   return f;
 }
 
+std::string WebhookFacts::Header(std::string_view name) const {
+  for (const auto& [n, v] : custom_headers) {
+    if (EqualsIgnoreCase(n, name)) return v;
+  }
+  return {};
+}
+
 std::optional<std::string> IntakeIdFromClientState(std::string_view client_state) {
   constexpr std::string_view kPrefix = "intake:";
   if (client_state.empty() || client_state.size() > 512) return std::nullopt;
@@ -138,7 +182,7 @@ std::optional<std::string> IntakeIdFromClientState(std::string_view client_state
   std::string_view text = *decoded;
   if (text.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
   std::string id(text.substr(kPrefix.size()));
-  if (!IsValidIntakeId(id)) return std::nullopt;
+  if (!core::IsStoredIntakeId(id)) return std::nullopt;  // old stores: up to 64
   return id;
 }
 

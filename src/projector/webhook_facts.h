@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -33,16 +35,22 @@ struct WebhookFacts {
   std::string call_control_id;  // payload ids; empty when absent
   std::string call_leg_id;
   std::string call_session_id;
-  std::string direction;        // "incoming" / "outgoing" / ""
+  std::string direction;        // "incoming" / "outgoing" / "": only call.initiated carries it
+                                // (old or hand-made call.answered bodies may too)
   std::string from;
   std::string to;
   std::string client_state;     // as sent (base64), empty when null
+  // custom_headers [{name, value}]: the SIP INVITE's X- headers, in order.
+  std::vector<std::pair<std::string, std::string>> custom_headers;
   std::string hangup_cause;     // call.hangup
   std::string recording_id;     // call.recording.saved
   std::string recording_url;    // recording_urls.wav, else .mp3, else public_recording_urls.*
   std::optional<int64_t> recording_started_at_ms;
   std::optional<int64_t> recording_ended_at_ms;
   std::string reason;           // call.recording.error
+
+  // The value of custom header `name` (compared case-insensitively, as SIP does); "" when absent.
+  std::string Header(std::string_view name) const;
 
   // When it happened by Telnyx's clock, else when we stored it.
   int64_t event_time_ms() const { return occurred_at_ms.value_or(recorded_at_ms); }

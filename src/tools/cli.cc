@@ -19,8 +19,16 @@ void AddDataDirOption(CLI::App& cmd, std::string& target) {
 const CLI::Validator& IntakeIdValidator() {
   static const CLI::Validator validator(
       [](std::string& id) {
-        return core::IsValidIntakeId(id) ? std::string()
-                                         : "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'";
+        return core::IsStoredIntakeId(id) ? std::string() : std::string(core::IntakeIdRule());
+      },
+      "INTAKE_ID");
+  return validator;
+}
+
+const CLI::Validator& NewIntakeIdValidator() {
+  static const CLI::Validator validator(
+      [](std::string& id) {
+        return core::IsValidIntakeId(id) ? std::string() : std::string(core::IntakeIdRule());
       },
       "INTAKE_ID");
   return validator;

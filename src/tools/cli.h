@@ -32,7 +32,10 @@ std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv);
 
 // CLI11 check for an intake id argument (core/intake_id.h): a bad id is a usage error (exit 2)
 // before anything is opened or sent, not a malformed URL or a confusing "not found".
+// IntakeIdValidator: an existing intake (ids of old stores, up to 64 characters, included);
+// NewIntakeIdValidator: the id of a new intake (1-40, Telnyx's custom_file_name limit).
 const CLI::Validator& IntakeIdValidator();
+const CLI::Validator& NewIntakeIdValidator();
 
 // Prints "callrec: <message>" to stderr and returns kExitFailure.
 int Fail(const std::string& message);

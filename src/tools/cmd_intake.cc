@@ -74,8 +74,8 @@ void AddIntakeCommand(CLI::App& app, Action& action) {
   auto create = std::make_shared<IntakeOptions>();
   CLI::App* c = intake->add_subcommand("create", "Create an intake just before placing its call; prints its id");
   c->add_option("--phone", create->phone, "Patient phone, E.164 (+15551234567)")->required();
-  c->add_option("--id", create->id, "Intake id (1-64 of A-Z a-z 0-9 _ -); a UUID v4 when absent")
-      ->check(IntakeIdValidator());
+  c->add_option("--id", create->id, "Intake id (1-40 of A-Z a-z 0-9 _ -: it becomes Telnyx's custom_file_name); a UUID v4 when absent")
+      ->check(NewIntakeIdValidator());
   c->add_option("--patient-id", create->patient_id, "Your patient id");
   c->add_option("--server", create->server, "The service's URL")->capture_default_str();
   c->add_flag("--json", create->json, "Print the intake JSON instead of its id");

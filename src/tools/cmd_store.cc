@@ -3,11 +3,30 @@
 #include <iostream>
 #include <memory>
 
+#include <simdjson.h>
+
 #include "core/event_store.h"
+#include "core/json.h"
 #include "tools/cli.h"
 
 namespace callrec::tools {
 namespace {
+
+// One event, one line, always: a JSON payload (a webhook body may come pretty-printed, spread
+// over many lines) is re-serialised without insignificant whitespace, its bytes otherwise as
+// stored; a payload that is not JSON goes out as an escaped JSON string (base64 object when not
+// UTF-8), as core::JsonWriter::Payload writes it.
+std::string EventLine(const core::Event& e) {
+  if (!core::IsValidJson(e.payload)) return core::EventToJson(e);
+  core::Event compact = e;
+  compact.payload.resize(e.payload.size());
+  size_t len = 0;
+  if (simdjson::minify(e.payload.data(), e.payload.size(), compact.payload.data(), len)) {
+    return core::EventToJson(e);  // cannot happen for valid JSON; the stored bytes as a string
+  }
+  compact.payload.resize(len);
+  return core::EventToJson(compact);
+}
 
 struct EventsOptions {
   std::string data_dir;
@@ -19,7 +38,7 @@ int RunEvents(const EventsOptions& o) {
   auto store = core::EventStore::OpenReader(o.data_dir);
   if (!store.ok()) return Fail(store.status().message());
   auto print = [](const core::Event& e) {
-    std::cout << core::EventToJson(e) << '\n';
+    std::cout << EventLine(e) << '\n';
     return bool(std::cout);  // stop when stdout closes (e.g. piped into head)
   };
   core::Status s = o.intake.empty() ? (*store)->ForEachFrom(o.from, print)

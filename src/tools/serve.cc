@@ -57,6 +57,7 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
   w.Key("version").String(CALLREC_VERSION);
   w.Key("record_mode").String(o.record_mode);
   w.Key("match_window_ms").Int(s.match_window.count());
+  w.Key("match_header").String(o.match_header);
   w.Key("fetch_delay_ms").Int(s.pipeline.fetch_delay.count());
   w.Key("fetch_interval_ms").Int(s.pipeline.fetch_interval.count());
   w.Key("fetch_max_attempts").Int(s.pipeline.fetch_max_attempts);
@@ -231,6 +232,9 @@ int RunServe(const ServeOptions& o) {
   core::Gauge* applied_gauge = metrics.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
   core::Gauge* unmatched_gauge = metrics.GetGauge(
       "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");
+  core::Gauge* ambiguous_gauge = metrics.GetGauge(
+      "callrec_projector_ambiguous_matches",
+      "Calls matched by phone while more than one intake could have taken them (metadata.match ambiguous)");
   std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
   core::Gauge* resident_gauge = metrics.GetGauge(
@@ -240,6 +244,7 @@ int RunServe(const ServeOptions& o) {
     applied_gauge->Set(int64_t(p.applied_seq()));
     p.Read([&](const projector::Projection& proj) {
       unmatched_gauge->Set(int64_t(proj.unmatched_total()));
+      ambiguous_gauge->Set(int64_t(proj.ambiguous_total()));
       resident_gauge->Set(int64_t(proj.resident_count()));
     });
   };

@@ -36,6 +36,19 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
       ->check(kDuration)->capture_default_str();
   cmd.add_option("--match-window", o.match_window, "How far back call.answered looks for its intake")
       ->check(kDuration)->capture_default_str();
+  cmd.add_option("--match-header", o.match_header,
+                 "Custom SIP header (Telnyx custom_headers) whose value is the intake id, e.g. set "
+                 "by LiveKit's SIP participant headers; matched case-insensitively")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            bool ok = !v.empty() && v.size() <= 128;
+            for (char c : v)
+              ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.');
+            return ok ? std::string() : std::string("a SIP header name: letters, digits, '-', '_', '.'");
+          },
+          "HEADER"))
+      ->capture_default_str();
   cmd.add_option("--record-mode", o.record_mode,
                  "manual: record_start on answer; auto: Telnyx records by itself")
       ->check(CLI::IsMember({"manual", "auto"}))->capture_default_str();

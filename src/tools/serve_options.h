@@ -23,6 +23,7 @@ struct ServeOptions {
   bool insecure_skip_signature = false;
   std::string signature_tolerance = "300s";
   std::string match_window = "10m";
+  std::string match_header = "X-Intake-Id";  // SIP header (Telnyx custom_headers) naming the intake
   std::string record_mode = "manual";
   std::string record_format = "wav";
   std::string record_channels = "dual";

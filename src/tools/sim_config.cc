@@ -38,6 +38,10 @@ const FaultField kFaultFields[] = {
     {"recordings_missing", nullptr, nullptr, &SimFaults::recordings_missing},
     {"foreign_recordings", &SimFaults::foreign_recordings, nullptr, nullptr, 0, 50},
     {"record_start_90020_next", &SimFaults::record_start_90020_next},
+    {"record_start_lose_answer_next", &SimFaults::record_start_lose_answer_next},
+    {"recording_ccid_is_leg_id", nullptr, nullptr, &SimFaults::recording_ccid_is_leg_id},
+    {"recordings_list_404_when_empty", nullptr, nullptr, &SimFaults::recordings_list_404_when_empty},
+    {"wav_streaming_header", nullptr, nullptr, &SimFaults::wav_streaming_header},
     {"storage_error_next", &SimFaults::storage_error_next},
     {"storage_error_status", &SimFaults::storage_error_status, nullptr, nullptr, 500, 599},
 };
@@ -90,6 +94,21 @@ Status ReadInt(simdjson::dom::object obj, const char* key, int64_t& out) {
   return Status::Ok();
 }
 
+// "custom_headers":[{"name":"X-Intake-Id","value":"..."}]
+Status ReadHeaders(simdjson::dom::object obj, std::vector<std::pair<std::string, std::string>>& out) {
+  simdjson::dom::element e;
+  if (obj["custom_headers"].get(e)) return Status::Ok();
+  simdjson::dom::array arr;
+  if (e.get_array().get(arr)) return Status::InvalidArgument("custom_headers must be an array");
+  for (simdjson::dom::element item : arr) {
+    std::string_view name, value;
+    if (item["name"].get_string().get(name) || name.empty() || item["value"].get_string().get(value))
+      return Status::InvalidArgument("custom_headers entries must be {\"name\",\"value\"} strings");
+    out.emplace_back(std::string(name), std::string(value));
+  }
+  return Status::Ok();
+}
+
 bool IsE164ish(std::string_view s) {
   if (s.size() < 2 || s.size() > 16 || s[0] != '+') return false;
   for (char c : s.substr(1))
@@ -101,7 +120,7 @@ const char* const kCallKeys[] = {
     "to", "from", "direction", "webhook_url", "client_state", "connection_id", "answer_after_ms",
     "hangup_after_ms", "send_recording_saved", "duplicate_webhooks", "hangup_before_answered",
     "auto_record", "hangup_cause", "hangup_source", "sip_hangup_cause", "recording_delay_ms",
-    "recording_missing", "recording_error", "drop_hangup_webhook"};
+    "recording_missing", "recording_error", "custom_headers", "drop_hangup_webhook"};
 
 Status CheckCallKeys(simdjson::dom::object obj) {
   for (auto [key, value] : obj) {
@@ -142,6 +161,7 @@ Status ReadCallSpec(simdjson::dom::object obj, CallSpec& spec) {
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "hangup_before_answered", spec.hangup_before_answered));
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "auto_record", spec.auto_record));
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "recording_missing", spec.recording_missing));
+  CALLREC_RETURN_IF_ERROR(ReadHeaders(obj, spec.custom_headers));
   CALLREC_RETURN_IF_ERROR(ReadBool(obj, "drop_hangup_webhook", spec.drop_hangup_webhook));
   return ReadBool(obj, "recording_error", spec.recording_error);
 }
@@ -231,6 +251,12 @@ std::string CallSpecToJson(const CallSpec& spec) {
   w.Key("direction").String(spec.direction);
   if (!spec.webhook_url.empty()) w.Key("webhook_url").String(spec.webhook_url);
   if (spec.client_state) w.Key("client_state").String(*spec.client_state);
+  if (!spec.custom_headers.empty()) {
+    w.Key("custom_headers").BeginArray();
+    for (const auto& [name, value] : spec.custom_headers)
+      w.BeginObject().Key("name").String(name).Key("value").String(value).EndObject();
+    w.EndArray();
+  }
   if (!spec.connection_id.empty()) w.Key("connection_id").String(spec.connection_id);
   w.Key("answer_after_ms").Int(spec.answer_after_ms);
   w.Key("hangup_after_ms").Int(spec.hangup_after_ms);
@@ -296,6 +322,13 @@ bool FaultBox::TakeRecordStart90020() {
   std::lock_guard lock(mu_);
   if (faults_.record_start_90020_next <= 0) return false;
   --faults_.record_start_90020_next;
+  return true;
+}
+
+bool FaultBox::TakeRecordStartLoseAnswer() {
+  std::lock_guard lock(mu_);
+  if (faults_.record_start_lose_answer_next <= 0) return false;
+  --faults_.record_start_lose_answer_next;
   return true;
 }
 

@@ -44,6 +44,16 @@ struct SimFaults {
   int foreign_recordings = 0;
   // The next N record_start commands that would succeed answer 422 code 90020 instead.
   int record_start_90020_next = 0;
+  // The next N record_start commands run (the recording starts) and then their answer is lost:
+  // a 503 instead of the 200, as when Telnyx's answer never reaches the client.
+  int record_start_lose_answer_next = 0;
+  // Recordings report the call leg's UUID as their call_control_id (in listings and in
+  // call.recording.saved), as one of Telnyx's documented examples does.
+  bool recording_ccid_is_leg_id = false;
+  // GET /v2/recordings answers 404 (the spec lists one) instead of an empty page.
+  bool recordings_list_404_when_empty = false;
+  // Media: WAVs served with streaming size fields (0xFFFFFFFF) instead of exact ones.
+  bool wav_streaming_header = false;
   // Supabase Storage (/storage/v1/*): the next N requests answer this 5xx status.
   int storage_error_next = 0;
   int storage_error_status = 503;
@@ -92,6 +102,9 @@ struct CallSpec {
   std::string direction = "outgoing";  // outgoing | incoming
   std::string webhook_url;             // empty: SimConfig::default_webhook_url (may be empty: none)
   std::optional<std::string> client_state;
+  // custom_headers of call.initiated and call.answered ([{name, value}]): the SIP INVITE's X-
+  // headers, e.g. LiveKit's SIP participant `headers` such as X-Intake-Id.
+  std::vector<std::pair<std::string, std::string>> custom_headers;
   std::string connection_id;           // empty: SimConfig::connection_id
   int64_t answer_after_ms = 200;       // from initiation; < 0: only AnswerCall() answers
   int64_t hangup_after_ms = 2000;      // from answer (or initiation if never answered); < 0: manual
@@ -136,6 +149,7 @@ class FaultBox {
   int TakeServerError();                     // 0 or the 5xx status to answer
   int TakeStorageError();                    // 0 or the 5xx status to answer
   bool TakeRecordStart90020();
+  bool TakeRecordStartLoseAnswer();
 
  private:
   mutable std::mutex mu_;

@@ -85,7 +85,7 @@ core::Result<int64_t> ParseAmzDate(std::string_view text) {
   return ((d * 24 + v[3]) * 60 + v[4]) * 60000 + int64_t{v[5]} * 1000;
 }
 
-std::string MakeWav(int channels, int64_t duration_ms) {
+std::string MakeWav(int channels, int64_t duration_ms, bool streaming_header) {
   if (channels < 1) channels = 1;
   if (channels > 2) channels = 2;
   if (duration_ms < 0) duration_ms = 0;
@@ -94,7 +94,7 @@ std::string MakeWav(int channels, int64_t duration_ms) {
   std::string out;
   out.reserve(44 + data_bytes);
   out += "RIFF";
-  PutLe32(out, 36 + data_bytes);
+  PutLe32(out, streaming_header ? 0xFFFFFFFFu : 36 + data_bytes);
   out += "WAVEfmt ";
   PutLe32(out, 16);                                   // fmt chunk size
   PutLe16(out, 1);                                    // PCM
@@ -104,7 +104,7 @@ std::string MakeWav(int channels, int64_t duration_ms) {
   PutLe16(out, uint16_t(channels * 2));               // block align
   PutLe16(out, 16);                                   // bits per sample
   out += "data";
-  PutLe32(out, data_bytes);
+  PutLe32(out, streaming_header ? 0xFFFFFFFFu : data_bytes);
   const double kTwoPi = 6.283185307179586;
   for (uint32_t i = 0; i < frames; ++i) {
     for (int c = 0; c < channels; ++c) {

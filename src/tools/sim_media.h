@@ -50,7 +50,9 @@ core::Result<int64_t> ParseAmzDate(std::string_view text);
 
 // RIFF/WAVE, PCM 16-bit little-endian, 8 kHz, `channels` (1 or 2) channels, `duration_ms` long:
 // a 440 Hz tone on the first channel and 660 Hz on the second.
-std::string MakeWav(int channels, int64_t duration_ms);
+// `streaming_header`: both size fields 0xFFFFFFFF, as a recorder that writes the header before it
+// knows the length does (real WAVs' size fields are not promised to be exact).
+std::string MakeWav(int channels, int64_t duration_ms, bool streaming_header = false);
 // An ID3v2.4 tag followed by silent MPEG-1 Layer III frames (32 kbit/s, 32 kHz; mono for one
 // channel, dual-channel mode for two) covering `duration_ms`.
 std::string MakeMp3(int channels, int64_t duration_ms);

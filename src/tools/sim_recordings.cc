@@ -117,8 +117,17 @@ bool SimWorld::Matches(const SimRecording& rec, const RecordingFilter& f) const 
   auto eq = [](const std::optional<std::string>& want, const std::string& have) {
     return !want || *want == have;
   };
-  // Recordings of calls have conference_id null: a conference filter matches none of them.
-  if (f.conference_id) return false;
+  // Recordings of calls have conference_id null: a conference filter matches none of them, and
+  // neither does a conference_region one. The sim's calls carry no SIP Call-ID.
+  if (f.conference_id || f.conference_region || f.sip_call_id) return false;
+  auto in = [](const std::optional<int64_t>& gte, const std::optional<int64_t>& lte, int64_t v) {
+    return (!gte || v >= *gte) && (!lte || v <= *lte);
+  };
+  if (!in(f.start_gte_ms, f.start_lte_ms, rec.started_ms) || !in(f.end_gte_ms, f.end_lte_ms, rec.ended_ms))
+    return false;
+  if (f.call_control_id && *f.call_control_id != rec.call_control_id &&
+      *f.call_control_id != ReportedControlId(rec))
+    return false;
   return eq(f.call_leg_id, rec.call_leg_id) && eq(f.call_session_id, rec.call_session_id) &&
          eq(f.connection_id, rec.connection_id) && eq(f.from, rec.from) && eq(f.to, rec.to) &&
          (!f.created_gte_ms || rec.created_ms >= *f.created_gte_ms) &&
@@ -196,7 +205,7 @@ std::string SimWorld::RecordingJson(const SimRecording& rec) {
   w.BeginObject();
   w.Key("id").String(rec.id);
   w.Key("record_type").String("recording");
-  w.Key("call_control_id").String(rec.call_control_id);
+  w.Key("call_control_id").String(ReportedControlId(rec));
   w.Key("call_leg_id").String(rec.call_leg_id);
   w.Key("call_session_id").String(rec.call_session_id);
   w.Key("conference_id").Null();

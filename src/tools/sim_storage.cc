@@ -4,6 +4,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "projector/recording_storage.h"
 #include "tools/sim_crypto.h"
 
 namespace callrec::tools {
@@ -98,13 +99,22 @@ bool SimStorage::Authorized(const httplib::Request& req, httplib::Response& res)
                     kJson);
     return false;
   }
+  // Supabase Storage answers its errors as HTTP 400 with the code in the body's statusCode.
   std::string token = BearerToken(req);
+  if (!token.empty() && !projector::IsJwt(token)) {
+    // A new sb_secret_ key is not a JWT: as a Bearer it is refused.
+    Error(res, 400, "403", "Unauthorized", "Invalid Compact JWS");
+    return false;
+  }
   if (token.empty()) {
-    Error(res, 403, "403", "Unauthorized", "headers must have required property 'authorization'");
+    // The gateway turns a (non-JWT) sb_secret_ apikey into a role itself; a legacy JWT key
+    // must come as the Bearer too.
+    if (!projector::IsJwt(apikey)) return true;
+    Error(res, 400, "403", "Unauthorized", "headers must have required property 'authorization'");
     return false;
   }
   if (!want.empty() && !SecureEquals(token, want)) {
-    Error(res, 403, "403", "Unauthorized", "invalid signature");
+    Error(res, 400, "403", "Unauthorized", "invalid signature");
     return false;
   }
   return true;
@@ -136,7 +146,7 @@ bool SimStorage::Admit(const httplib::Request& req, httplib::Response& res, bool
 void SimStorage::Upload(const httplib::Request& req, httplib::Response& res, bool replace) {
   if (!Authorized(req, res) || !Admit(req, res, false)) return;
   if (req.body.size() > config_.storage_max_bytes) {
-    Error(res, 413, "413", "Payload too large", "The object exceeded the maximum allowed size");
+    Error(res, 400, "413", "Payload too large", "The object exceeded the maximum allowed size");
     return;
   }
   const std::string key = std::string(req.matches[1]) + "/" + std::string(req.matches[2]);

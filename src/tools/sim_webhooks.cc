@@ -23,6 +23,15 @@ void ClientStateAndConnection(JsonWriter& w, const WebhookCall& call) {
   w.Key("connection_id").String(call.connection_id);
 }
 
+// SIP-originated calls carry the INVITE's X- headers; others have none (the key is absent).
+void CustomHeaders(JsonWriter& w, const WebhookCall& call) {
+  if (call.custom_headers.empty()) return;
+  w.Key("custom_headers").BeginArray();
+  for (const auto& [name, value] : call.custom_headers)
+    w.BeginObject().Key("name").String(name).Key("value").String(value).EndObject();
+  w.EndArray();
+}
+
 void BeginEvent(JsonWriter& w, std::string_view type, int64_t occurred_ms) {
   w.BeginObject();
   w.Key("event_type").String(type);
@@ -63,18 +72,21 @@ std::string CallInitiatedData(const WebhookCall& call, int64_t occurred_ms) {
   w.Key("from").String(call.from).Key("to").String(call.to);
   // Telnyx reports an outbound leg as "bridging" and an inbound one as "parked" at this point.
   w.Key("state").String(call.direction == "incoming" ? "parked" : "bridging");
+  CustomHeaders(w, call);
   return EndEvent(w);
 }
 
+// As Telnyx delivers it: no `direction` and no `state` (absent from the spec and from captured
+// deliveries); the direction is only in call.initiated.
 std::string CallAnsweredData(const WebhookCall& call, int64_t occurred_ms) {
   JsonWriter w;
   BeginEvent(w, "call.answered", occurred_ms);
   CallHead(w, call);
   ClientStateAndConnection(w, call);
-  w.Key("direction").String(call.direction);
   w.Key("from").String(call.from).Key("to").String(call.to);
   w.Key("start_time").String(FormatTelnyxTime(call.start_ms));
-  w.Key("state").String("answered");
+  w.Key("calling_party_type").String("sip");
+  CustomHeaders(w, call);
   return EndEvent(w);
 }
 
@@ -89,7 +101,7 @@ std::string CallHangupData(const WebhookCall& call, int64_t occurred_ms, std::st
   w.Key("hangup_source").String(source);
   w.Key("sip_hangup_cause").String(sip_cause);
   w.Key("start_time").String(FormatTelnyxTime(call.start_ms));
-  w.Key("state").String("hangup");
+  w.Key("end_time").String(FormatTelnyxTime(occurred_ms));  // no `state`: real ones have none
   return EndEvent(w);
 }
 
@@ -97,7 +109,9 @@ std::string RecordingSavedData(const WebhookCall& call, const WebhookRecording& 
                                int64_t occurred_ms) {
   JsonWriter w;
   BeginEvent(w, "call.recording.saved", occurred_ms);
-  CallHead(w, call);
+  WebhookCall as_reported = call;
+  if (!rec.call_control_id.empty()) as_reported.ids.call_control_id = rec.call_control_id;
+  CallHead(w, as_reported);
   w.Key("channels").String(rec.channels);
   ClientStateAndConnection(w, call);
   w.Key("recording_id").String(rec.recording_id);
@@ -105,6 +119,9 @@ std::string RecordingSavedData(const WebhookCall& call, const WebhookRecording& 
   w.Key("recording_ended_at").String(FormatTelnyxTime(rec.ended_ms));
   w.Key("recording_urls").BeginObject().Key(rec.format).String(rec.url).EndObject();
   w.Key("public_recording_urls").BeginObject().EndObject();
+  w.Key("format").String(rec.format);
+  w.Key("start_time").String(FormatTelnyxTime(rec.started_ms));
+  w.Key("end_time").String(FormatTelnyxTime(rec.ended_ms));
   return EndEvent(w);
 }
 

@@ -42,6 +42,7 @@ struct WebhookCall {
   std::string from;
   std::string to;
   int64_t start_ms = 0;
+  std::vector<std::pair<std::string, std::string>> custom_headers;  // SIP X- headers
 };
 
 struct WebhookRecording {
@@ -51,6 +52,7 @@ struct WebhookRecording {
   int64_t started_ms = 0;
   int64_t ended_ms = 0;
   std::string url;  // a freshly signed download URL
+  std::string call_control_id;  // as the recording reports it (may be the leg UUID)
 };
 
 // Each returns the JSON of the envelope's "data" member with a fresh data.id.

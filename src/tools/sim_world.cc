@@ -57,6 +57,10 @@ struct SimWorld::Call {
   std::map<std::string, std::pair<int64_t, bool>> delivery;  // id -> (delay ms, missing)
 };
 
+std::string SimWorld::ReportedControlId(const SimRecording& rec) const {
+  return faults_.Get().recording_ccid_is_leg_id ? rec.call_leg_id : rec.call_control_id;
+}
+
 std::string ApiErrorJson(const ApiError& error) {
   JsonWriter w;
   w.BeginObject().Key("errors").BeginArray().BeginObject();
@@ -225,7 +229,7 @@ void SimWorld::RecordingReady(const std::string& recording_id) {
     return;
   }
   WebhookRecording wr{rec.id, rec.channels, rec.format, rec.started_ms, rec.ended_ms,
-                      DownloadUrl(rec)};
+                      DownloadUrl(rec), ReportedControlId(rec)};
   Emit(*call, RecordingSavedData(ToWebhookCall(*call), wr, now));
 }
 
@@ -235,8 +239,9 @@ void SimWorld::Emit(const Call& call, std::string data_json) {
 }
 
 WebhookCall SimWorld::ToWebhookCall(const Call& call) const {
-  return WebhookCall{call.ids,           call.client_state, call.connection_id, call.spec.direction,
-                     call.spec.from,     call.spec.to,      call.start_ms};
+  return WebhookCall{call.ids,       call.client_state, call.connection_id,
+                     call.spec.direction, call.spec.from, call.spec.to,
+                     call.start_ms,  call.spec.custom_headers};
 }
 
 std::optional<std::string> SimWorld::CallStatusJson(std::string_view call_control_id) {
@@ -313,6 +318,11 @@ std::optional<ApiError> SimWorld::RecordStart(std::string_view call_control_id,
   std::string name = params.custom_file_name.empty() ? call->ids.call_leg_id
                                                      : params.custom_file_name;
   AddRecording(*call, params.format, params.channels, name, params.max_length_s);
+  if (faults_.TakeRecordStartLoseAnswer()) {
+    // The command ran; only its answer is lost. A retry with the same command_id is ignored.
+    core::LogInfo("sim.fault.record_start_answer_lost", {{"call_control_id", call->ids.call_control_id}});
+    return ApiError{503, "10007", "Unexpected error", "An unexpected error occured.", "", ""};
+  }
   return std::nullopt;
 }
 

@@ -76,7 +76,9 @@ struct SimRecording {
 // Documented GET /v2/recordings filters; unset members do not filter.
 struct RecordingFilter {
   std::optional<std::string> call_leg_id, call_session_id, conference_id, connection_id, from, to;
+  std::optional<std::string> call_control_id, sip_call_id, conference_region;  // since 2026-03
   std::optional<int64_t> created_gte_ms, created_lte_ms;
+  std::optional<int64_t> start_gte_ms, start_lte_ms, end_gte_ms, end_lte_ms;   // since 2026-03
 };
 
 struct RecordingPage {
@@ -125,6 +127,8 @@ class SimWorld {
   // The sim's view of a call (GET /sim/calls/{id}); nullopt when unknown.
   std::optional<std::string> CallJson(std::string_view call_control_id);
   size_t recording_count();
+  // The call_control_id a recording reports: the leg UUID under recording_ccid_is_leg_id.
+  std::string ReportedControlId(const SimRecording& rec) const;
 
  private:
   struct Call;

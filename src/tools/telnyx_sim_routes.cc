@@ -59,15 +59,38 @@ bool ReadFilter(const httplib::Request& req, RecordingFilter& f, ApiError& error
   text("filter[connection_id]", f.connection_id);
   text("filter[from]", f.from);
   text("filter[to]", f.to);
-  for (const char* name : {"filter[created_at][gte]", "filter[created_at][lte]"}) {
-    if (!req.has_param(name)) continue;
-    auto ms = core::ParseRfc3339Millis(req.get_param_value(name));
-    if (!ms.ok()) {
-      error = BadParameter(name, std::string(name) + " must be an ISO 8601 date-time.");
+  text("filter[call_control_id]", f.call_control_id);
+  text("filter[sip_call_id]", f.sip_call_id);
+  text("filter[conference_region]", f.conference_region);
+  if (f.conference_region) {
+    static const char* const kRegions[] = {"Australia", "Brazil", "Europe", "Middle East", "US"};
+    bool known = false;
+    for (const char* r : kRegions) known = known || *f.conference_region == r;
+    if (!known) {
+      error = {422, "10032", "Invalid enumerated value",
+               "filter[conference_region] must be one of: Australia, Brazil, Europe, Middle East, US.",
+               "", "filter[conference_region]"};
       return false;
     }
-    (std::string_view(name).find("gte") != std::string_view::npos ? f.created_gte_ms
-                                                                   : f.created_lte_ms) = *ms;
+  }
+  struct TimeParam {
+    const char* name;
+    std::optional<int64_t>* out;
+  };
+  for (TimeParam t : {TimeParam{"filter[created_at][gte]", &f.created_gte_ms},
+                      TimeParam{"filter[created_at][lte]", &f.created_lte_ms},
+                      TimeParam{"filter[start_time][gte]", &f.start_gte_ms},
+                      TimeParam{"filter[start_time][lte]", &f.start_lte_ms},
+                      TimeParam{"filter[end_time][gte]", &f.end_gte_ms},
+                      TimeParam{"filter[end_time][lte]", &f.end_lte_ms}}) {
+    if (!req.has_param(t.name)) continue;
+    auto ms = core::ParseRfc3339Millis(req.get_param_value(t.name));
+    if (!ms.ok()) {
+      error = {422, "10033", "Invalid value",
+               std::string(t.name) + " must be an ISO 8601 date-time.", "", t.name};
+      return false;
+    }
+    *t.out = *ms;
   }
   return true;
 }
@@ -164,6 +187,8 @@ void TelnyxSim::HandleListRecordings(const httplib::Request& req, httplib::Respo
       !ReadFilter(req, filter, error))
     return SendApiError(res, error);
   RecordingPage page = world_->ListRecordings(filter, page_number, page_size);
+  if (page.total_results == 0 && faults_.Get().recordings_list_404_when_empty)
+    return SendApiError(res, NotFound());  // the spec lists a 404 for the list
   std::string out = "{\"data\":[";
   for (size_t i = 0; i < page.items.size(); ++i) {
     if (i > 0) out.push_back(',');
@@ -216,7 +241,7 @@ void TelnyxSim::HandleMedia(const httplib::Request& req, httplib::Response& res)
   int64_t duration = std::min<int64_t>(rec->ended_ms - rec->started_ms,
                                        int64_t(config_.media_cap.count()) * 1000);
   if (rec->format == "mp3") res.set_content(MakeMp3(channels, duration), "audio/mpeg");
-  else res.set_content(MakeWav(channels, duration), "audio/wav");
+  else res.set_content(MakeWav(channels, duration, faults_.Get().wav_streaming_header), "audio/wav");
 }
 
 }  // namespace callrec::tools

@@ -110,11 +110,11 @@ TEST(ParseNewIntake, RejectsBodiesThatAreNotAnObject) {
   }
 }
 
-TEST(IsValidIntakeId, AllowsUrlSafeIdsUpTo64) {
+TEST(IsValidIntakeId, AllowsUrlSafeIdsUpTo40) {
   EXPECT_TRUE(IsValidIntakeId("a"));
   EXPECT_TRUE(IsValidIntakeId("Intake_2026-11-20"));
-  EXPECT_TRUE(IsValidIntakeId(std::string(64, 'z')));
-  EXPECT_FALSE(IsValidIntakeId(std::string(65, 'z')));
+  EXPECT_TRUE(IsValidIntakeId(std::string(40, 'z')));
+  EXPECT_FALSE(IsValidIntakeId(std::string(41, 'z')));
   for (const char* bad : {"", "a/b", "a.b", "a b", "a%20", "é"}) EXPECT_FALSE(IsValidIntakeId(bad)) << bad;
 }
 

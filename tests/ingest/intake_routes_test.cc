@@ -120,6 +120,21 @@ TEST(IntakeRoutes, ValidationErrorsName400Fields) {
   EXPECT_EQ(env.store->LastSeq(), 0u);
 }
 
+// Telnyx's custom_file_name (which the id becomes) is 1-40 characters: a 41-character id would
+// be accepted here and then refused by record_start, losing the recording.
+TEST(IntakeRoutes, AnIdOver40CharactersIs400NamingTheLimit) {
+  IngestEnv env;
+  env.Start();
+  Answer a = Create(env, R"({"patient_phone":"+15551234567","id":")" + std::string(41, 'a') + "\"}");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(a.field, "id");
+  EXPECT_NE(a.error.find("1-40"), std::string::npos) << a.error;
+  EXPECT_NE(a.error.find("custom_file_name"), std::string::npos) << a.error;
+  EXPECT_EQ(env.store->LastSeq(), 0u);
+  Answer ok = Create(env, R"({"patient_phone":"+15551234567","id":")" + std::string(40, 'a') + "\"}");
+  EXPECT_TRUE(ok.status == 201 || ok.status == 202) << ok.body;
+}
+
 TEST(IntakeRoutes, OversizedBodyIs413) {
   IngestEnv env;
   env.Start();

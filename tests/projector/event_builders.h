@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/event.h"
 #include "core/json.h"
@@ -81,6 +83,11 @@ struct WebhookExtras {
   std::optional<int64_t> recording_started_at;
   std::optional<int64_t> recording_ended_at;
   std::string reason = "Internal server error";
+  // custom_headers [{name, value}] (call.initiated / call.answered of SIP calls)
+  std::vector<std::pair<std::string, std::string>> custom_headers;
+  // call.answered as older callrec versions and simulators wrote it, with a `direction` (real
+  // ones have none): stores holding such bodies must replay as before.
+  bool legacy_answered_direction = false;
 };
 
 // A Telnyx v2 envelope {"data":{event_type,id,occurred_at,payload,record_type},"meta":{...}}.
@@ -98,7 +105,8 @@ inline core::Event Webhook(int64_t at, std::string_view type, const std::string&
   w.Key("call_session_id").String(call.session);
   w.Key("client_state").OptString(x.client_state);
   w.Key("connection_id").String("1684641123236054244");
-  if (type == "call.answered" || type == "call.initiated") w.Key("direction").String(call.direction);
+  if (type == "call.initiated" || (type == "call.answered" && x.legacy_answered_direction))
+    w.Key("direction").String(call.direction);
   if (type != "call.recording.saved" && type != "call.recording.error") {
     w.Key("from").String(call.from);
     w.Key("to").String(call.to);
@@ -120,6 +128,12 @@ inline core::Event Webhook(int64_t at, std::string_view type, const std::string&
     w.Key("public_recording_urls").BeginObject().EndObject();
   }
   if (type == "call.recording.error") w.Key("reason").String(x.reason);
+  if (!x.custom_headers.empty()) {
+    w.Key("custom_headers").BeginArray();
+    for (const auto& [name, value] : x.custom_headers)
+      w.BeginObject().Key("name").String(name).Key("value").String(value).EndObject();
+    w.EndArray();
+  }
   w.EndObject();  // payload
   w.Key("record_type").String("event");
   w.EndObject();  // data

@@ -55,6 +55,25 @@ TEST_F(Pipeline, AudioNotStartedYetIsRetriedShortlyWithANewCommandId) {
   EXPECT_EQ(Intake().state, State::kRecording);
 }
 
+// Telnyx's guidance: a command whose answer was a 5xx or never came may have run; repeat it with
+// the same command_id (ignored by Telnyx if it ran) so the call is never recorded twice.
+TEST_F(Pipeline, AFailedAnswerIsRetriedWithTheSameCommandId) {
+  Append(t::IntakeCreated(Now(), kId, "+15550123456"));
+  Append(t::Webhook(Now(), "call.answered", "evt-answered", t::Call{}));
+  api_.On("POST", "/actions/record_start",
+          ScriptedTransport::Json(503, R"({"errors":[{"code":"10007","title":"Unexpected error"}]})"));
+  auto next = RunDue();
+  ASSERT_TRUE(next.has_value());
+  clock_.Advance(std::chrono::milliseconds(*next - clock_.WallMillis()));
+  api_.On("POST", "/actions/record_start", ScriptedTransport::Json(200, R"({"data":{"result":"ok"}})"));
+  RunDue();
+  ASSERT_EQ(api_.requests().size(), 2u);
+  EXPECT_NE(api_.requests()[0].body.find(R"("command_id":"callrec-intake_8f14e45f-record-start-1")"),
+            std::string::npos);
+  EXPECT_EQ(api_.requests()[1].body, api_.requests()[0].body) << "the identical command";
+  EXPECT_EQ(Intake().state, State::kRecording);
+}
+
 TEST_F(Pipeline, FirstQueryAfterTheDelayPicksThisCallsRecordingNotTheNewerForeignOne) {
   AnsweredAndHungUp();
   ASSERT_TRUE(Intake().next_attempt_at_ms.has_value());
@@ -76,7 +95,7 @@ TEST_F(Pipeline, FirstQueryAfterTheDelayPicksThisCallsRecordingNotTheNewerForeig
   EXPECT_EQ(s.state, State::kFetched);
   EXPECT_EQ(s.recording_id.value_or(""), "rec-ours");
   EXPECT_NE(s.recording_url_telnyx.value_or("").find("intake_8f14e45f-1795187352.wav"), std::string::npos);
-  EXPECT_DOUBLE_EQ(s.recording_duration_s.value_or(0), 334.798);
+  EXPECT_EQ(s.recording_duration_ms, 334798) << "Telnyx's duration_millis";
   EXPECT_EQ(s.verified_ids, std::vector<std::string>{"rec-ours"});
   EXPECT_FALSE(s.next_attempt_at_ms.has_value());
 }

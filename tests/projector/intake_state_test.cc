@@ -28,7 +28,7 @@ IntakeState FullIntake() {
   s.recording_started_at_ms = kT0 + 5 * kSec;
   s.recording_id = "rec-1";
   s.recording_url_telnyx = "https://x/y/intake_8f14e45f-1.wav?a=b&c=d";
-  s.recording_duration_s = 334.798;
+  s.recording_duration_ms = 334798;
   s.recording_fetched_at_ms = kT0 + 9 * kMin;
   s.recording_url_supabase = "https://sb/storage/v1/object/public/b/intake_8f14e45f.wav";
   s.recording_migrated_at_ms = kT0 + 10 * kMin;
@@ -64,7 +64,9 @@ TEST(IntakeStateTest, JsonHasTheInterfaceShapeInFixedOrder) {
             R"("recording_url_storage":null,"answered_at":null,"hangup_at":null,)"
             R"("hangup_cause":null,"record_start_attempts":0,"record_start_last_at":null,)"
             R"("fetch_queries":0,"first_query_at":null,"storage_attempts":0,)"
-            R"("recording_sha256":null,"recording_deleted_at":null,"delete_attempts":0,"verified_ids":[]}})");
+            R"("recording_sha256":null,"recording_deleted_at":null,"delete_attempts":0,"verified_ids":[],)"
+            R"("match":null,"match_candidates":[],"call_direction":null,"call_direction_source":null,)"
+            R"("record_start_retries":0}})");
 }
 
 TEST(IntakeStateTest, RoundTripsEveryFieldByteForByte) {
@@ -74,7 +76,7 @@ TEST(IntakeStateTest, RoundTripsEveryFieldByteForByte) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, s);
   EXPECT_EQ(IntakeToJson(*back), json);
-  EXPECT_NE(json.find(R"("recording_duration":334.798,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("recording_duration":334798,)"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("clinic":"north","tags":["a",{"b":1.5,"c":null}]})"), std::string::npos);
 }
 
@@ -104,11 +106,14 @@ TEST(IntakeStateTest, DurationsUseTheShortestExactText) {
   EXPECT_EQ(FormatNumber(334.798), "334.798");
   EXPECT_EQ(FormatNumber(0.1 + 0.2), "0.30000000000000004");
   IntakeState s = FullIntake();
-  for (double d : {0.0, 1e-3, 334.79799999999997, 1e21, 86400.5}) {
-    s.recording_duration_s = d;
-    auto back = IntakeFromJson(IntakeToJson(s));
+  for (int64_t ms : {int64_t{0}, int64_t{1}, int64_t{334798}, int64_t{14400000}}) {
+    s.recording_duration_ms = ms;
+    std::string json = IntakeToJson(s);
+    EXPECT_NE(json.find("\"recording_duration\":" + std::to_string(ms) + ","), std::string::npos)
+        << "an integer, milliseconds (INTERFACE §4)";
+    auto back = IntakeFromJson(json);
     ASSERT_TRUE(back.ok());
-    EXPECT_EQ(back->recording_duration_s, d);
+    EXPECT_EQ(back->recording_duration_ms, ms);
   }
 }
 
@@ -144,9 +149,12 @@ TEST(IntakeStateTest, RejectsRecordsItDidNotWrite) {
 TEST(IntakeStateTest, IntakeIdsAreSafeKeyComponents) {
   EXPECT_TRUE(IsValidIntakeId("intake_8f14e45f"));
   EXPECT_TRUE(IsValidIntakeId("A-z_0"));
-  EXPECT_TRUE(IsValidIntakeId(std::string(64, 'x')));
+  EXPECT_TRUE(IsValidIntakeId(std::string(40, 'x')));
   EXPECT_FALSE(IsValidIntakeId(""));
-  EXPECT_FALSE(IsValidIntakeId(std::string(65, 'x')));
+  EXPECT_FALSE(IsValidIntakeId(std::string(41, 'x')));
+  // Ids of stores written before the 40-character limit stay readable.
+  EXPECT_TRUE(core::IsStoredIntakeId(std::string(64, 'x')));
+  EXPECT_FALSE(core::IsStoredIntakeId(std::string(65, 'x')));
   EXPECT_FALSE(IsValidIntakeId("a/b"));
   EXPECT_FALSE(IsValidIntakeId("a b"));
   EXPECT_FALSE(IsValidIntakeId("ü"));

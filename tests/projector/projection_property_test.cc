@@ -92,7 +92,9 @@ class HistoryGenerator {
                                             r_.Chance(0.5) ? R"({"clinic":"c)" + std::to_string(i) + "\"}" : "")});
     if (r_.Chance(0.15)) return;  // never called
     Call call = CallFor(i, phone);
-    const int64_t answered = created + r_.Between(5 * kSec, 12 * kMin);  // some outside the window
+    // Some outside the window; some answered before the intake exists (it binds late).
+    const int64_t answered = created + (r_.Chance(0.15) ? -r_.Between(5 * kSec, 3 * kMin)
+                                                       : r_.Between(5 * kSec, 12 * kMin));
     WebhookExtras answer;
     if (r_.Chance(0.3)) answer.client_state = ClientStateFor(id);
     Hook(answered - 8 * kSec, "call.initiated", call, answered - 8 * kSec);

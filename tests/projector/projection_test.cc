@@ -91,7 +91,8 @@ TEST_F(LifecycleTest, HappyPathEndsStoredWithEverySeedKey) {
   EXPECT_EQ(s().state, State::kFetched);
   EXPECT_EQ(s().recording_id, "rec-1");
   EXPECT_EQ(s().recording_url_telnyx, RecordingUrl(kId));
-  EXPECT_EQ(s().recording_duration_s, 334.798);
+  // An old recording.matched (seconds only) gives Telnyx's integer milliseconds back exactly.
+  EXPECT_EQ(s().recording_duration_ms, 334798);
   EXPECT_EQ(s().recording_fetched_at_ms, kT0 + 8 * kMin + 5);
   EXPECT_EQ(s().verified_ids, std::vector<std::string>{"rec-1"});
   EXPECT_FALSE(s().next_attempt_at_ms.has_value());
@@ -419,7 +420,8 @@ TEST(ProjectionCreateTest, ServiceStartedSettingsAreValidated) {
   EXPECT_EQ(h.projection.settings().record_mode, RecordMode::kAuto) << "bad values keep the last";
   EXPECT_EQ(h.projection.settings().match_window_ms, 2 * kMin);
   h.Flush();
-  EXPECT_EQ(h.derived["projector/settings"], R"({"record_mode":"auto","match_window_ms":120000})");
+  EXPECT_EQ(h.derived["projector/settings"],
+            R"({"record_mode":"auto","match_window_ms":120000,"match_header":"X-Intake-Id"})");
 }
 
 }  // namespace

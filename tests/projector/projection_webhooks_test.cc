@@ -153,8 +153,11 @@ TEST(MatchTest, DirectionPicksThePatientsNumber) {
     in.direction = "incoming";
     in.from = "+1 555 012 3456";
     in.to = "+15550100200";
+    h.Apply(Webhook(kT0 + 50 * kSec, "call.initiated", "wh-i", in));  // the only one with a direction
     h.Apply(AnsweredAt(kT0 + kMin, in));
     EXPECT_EQ(h.Get(kId).state, State::kAnswered);
+    EXPECT_EQ(h.Get(kId).call_direction, "incoming");
+    EXPECT_EQ(h.Get(kId).call_direction_source, "call.initiated");
   }
   {
     ProjectionHarness h;  // incoming, but the patient's number is only in `to`: not theirs
@@ -163,10 +166,168 @@ TEST(MatchTest, DirectionPicksThePatientsNumber) {
     in.direction = "incoming";
     in.from = "+15559999999";
     in.to = kPatient;
+    h.Apply(Webhook(kT0 + 50 * kSec, "call.initiated", "wh-i", in));
     h.Apply(AnsweredAt(kT0 + kMin, in));
     EXPECT_EQ(h.Get(kId).state, State::kCreated);
-    EXPECT_EQ(h.projection.unmatched_total(), 1u);
+    EXPECT_EQ(h.projection.unmatched_total(), 2u) << "the answer and its initiated";
   }
+}
+
+// Real call.answered bodies carry no direction. Without a call.initiated the call is taken as
+// outgoing (the flow callrec serves), and the intake says so.
+TEST(MatchTest, WithoutCallInitiatedTheCallIsTakenAsOutgoing) {
+  ProjectionHarness h;
+  h.Apply(IntakeCreated(kT0, kId, kPatient));
+  h.Apply(AnsweredAt(kT0 + kMin, CallNo(1)));
+  EXPECT_EQ(h.Get(kId).state, State::kAnswered);
+  EXPECT_EQ(h.Get(kId).match, "phone");
+  EXPECT_EQ(h.Get(kId).call_direction, "outgoing");
+  EXPECT_EQ(h.Get(kId).call_direction_source, "assumed");
+}
+
+// Stores written when call.answered bodies carried a direction replay as before.
+TEST(MatchTest, ALegacyAnsweredDirectionIsStillRead) {
+  ProjectionHarness h;
+  h.Apply(IntakeCreated(kT0, kId, kPatient));
+  Call in = CallNo(1);
+  in.direction = "incoming";
+  in.from = kPatient;
+  in.to = "+15550100200";
+  WebhookExtras x;
+  x.legacy_answered_direction = true;
+  h.Apply(Webhook(kT0 + kMin, "call.answered", "wh-a", in, std::nullopt, x));
+  EXPECT_EQ(h.Get(kId).state, State::kAnswered);
+  EXPECT_EQ(h.Get(kId).call_direction_source, "call.answered");
+}
+
+core::Event ServiceStartedWithHeader(int64_t at, std::string_view header) {
+  core::Event e = ServiceStarted(at);
+  e.payload.pop_back();
+  e.payload += R"(,"match_header":")" + std::string(header) + R"("})";
+  return e;
+}
+
+// INTERFACE §9: client_state, then the --match-header SIP header, then the phone.
+TEST(MatchTest, TheSipHeaderNamesTheIntakeExactly) {
+  ProjectionHarness h;
+  h.Apply(IntakeCreated(kT0, "by-header", "+15550000077"));  // another number: the header decides
+  h.Apply(IntakeCreated(kT0 + kSec, "by-phone", kPatient));
+  WebhookExtras x;
+  x.custom_headers = {{"X-Other", "by-phone"}, {"x-intake-id", "by-header"}};  // SIP: any case
+  h.Apply(Webhook(kT0 + kMin, "call.answered", "wh-a", CallNo(1), std::nullopt, x));
+  EXPECT_EQ(h.Get("by-header").call_control_id, CallNo(1).ccid);
+  EXPECT_EQ(h.Get("by-header").match, "sip_header");
+  EXPECT_EQ(h.Get("by-phone").state, State::kCreated);
+  // client_state wins over the header.
+  x.client_state = ClientStateFor("by-phone");
+  x.custom_headers = {{"X-Intake-Id", "nobody"}};
+  h.Apply(Webhook(kT0 + kMin, "call.answered", "wh-b", CallNo(2), std::nullopt, x));
+  EXPECT_EQ(h.Get("by-phone").match, "client_state");
+}
+
+TEST(MatchTest, TheHeaderNameComesFromServiceStartedAndMayBeOnCallInitiated) {
+  ProjectionHarness h;
+  h.Apply(ServiceStartedWithHeader(kT0 - kMin, "X-Callrec-Intake"));
+  h.Apply(IntakeCreated(kT0, "named", "+15550000077"));
+  WebhookExtras default_header;
+  default_header.custom_headers = {{"X-Intake-Id", "named"}};
+  h.Apply(Webhook(kT0 + kMin, "call.answered", "wh-a", CallNo(1), std::nullopt, default_header));
+  EXPECT_EQ(h.Get("named").state, State::kCreated) << "X-Intake-Id is not the configured header";
+  WebhookExtras configured;
+  configured.custom_headers = {{"X-Callrec-Intake", "named"}};
+  h.Apply(Webhook(kT0 + kMin, "call.initiated", "wh-i", CallNo(2), std::nullopt, configured));
+  h.Apply(AnsweredAt(kT0 + kMin, CallNo(2), "wh-b"));
+  EXPECT_EQ(h.Get("named").call_control_id, CallNo(2).ccid);
+  EXPECT_EQ(h.Get("named").match, "sip_header");
+}
+
+TEST(MatchTest, MoreThanOneCandidateIsAmbiguousAndSaysWhich) {
+  ProjectionHarness h;
+  h.Apply(IntakeCreated(kT0, "first", kPatient));
+  h.Apply(IntakeCreated(kT0 + kSec, "second", kPatient));
+  h.Apply(IntakeCreated(kT0 + 2 * kSec, "third", kPatient));
+  h.Apply(AnsweredAt(kT0 + kMin, CallNo(1)));
+  EXPECT_EQ(h.Get("third").match, "ambiguous") << "the newest wins, as before";
+  EXPECT_EQ(h.Get("third").match_candidates, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(h.projection.ambiguous_total(), 1u);
+  h.Flush();
+  EXPECT_EQ(h.derived["projector/ambiguous_total"], "1");
+  EXPECT_NE(h.derived["intake/third"].find(R"("match":"ambiguous","match_candidates":["first","second"])"),
+            std::string::npos) << h.derived["intake/third"];
+}
+
+// ---- intakes created after their call was answered (issue 8 point 5) -------------------------
+
+TEST(LateIntakeTest, BindsToTheAnsweredCallAndRecordStartIsDue) {
+  ProjectionHarness h;
+  h.Apply(AnsweredAt(kT0, CallNo(1)));  // seq 1: nobody's yet
+  EXPECT_EQ(h.projection.unbound_call_count(), 1u);
+  h.Apply(IntakeCreated(kT0 + 20 * kSec, kId, kPatient));
+  EXPECT_EQ(h.Get(kId).state, State::kAnswered) << "the actor sends record_start now";
+  EXPECT_EQ(h.Get(kId).call_control_id, CallNo(1).ccid);
+  EXPECT_EQ(h.Get(kId).match, "phone");
+  EXPECT_EQ(h.Get(kId).updated_at_ms, kT0 + 20 * kSec);
+  EXPECT_EQ(h.projection.unbound_call_count(), 0u);
+  h.Apply(Webhook(kT0 + kMin, "call.hangup", "wh-h", CallNo(1)));
+  EXPECT_EQ(h.Get(kId).state, State::kEnded);
+  h.Flush();
+  EXPECT_TRUE(h.HasLink(kId, 1));
+}
+
+TEST(LateIntakeTest, ANamedCallBindsItsIntakeWhateverTheNumber) {
+  ProjectionHarness h;
+  WebhookExtras x;
+  x.client_state = ClientStateFor(kId);
+  h.Apply(Webhook(kT0, "call.answered", "wh-a", CallNo(1), std::nullopt, x));
+  h.Apply(IntakeCreated(kT0 + 5 * kMin, kId, "+15550000077"));
+  EXPECT_EQ(h.Get(kId).call_control_id, CallNo(1).ccid);
+  EXPECT_EQ(h.Get(kId).match, "client_state");
+}
+
+// By number, an ended call is not taken: the new intake waits for its own call (a retry).
+TEST(LateIntakeTest, AnEndedCallIsNotTakenByNumber) {
+  ProjectionHarness h;
+  h.Apply(AnsweredAt(kT0, CallNo(1)));
+  h.Apply(Webhook(kT0 + 30 * kSec, "call.hangup", "wh-h", CallNo(1)));
+  h.Apply(IntakeCreated(kT0 + kMin, kId, kPatient));
+  EXPECT_EQ(h.Get(kId).state, State::kCreated);
+  h.Apply(AnsweredAt(kT0 + 2 * kMin, CallNo(2), "wh-a2"));
+  EXPECT_EQ(h.Get(kId).call_control_id, CallNo(2).ccid);
+}
+
+// A call that named the intake exactly and ended before the intake existed: nothing was recorded.
+TEST(LateIntakeTest, ANamedCallOverBeforeItsIntakeExistedFailsSayingSo) {
+  ProjectionHarness h;
+  WebhookExtras x;
+  x.client_state = ClientStateFor(kId);
+  h.Apply(Webhook(kT0, "call.answered", "wh-a", CallNo(1), std::nullopt, x));
+  h.Apply(Webhook(kT0 + 30 * kSec, "call.hangup", "wh-h", CallNo(1)));
+  h.Apply(IntakeCreated(kT0 + kMin, kId, kPatient));
+  EXPECT_EQ(h.Get(kId).state, State::kFailed);
+  EXPECT_EQ(h.Get(kId).failure_reason, FailureReason::kRecordStartFailed);
+  EXPECT_NE(h.Get(kId).last_error.value_or("").find("before its intake was created"), std::string::npos);
+  h.Flush();
+  EXPECT_TRUE(h.HasLink(kId, 2)) << "the hangup is on its timeline";
+}
+
+TEST(LateIntakeTest, OutsideTheMatchWindowNothingBinds) {
+  ProjectionHarness h;
+  h.Apply(AnsweredAt(kT0, CallNo(1)));
+  h.Apply(IntakeCreated(kT0 + 11 * kMin, kId, kPatient));
+  EXPECT_EQ(h.Get(kId).state, State::kCreated);
+  EXPECT_EQ(h.projection.unbound_call_count(), 0u) << "expired";
+}
+
+// Load() of a real store reading it back: ProjectionResidencyTest.MatchingAndWaitingCallsWorkFromAReloadedStore.
+TEST(LateIntakeTest, AWaitingCallIsKeptInDerivedDataUntilAnIntakeTakesIt) {
+  ProjectionHarness h;
+  h.Apply(AnsweredAt(kT0, CallNo(1)));
+  h.Flush();
+  EXPECT_TRUE(h.HasKey("projector/waiting_call/" + SeqSuffix(1)));
+  h.Apply(IntakeCreated(kT0 + kMin, kId, kPatient));
+  EXPECT_EQ(h.Get(kId).state, State::kAnswered);
+  h.Flush();
+  EXPECT_FALSE(h.HasKey("projector/waiting_call/" + SeqSuffix(1)));
 }
 
 // ---- unmatched and orphans -------------------------------------------------------------------
@@ -253,7 +414,7 @@ TEST_F(BoundCallTest, RecordingSavedBeforeHangupFetchesAndHangupDoesNotRegress) 
   h.Apply(Saved("wh-s", call, RecordingUrl(kId)));
   EXPECT_EQ(s().state, State::kFetched);
   EXPECT_EQ(s().recording_id, "rec-1");
-  EXPECT_EQ(s().recording_duration_s, 259.0);
+  EXPECT_EQ(s().recording_duration_ms, 259000) << "integer milliseconds (duration_millis)";
   EXPECT_EQ(s().recording_started_at_ms, kT0 + 41 * kSec) << "record_start ok's time is kept";
   h.Apply(Webhook(kT0 + 5 * kMin + 3 * kSec, "call.hangup", "wh-h", call, kT0 + 5 * kMin));
   EXPECT_EQ(s().state, State::kFetched);
@@ -287,6 +448,16 @@ TEST_F(BoundCallTest, RecordingWithForeignCallIdsIsIgnored) {
   EXPECT_EQ(s().state, State::kRecording);
   h.Apply(Webhook(kT0 + 6 * kMin, "call.hangup", "wh-h", other_call));
   EXPECT_EQ(s().state, State::kRecording) << "the other leg hanging up does not end our call";
+}
+
+// Telnyx does not promise a recording's call_control_id is the webhooks' string (a documented
+// example carries the leg UUID): matching leg and session make it this call's.
+TEST_F(BoundCallTest, RecordingSavedWithTheLegAsControlIdIsThisCallsByLegAndSession) {
+  Call as_reported = call;
+  as_reported.ccid = call.leg;
+  h.Apply(Saved("wh-s", as_reported, RecordingUrl(kId)));
+  EXPECT_EQ(s().state, State::kFetched);
+  EXPECT_EQ(s().recording_id, "rec-1");
 }
 
 TEST_F(BoundCallTest, RecordingErrorIsNotedAndPollingGoesOn) {
@@ -375,7 +546,7 @@ TEST(OrderingTest, AnsweredHangupSavedConvergeInEveryOrderWithDuplicates) {
       EXPECT_EQ(s.state, State::kFetched);
       EXPECT_EQ(s.recording_id, "rec-1");
       EXPECT_EQ(s.recording_url_telnyx, RecordingUrl(kId));
-      EXPECT_EQ(s.recording_duration_s, 259.0);
+      EXPECT_EQ(s.recording_duration_ms, 259000);
       EXPECT_EQ(s.recording_started_at_ms, kT0 + 41 * kSec);
       EXPECT_EQ(s.answered_at_ms, kT0 + 40 * kSec);
       EXPECT_EQ(s.hangup_at_ms, kT0 + 5 * kMin);

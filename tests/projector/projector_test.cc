@@ -10,6 +10,7 @@
 #include "fakes/temp_dir.h"
 #include "projector/event_builders.h"
 #include "projector/projection_harness.h"
+#include "projector/projection_keys.h"
 
 namespace callrec::projector {
 namespace {
@@ -157,7 +158,7 @@ TEST(ProjectionStoreTest, DamagedDerivedDataIsCorruption) {
     auto store = OpenStore(dir, clock);
     core::DerivedBatch batch;
     batch.Put("projector/last_seq", "1");
-    batch.Put("projector/format", "2");
+    batch.Put("projector/format", std::to_string(keys::kFormatVersion));
     for (const auto& [key, value] : damage) batch.Put(key, value);
     ASSERT_TRUE(store->WriteDerived(batch).ok());
     auto p = Projection::Load(*store);
@@ -222,6 +223,42 @@ void ApplyAndWrite(core::EventStore& store, Projection& p, core::Event e) {
   ASSERT_TRUE(store.WriteDerived(p.Flush()).ok());
 }
 
+// Intakes still in `created` are not resident: matching finds them through the store's unbound
+// index, every candidate of an ambiguous match included, and a call answered before its intake
+// existed waits in the store across a restart.
+TEST(ProjectionResidencyTest, MatchingAndWaitingCallsWorkFromAReloadedStore) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = OpenStore(dir, clock);
+  Call call = CallNo(1), early = CallNo(2);
+  early.to = "+15550009999";
+  {
+    auto p = Projection::Load(*store);
+    ASSERT_TRUE(p.ok());
+    for (core::Event e : std::vector<core::Event>{IntakeCreated(kT0, "older", call.to),
+                                                  IntakeCreated(kT0 + kSec, "newer", call.to),
+                                                  Webhook(kT0 + kSec, "call.answered", "wh-e", early)})
+      ApplyAndWrite(*store, *p, e);
+  }
+  auto p = Projection::Load(*store);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->resident_count(), 0u) << "created intakes stay in the store";
+  EXPECT_EQ(p->unbound_call_count(), 1u) << "the early call still waits for its intake";
+  ApplyAndWrite(*store, *p, Webhook(kT0 + kMin, "call.answered", "wh-a", call));
+  ApplyAndWrite(*store, *p, IntakeCreated(kT0 + kMin, "late", early.to));
+  const IntakeState* newer = p->Find("newer");
+  ASSERT_NE(newer, nullptr);
+  EXPECT_EQ(newer->state, State::kAnswered);
+  EXPECT_EQ(newer->match, "ambiguous");
+  EXPECT_EQ(newer->match_candidates, (std::vector<std::string>{"older"}));
+  EXPECT_EQ(p->ambiguous_total(), 1u);
+  const IntakeState* late = p->Find("late");
+  ASSERT_NE(late, nullptr);
+  EXPECT_EQ(late->state, State::kAnswered) << "bound late to the call answered before the restart";
+  EXPECT_EQ(late->call_control_id, early.ccid);
+  EXPECT_EQ(p->unbound_call_count(), 0u);
+}
+
 TEST(ProjectionResidencyTest, FinishedIntakesLeaveMemoryAndLoadReadsOnlyTheOpenSet) {
   TempDir dir;
   ManualClock clock;
@@ -253,9 +290,9 @@ TEST(ProjectionResidencyTest, FinishedIntakesLeaveMemoryAndLoadReadsOnlyTheOpenS
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   uint64_t keys_read = counted.derived_keys_read() - before;
   EXPECT_EQ(loaded->resident_count(), 3u);
-  // last_seq, format, settings, unmatched_total; per open intake its open/ key, intake/ and
-  // projector/updated/. Nothing per finished intake.
-  EXPECT_LE(keys_read, 4u + 3u * 3u) << "Load must not read finished intakes";
+  // last_seq, format, settings, unmatched_total, ambiguous_total; per open intake its open/ key,
+  // intake/ and projector/updated/. Nothing per finished intake.
+  EXPECT_LE(keys_read, 5u + 3u * 3u) << "Load must not read finished intakes";
   std::vector<std::string> open;
   loaded->ForEachPending([&](const IntakeState& s) { open.push_back(s.id); });
   EXPECT_EQ(open, (std::vector<std::string>{"open-a", "open-b", "open-c"}));

@@ -20,6 +20,7 @@ namespace callrec::projector {
 namespace {
 
 namespace fs = std::filesystem;
+using core::Status;
 using core::StatusCode;
 
 std::string ReadAll(const fs::path& path) {
@@ -136,7 +137,9 @@ TEST_F(FsStorageTest, HostileIdsExtensionsAndMissingFiles) {
 
 // ---- SupabaseStorage ----------------------------------------------------------------------
 
-constexpr char kKey[] = "service-role-KEY-123";
+// A legacy service_role key: a JWT.
+constexpr char kKey[] = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl";
+constexpr char kSecretKey[] = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
 
 // Emulates the two Storage routes callrec uses, with the documented answers.
 class SupabaseStorageTest : public StorageTestBase {
@@ -144,6 +147,8 @@ class SupabaseStorageTest : public StorageTestBase {
   void SetUp() override {
     StorageTestBase::SetUp();
     auto authorized = [](const httplib::Request& req) {
+      // A new sb_secret_ key (not a JWT) only in apikey; a JWT key in both headers.
+      if (req.get_header_value("apikey") == kSecretKey) return !req.has_header("Authorization");
       return req.get_header_value("Authorization") == std::string("Bearer ") + kKey &&
              req.get_header_value("apikey") == kKey;
     };
@@ -165,6 +170,12 @@ class SupabaseStorageTest : public StorageTestBase {
         return;
       }
       std::string key = req.matches[1].str() + "/" + req.matches[2].str();
+      if (max_bytes_ > 0 && req.body.size() > max_bytes_) {
+        res.status = 400;  // Supabase: HTTP 400, the real code in statusCode
+        res.set_content(R"({"statusCode":"413","error":"Payload too large","message":"The object exceeded the maximum allowed size"})",
+                        "application/json");
+        return;
+      }
       if (objects_.count(key) && req.get_header_value("x-upsert") != "true") {
         res.status = 400;
         res.set_content(R"({"statusCode":"409","error":"Duplicate"})", "application/json");
@@ -202,6 +213,7 @@ class SupabaseStorageTest : public StorageTestBase {
   std::map<std::string, std::string> objects_;
   std::string content_type_;
   int uploads_ = 0, heads_ = 0, gets_ = 0, fail_status_ = 0;
+  size_t max_bytes_ = 0;
   bool corrupt_ = false;
 };
 
@@ -212,6 +224,8 @@ TEST_F(SupabaseStorageTest, UploadsVerifiesBySizeAndReportsObjectUrl) {
   auto copy = storage.Store("intake_1", path, "wav", sha);
   ASSERT_TRUE(copy.ok()) << copy.status().ToString();
   EXPECT_EQ(copy->location, base_ + "/storage/v1/object/call-recordings/intake_1/recording.wav");
+  EXPECT_EQ(copy->public_url,
+            base_ + "/storage/v1/object/public/call-recordings/intake_1/recording.wav");
   EXPECT_EQ(copy->status, 200);
   EXPECT_EQ(copy->bytes, audio.size());
   EXPECT_EQ(copy->sha256, sha);
@@ -266,6 +280,27 @@ TEST_F(SupabaseStorageTest, RejectedKeyIsFailedPreconditionWithBodyButNoKey) {
   EXPECT_EQ(copy.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(copy.status().message().find("invalid signature"), std::string::npos);
   EXPECT_EQ(copy.status().message().find("WRONG-KEY-999"), std::string::npos);
+}
+
+TEST_F(SupabaseStorageTest, ANewSecretKeyGoesInApikeyOnly) {
+  auto [path, sha] = Local("dl.wav", "bytes");
+  SupabaseStorage storage(transport_, clock_, base_, "call-recordings", kSecretKey);
+  auto copy = storage.Store("intake_1", path, "wav", sha);
+  EXPECT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_TRUE(IsJwt(kKey));
+  EXPECT_FALSE(IsJwt(kSecretKey));
+  EXPECT_FALSE(IsJwt("a..b"));
+}
+
+// Supabase answers an oversize upload as HTTP 400 with statusCode "413": classified by the
+// statusCode, it is "too large", which no retry of the same upload can fix.
+TEST_F(SupabaseStorageTest, AnOversizeUploadIsTooLargeNotRetriable) {
+  max_bytes_ = 100;
+  auto [path, sha] = Local("dl.wav", std::string(200, 'x'));
+  auto copy = Storage().Store("intake_1", path, "wav", sha);
+  EXPECT_TRUE(IsTooLarge(copy.status())) << copy.status().ToString();
+  EXPECT_NE(copy.status().message().find("statusCode 413"), std::string::npos);
+  EXPECT_FALSE(IsTooLarge(Status::InvalidArgument("other")));
 }
 
 TEST_F(SupabaseStorageTest, ServerErrorsAndNoAnswerAreUnavailable) {

@@ -201,9 +201,14 @@ TEST_F(TelnyxClientTest, ListBySessionAndEmptyListIsNotFound) {
           "/v2/recordings?filter%5Bcall_session_id%5D=s%2F1&page%5Bnumber%5D=3&page%5Bsize%5D=20");
 }
 
-TEST_F(TelnyxClientTest, ListNotFoundStatusIsFailed) {
+// The spec lists a 404 for GET /v2/recordings: nothing (yet), like an empty page, not a fault
+// retried for 24 h (issue 9 point 7).
+TEST_F(TelnyxClientTest, ListNotFoundStatusIsNotFoundYet) {
   transport_.On("GET", "", ScriptedTransport::Json(404, R"({"errors":[{"code":"10005"}]})"));
-  EXPECT_EQ(client_.ListRecordings({.call_leg_id = kLeg}, 1, 20).api.outcome, ApiOutcome::kFailed);
+  RecordingsPage page = client_.ListRecordings({.call_leg_id = kLeg}, 1, 20);
+  EXPECT_EQ(page.api.outcome, ApiOutcome::kNotFound);
+  EXPECT_EQ(page.api.error, "");
+  EXPECT_TRUE(page.recordings.empty());
 }
 
 TEST_F(TelnyxClientTest, GarbageFromTelnyxIsTransient) {

@@ -39,9 +39,16 @@ TEST(WebhookFactsTest, ReadsTelnyxSamples) {
   EXPECT_EQ(answered->call_control_id, "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg");
   EXPECT_EQ(answered->call_leg_id, "2dc6fc34-f9e0-11ed-b4f8-02420a0daa69");
   EXPECT_EQ(answered->call_session_id, "2dc1b3c8-f9e0-11ed-bb2c-02420a0daa69");
-  EXPECT_EQ(answered->direction, "outgoing");
+  EXPECT_EQ(answered->direction, "") << "real call.answered bodies carry no direction";
+  EXPECT_EQ(answered->Header("x-intake-id"), "a1b2c3d4-0000-4000-8000-00000000cafe")
+      << "custom_headers, compared case-insensitively";
+  EXPECT_EQ(answered->Header("X-Other"), "");
   EXPECT_EQ(answered->to, "+15550123456");
   EXPECT_EQ(answered->client_state, "");  // null in the sample
+
+  auto initiated = ParseWebhookFacts(SampleEvent("webhook.call.initiated.json", 6), parser);
+  ASSERT_TRUE(initiated.ok());
+  EXPECT_EQ(initiated->direction, "outgoing");
 
   auto hangup = ParseWebhookFacts(SampleEvent("webhook.call.hangup.json", 8), parser);
   ASSERT_TRUE(hangup.ok());

@@ -64,7 +64,9 @@ TEST_F(AuditCli, TimelineTellsTheStoryOneLinePerEvent) {
   // The call.initiated came before the answer bound the call: linked afterwards, shown in order.
   EXPECT_EQ(sources[1], "telnyx.webhook");
   EXPECT_EQ(summaries[1], "call.initiated, patient …3456, call v3:…Yw2a");
-  EXPECT_EQ(summaries[2], "call.answered, patient …3456, call v3:…Yw2a");
+  // The answer that bound the call says how (INTERFACE §9) and which way the call went.
+  EXPECT_EQ(summaries[2],
+            "call.answered, patient …3456, call v3:…Yw2a — matched by phone; outgoing (from call.initiated)");
   EXPECT_EQ(summaries[3], "record_start → 200 in 12 ms");
   EXPECT_EQ(sources[3], "telnyx.api");
   EXPECT_EQ(summaries[4], "call.hangup (normal_clearing by callee), call v3:…Yw2a");
@@ -158,7 +160,7 @@ TEST_F(AuditCli, ShowPrintsOneFieldPerLineAndMetadataKeysOnTheirOwnLines) {
   EXPECT_EQ(value_of("metadata.recording_id"), kRecordingId);
   EXPECT_EQ(value_of("metadata.call_control_id"), kCallId);
   EXPECT_EQ(value_of("metadata.clinic"), "north");
-  EXPECT_EQ(value_of("metadata.recording_duration"), "334.798");
+  EXPECT_EQ(value_of("metadata.recording_duration"), "334798") << "Telnyx's duration_millis";
   EXPECT_EQ(value_of("metadata.recording_sha256"), kSha256);
   for (const auto& l : lines) {
     EXPECT_FALSE(l.starts_with("metadata ")) << "metadata printed as one JSON line: " << l;

@@ -9,7 +9,8 @@
 namespace callrec::testing {
 namespace {
 
-constexpr const char* kKey = "service-role-test-key";
+// A legacy service_role key is a JWT (header.payload.signature, base64url).
+constexpr const char* kKey = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl";
 
 class SimStorageTest : public ::testing::Test {
  protected:
@@ -101,11 +102,15 @@ TEST_F(SimStorageTest, WritesAndPrivateReadsNeedTheServiceKey) {
   EXPECT_EQ(client_->Post(path.c_str(), {{"apikey", "wrong"}, {"Authorization", std::string("Bearer ") + kKey}},
                           "x", "audio/wav")->status,
             401);
-  ExpectStorageError(client_->Post(path.c_str(), {{"apikey", kKey}}, "x", "audio/wav"), 403, "403",
+  // Supabase's errors are HTTP 400 with the code in statusCode.
+  ExpectStorageError(client_->Post(path.c_str(), {{"apikey", kKey}}, "x", "audio/wav"), 400, "403",
                      "Unauthorized");
   ExpectStorageError(client_->Post(path.c_str(), {{"apikey", kKey}, {"Authorization", "Bearer wrong"}},
                                    "x", "audio/wav"),
-                     403, "403", "Unauthorized");
+                     400, "403", "Unauthorized");
+  ExpectStorageError(client_->Post(path.c_str(), {{"apikey", kKey}, {"Authorization", "Bearer a.b.c"}},
+                                   "x", "audio/wav"),
+                     400, "403", "Unauthorized");
   EXPECT_EQ(sim_->storage().object_count(), 0u);
   ASSERT_EQ(Upload("call-recordings/c.wav", "x")->status, 200);
   EXPECT_EQ(client_->Get(path.c_str())->status, 401);  // authenticated route without a key
@@ -135,7 +140,7 @@ TEST_F(SimStorageTest, OversizedUploadsAreRejected) {
   config.storage_max_bytes = 1024;
   Start(config);
   auto res = Upload("call-recordings/big.wav", std::string(2000, 'x'));
-  ExpectStorageError(res, 413, "413", "Payload too large");
+  ExpectStorageError(res, 400, "413", "Payload too large");
   EXPECT_EQ(Upload("call-recordings/ok.wav", std::string(1024, 'x'))->status, 200);
 }
 
@@ -163,9 +168,24 @@ TEST_F(SimStorageTest, AnyKeyIsAcceptedWhenNoneIsConfigured) {
   SimConfig config;
   sim_ = StartSim(clock_, config);
   client_ = std::make_unique<httplib::Client>("127.0.0.1", sim_->port());
-  httplib::Headers any = {{"Authorization", "Bearer whatever"}, {"apikey", "whatever"}};
+  httplib::Headers any = {{"Authorization", "Bearer x.y.z"}, {"apikey", "x.y.z"}};
   EXPECT_EQ(client_->Post("/storage/v1/object/call-recordings/h.wav", any, "x", "audio/wav")->status, 200);
   EXPECT_EQ(client_->Post("/storage/v1/object/call-recordings/i.wav", "x", "audio/wav")->status, 401);
+}
+
+// A new sb_secret_ key is not a JWT: it belongs in apikey only; as a Bearer it is refused.
+TEST_F(SimStorageTest, ASecretKeyGoesInApikeyOnlyAndIsRefusedAsABearer) {
+  SimConfig config;
+  sim_ = StartSim(clock_, config);
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", sim_->port());
+  const std::string secret = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
+  EXPECT_EQ(client_->Post("/storage/v1/object/call-recordings/j.wav", {{"apikey", secret}}, "x",
+                          "audio/wav")->status,
+            200);
+  ExpectStorageError(client_->Post("/storage/v1/object/call-recordings/k.wav",
+                                   {{"apikey", secret}, {"Authorization", "Bearer " + secret}}, "x",
+                                   "audio/wav"),
+                     400, "403", "Unauthorized");
 }
 
 }  // namespace

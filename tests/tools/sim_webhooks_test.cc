@@ -93,16 +93,18 @@ TEST_F(SimWebhookTest, AFullCallDeliversSignedWebhooksInTheDocumentedShapes) {
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(Types(got), (Strings{"call.initiated", "call.answered", "call.hangup",
                                  "call.recording.saved"}));
+  // The real shapes (data/webhooks/): call.answered has no direction and no state, call.hangup
+  // no state but an end_time, call.recording.saved also format, start_time and end_time.
   const std::vector<Strings> payload_keys = {
       {"call_control_id", "call_leg_id", "call_session_id", "client_state", "connection_id",
        "direction", "from", "to", "state"},
       {"call_control_id", "call_leg_id", "call_session_id", "client_state", "connection_id",
-       "direction", "from", "to", "start_time", "state"},
+       "from", "to", "start_time", "calling_party_type"},
       {"call_control_id", "call_leg_id", "call_session_id", "client_state", "connection_id",
-       "from", "to", "hangup_cause", "hangup_source", "sip_hangup_cause", "start_time", "state"},
+       "from", "to", "hangup_cause", "hangup_source", "sip_hangup_cause", "start_time", "end_time"},
       {"call_control_id", "call_leg_id", "call_session_id", "channels", "client_state",
        "connection_id", "recording_id", "recording_started_at", "recording_ended_at",
-       "recording_urls", "public_recording_urls"}};
+       "recording_urls", "public_recording_urls", "format", "start_time", "end_time"}};
   std::set<std::string> event_ids;
   for (size_t i = 0; i < got.size(); ++i) {
     ExpectSigned(got[i]);
@@ -132,6 +134,8 @@ TEST_F(SimWebhookTest, AFullCallDeliversSignedWebhooksInTheDocumentedShapes) {
   EXPECT_EQ(hangup.Str("/data/payload/hangup_source"), "callee");
   EXPECT_EQ(hangup.Str("/data/payload/sip_hangup_cause"), "200");
   EXPECT_EQ(hangup.Str("/data/occurred_at"), "2026-11-20T15:00:05.000000Z");
+  EXPECT_EQ(hangup.Str("/data/payload/end_time"), hangup.Str("/data/occurred_at"));
+  EXPECT_EQ(saved.Str("/data/payload/format"), "wav");
   EXPECT_EQ(saved.Str("/data/payload/channels"), "dual");
   EXPECT_EQ(saved.Keys("/data/payload/public_recording_urls"), Strings{});
   std::string url = saved.Str("/data/payload/recording_urls/wav");
@@ -290,6 +294,27 @@ TEST_F(SimWebhookTest, IncomingUnansweredCallTimesOut) {
   EXPECT_EQ(Json(got[0].body).Str("/data/payload/state"), "parked");
   EXPECT_EQ(Json(got[0].body).Str("/data/payload/direction"), "incoming");
   EXPECT_EQ(Json(got[1].body).Str("/data/payload/hangup_cause"), "timeout");
+}
+
+// A SIP call's X- headers (e.g. LiveKit's SIP participant `headers`) come as custom_headers on
+// call.initiated and call.answered, which carries no direction (only call.initiated does).
+TEST_F(SimWebhookTest, CustomHeadersRideOnInitiatedAndAnswered) {
+  Start();
+  CallSpec spec = Spec();
+  spec.custom_headers = {{"X-Intake-Id", "intake_9"}};
+  spec.answer_after_ms = 100;
+  spec.hangup_after_ms = -1;
+  ASSERT_TRUE(sim_->PlaceCall(spec).ok());
+  clock_.Advance(milliseconds(100));
+  auto got = receiver_.WaitFor(2);
+  ASSERT_EQ(Types(got), (Strings{"call.initiated", "call.answered"}));
+  for (const auto& d : got) {
+    Json j(d.body);
+    EXPECT_EQ(j.Str("/data/payload/custom_headers/0/name"), "X-Intake-Id");
+    EXPECT_EQ(j.Str("/data/payload/custom_headers/0/value"), "intake_9");
+  }
+  EXPECT_EQ(Json(got[1].body).Str("/data/payload/direction"), "<absent>");
+  EXPECT_EQ(Json(got[1].body).Str("/data/payload/state"), "<absent>");
 }
 
 TEST_F(SimWebhookTest, AutoRecordRecordsWithoutRecordStart) {

@@ -267,11 +267,23 @@ TEST_F(SimApiTest, DocumentedFiltersFilterAndUnknownFiltersAreIgnored) {
   EXPECT_EQ(total("filter[created_at][gte]=" + cut), 1);
   EXPECT_EQ(first_leg("filter[created_at][lte]=" + cut), ida.call_leg_id);
   EXPECT_EQ(total("filter[created_at][lte]=" + cut), 1);
-  ExpectError(client_->Get("/v2/recordings?filter[created_at][gte]=yesterday"), 422, "10015");
+  ExpectError(client_->Get("/v2/recordings?filter[created_at][gte]=yesterday"), 422, "10033");
   // Not documented, so Telnyx ignores them: a client "filtering" by file name gets everything.
   EXPECT_EQ(total("filter[custom_file_name]=intake_a"), 2);
   EXPECT_EQ(first_leg("filter[custom_file_name]=intake_a"), idb.call_leg_id);
-  EXPECT_EQ(total("filter[call_control_id]=" + ida.call_control_id), 2);
+  // Documented since 2026-03: call_control_id, sip_call_id, start/end time, conference_region.
+  EXPECT_EQ(total("filter[call_control_id]=" + ida.call_control_id), 1);
+  EXPECT_EQ(first_leg("filter[call_control_id]=" + ida.call_control_id), ida.call_leg_id);
+  EXPECT_EQ(total("filter[sip_call_id]=abc"), 0);
+  EXPECT_EQ(total("filter[start_time][gte]=" + cut), 1);
+  EXPECT_EQ(total("filter[end_time][lte]=" + cut), 1);
+  EXPECT_EQ(total("filter[conference_region]=Europe"), 0);
+  ExpectError(client_->Get("/v2/recordings?filter[conference_region]=Mars"), 422, "10032");
+  ExpectError(client_->Get("/v2/recordings?filter[end_time][lte]=soon"), 422, "10033");
+  // The spec lists a 404 for the list; with this fault an empty result is one.
+  ASSERT_TRUE(sim_->SetFaults(R"({"recordings_list_404_when_empty":true})").ok());
+  ExpectError(client_->Get("/v2/recordings?filter[sip_call_id]=abc"), 404, "10005");
+  EXPECT_EQ(total("filter[call_leg_id]=" + ida.call_leg_id), 1) << "a non-empty list is a list";
 }
 
 TEST_F(SimApiTest, ForeignRecordingsAreNewerAndListedFirst) {
