@@ -6,7 +6,9 @@
 // kStoreMemtableBytes flushes them past that): cache + memtables stay within kStoreCacheBytes
 // however many events arrive or are read. Issue 8 gives `serve` 128 MB on a 1,000,000-event
 // store; 32 MiB of it for RocksDB leaves the rest to the open intakes, the HTTP workers and
-// the allocator (docs/PERFORMANCE.md has the measurements behind the figure).
+// the allocator (docs/PERFORMANCE.md has the measurements behind the figure). The memtables'
+// share is small because RSS rises by it while they fill and drops when they flush: 8 MiB keeps
+// that saw-tooth within issue 8's ±10 % (a flush every minute or two at a busy clinic's rate).
 //
 // Declared apart from event_store.h so the widely included store interface stays as it is.
 // Thread-safety: safe from any thread.
@@ -21,7 +23,7 @@
 namespace callrec::core {
 
 inline constexpr size_t kStoreCacheBytes = size_t(32) << 20;
-inline constexpr size_t kStoreMemtableBytes = size_t(16) << 20;
+inline constexpr size_t kStoreMemtableBytes = size_t(8) << 20;
 
 struct StoreMemory {
   uint64_t cache = 0;          // block cache usage, the memtables' reservation included
