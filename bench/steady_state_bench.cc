@@ -281,6 +281,7 @@ struct Figures {
   int64_t rss_ready_kb = 0, rss_after_kb = 0;
   std::vector<double> record_start_ms, attached_ms, stored_ms;
   int stored = 0, calls = 0;
+  int lost_call_over = 0, lost_other = 0;  // live intakes not stored, by why
   double copies_per_s = 0, queries_per_s = 0;
   std::string depth_start, depth_end;
 };
@@ -374,7 +375,7 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
   if (!store.ok()) Die("reopen store: " + store.status().ToString());
   std::set<std::string> live_set(live.begin(), live.end());
   std::map<std::string, int64_t> answered, hangup, sent, attached, stored_at;
-  std::set<std::string> stored;
+  std::set<std::string> stored, call_over;
   uint64_t copies = 0, queries = 0;
   auto read = (*store)->ForEachFrom(f.store_events + 1, [&](const core::Event& e) {
     if (e.type == "telnyx.webhook") {
@@ -388,6 +389,9 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
     bool in_window = e.recorded_at_ms >= wall_ready && e.recorded_at_ms <= wall_end;
     if (e.type == "telnyx.record_start" && is_live)
       sent.emplace(e.intake_id, e.recorded_at_ms - IntField(e.payload, "duration_ms"));
+    // 422 90018: the request reached the sim after the call had ended (it lasts 300 ms).
+    if (e.type == "telnyx.record_start" && is_live && e.payload.find("\"90018\"") != std::string::npos)
+      call_over.insert(e.intake_id);
     if (e.type == "recording.matched" && is_live) attached.emplace(e.intake_id, e.recorded_at_ms);
     bool ok_upload = e.type == "storage.upload" && Field(e.payload, "outcome") == "ok";
     if (ok_upload && is_live) stored.insert(e.intake_id);
@@ -405,6 +409,8 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
     if (stored_at.count(id)) f.stored_ms.push_back(double(stored_at[id] - at));
   f.calls = o.calls;
   f.stored = int(stored.size());
+  for (const std::string& id : live)
+    if (!stored.count(id)) (call_over.count(id) ? f.lost_call_over : f.lost_other)++;
   double window_s = std::max(1.0, double(wall_end - wall_ready) / 1000.0);
   f.copies_per_s = double(copies) / window_s;
   f.queries_per_s = double(queries) / window_s;
@@ -436,6 +442,8 @@ void Print(const Options& o, const Figures& empty, const Figures& full) {
   row("call.hangup -> copy stored p50 / p99", pair(empty.stored_ms), pair(full.stored_ms));
   row("live calls stored", std::to_string(empty.stored) + " of " + std::to_string(empty.calls),
       std::to_string(full.stored) + " of " + std::to_string(full.calls));
+  row("not stored: record_start after the hangup / other", std::to_string(empty.lost_call_over) + " / " + std::to_string(empty.lost_other),
+      std::to_string(full.lost_call_over) + " / " + std::to_string(full.lost_other));
   row("backlog copies / queries finished per s", num("%.1f", empty.copies_per_s) + " / " + num("%.1f", empty.queries_per_s),
       num("%.1f", full.copies_per_s) + " / " + num("%.1f", full.queries_per_s));
   row("due steps live/query/copy: at ready", empty.depth_start, full.depth_start);
