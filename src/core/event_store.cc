@@ -1,6 +1,7 @@
 // EventStore on RocksDB. The only file that includes RocksDB headers.
 #include "core/event_store.h"
 #include "core/store_id.h"
+#include "core/store_memory.h"
 #include "core/thread_annotations.h"
 
 #include <sys/stat.h>
@@ -138,10 +139,11 @@ class RocksEventStore final : public EventStore {
 
   Status OpenDb() {
     rocksdb::DBOptions db_options = BaseOptions();
-    cache_ = rocksdb::NewLRUCache(64 << 20);
-    // Memtables (all families) are charged to the same 64 MiB and flush past 32 MiB of it: RocksDB's
-    // memory has one bound however many events arrive (its default is 64 MiB per family, on top).
-    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(32 << 20, cache_);
+    cache_ = rocksdb::NewLRUCache(kStoreCacheBytes);
+    // Memtables (all families) are charged to the same cache and flush past kStoreMemtableBytes of
+    // it: RocksDB's memory has one bound however many events arrive (store_memory.h; RocksDB's
+    // default is 64 MiB of memtable per family, on top).
+    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(kStoreMemtableBytes, cache_);
     std::vector<std::string> names;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
     if (!s.ok()) {
@@ -394,6 +396,16 @@ class RocksEventStore final : public EventStore {
     if (byte_offset >= value.size()) return Status::InvalidArgument("offset past the record");
     value[byte_offset] = char(value[byte_offset] ^ 0xFF);
     return FromRocks(db_->Put(rocksdb::WriteOptions(), events_, SeqKey(seq), value), "corrupt");
+  }
+
+  // Thread-safe: the cache and the DB-wide properties (summed over every column family).
+  StoreMemory Memory() const {
+    StoreMemory m;
+    m.cache = cache_->GetUsage();
+    uint64_t v = 0;
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) m.memtables = v;
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) m.table_readers = v;
+    return m;
   }
 
   rocksdb::DB* db() { return db_; }
@@ -661,6 +673,11 @@ Result<std::unique_ptr<EventStore>> EventStore::OpenReader(const std::string& di
   auto store = std::make_unique<RocksEventStore>(dir, &unused_clock, true, tmpl);
   CALLREC_RETURN_IF_ERROR(store->OpenDb());
   return std::unique_ptr<EventStore>(std::move(store));
+}
+
+std::optional<StoreMemory> MeasureStoreMemory(EventStore& store) {
+  auto* rocks = dynamic_cast<RocksEventStore*>(&store);
+  return rocks ? std::optional<StoreMemory>(rocks->Memory()) : std::nullopt;
 }
 
 std::string StoreId(const EventStore& store) {

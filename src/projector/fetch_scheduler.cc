@@ -117,10 +117,18 @@ void FetchScheduler::Unplace(const std::string& id, Entry& entry) {
   if (entry.where == Where::kWaiting) timers_.erase({entry.due_ms, id});
   if (entry.where == Where::kReady) {
     LaneState& lane = lanes_[size_t(LaneFor(entry.step.kind))];
-    lane.ready.erase(Rank{entry.intake.created_at_ms, entry.due_ms, id});
+    lane.ready.erase(RankOf(id, entry));
     lane.ready_by_due.erase({entry.due_ms, id});
   }
   entry.where = Where::kIdle;
+}
+
+int64_t FetchScheduler::LiveHorizonMs(const PipelineConfig& c) {
+  return (c.fetch_delay + c.fetch_interval * c.fetch_max_attempts + std::chrono::minutes(10)).count();
+}
+
+FetchScheduler::Rank FetchScheduler::RankOf(const std::string& id, const Entry& entry) const {
+  return Rank{entry.backlog, entry.backlog ? entry.intake.created_at_ms : 0, entry.due_ms, id};
 }
 
 void FetchScheduler::Place(const std::string& id, Entry& entry, int64_t now_ms) {
@@ -130,8 +138,11 @@ void FetchScheduler::Place(const std::string& id, Entry& entry, int64_t now_ms) 
     entry.where = Where::kWaiting;
     return;
   }
+  const IntakeState& s = entry.intake;
+  int64_t latest = std::max({s.created_at_ms, s.answered_at_ms.value_or(0), s.hangup_at_ms.value_or(0)});
+  entry.backlog = now_ms - latest > LiveHorizonMs(config_);
   LaneState& lane = lanes_[size_t(LaneFor(entry.step.kind))];
-  lane.ready.insert(Rank{entry.intake.created_at_ms, entry.due_ms, id});
+  lane.ready.insert(RankOf(id, entry));
   lane.ready_by_due.insert({entry.due_ms, id});
   entry.where = Where::kReady;
   lane.cv.notify_one();
@@ -150,8 +161,8 @@ void FetchScheduler::PromoteDue(int64_t now_ms) {
 std::optional<FetchScheduler::Job> FetchScheduler::TakeReady(Lane lane) {
   LaneState& ls = lanes_[size_t(lane)];
   if (ls.ready.empty()) return std::nullopt;
-  // The newest intake first: the call happening now is served before a backlog, which gets
-  // every worker that live work leaves free.
+  // Live work first, oldest due first; then the backlog, newest intake first (Rank): the calls
+  // happening now are served before a backlog, which gets every worker live work leaves free.
   std::string id = ls.ready.begin()->id;
   ls.ready_by_due.erase({ls.ready.begin()->due_ms, id});
   ls.ready.erase(ls.ready.begin());

@@ -11,9 +11,13 @@
 //   query  schedule fetch, recordings queries, fail decisions
 //   copy   download + store/upload, delete at Telnyx
 // so a record_start never waits behind queries or copies, and a query never waits behind
-// copies. Within a lane the step of the newest intake goes first: the call happening now never
-// waits behind a backlog (after an outage, a restart on an old store), not even behind backlog
-// steps that only just became due; the backlog drains, oldest due first among equals, with the
+// copies. Within a lane, live work goes first, oldest due first; then the backlog, newest
+// intake first. A step is live when it becomes ready within LiveHorizonMs of its call's latest
+// moment (intake created, call answered, hung up): every step of a call that just happened. The call
+// happening now never waits behind a backlog (after an outage, a restart on an old store), not
+// even behind backlog steps that only just became due; and when live work alone fills a lane
+// (calls ending faster than copies finish) it is served first come, first served: an older
+// call's copy is never starved by the stream of newer ones. The backlog drains with the
 // capacity live work leaves, at most the lane's worker count at a time.
 //
 // Each step's events are appended (synced, one atomic write); the worker then waits until the
@@ -95,6 +99,11 @@ class FetchScheduler {
   // NextStep evaluations so far: the work wakes cost (tests assert it does not grow with history).
   uint64_t steps_evaluated_for_test() const;
 
+  // How long after its call's latest moment a ready step still counts as live work: the recordings
+  // queries of --fetch-max-attempts at --fetch-interval after --fetch-delay, and 10 minutes more
+  // for the copy and its retries.
+  static int64_t LiveHorizonMs(const PipelineConfig& config);
+
  private:
   enum class Where : uint8_t { kIdle, kWaiting, kReady, kRunning };
   struct Entry {
@@ -104,18 +113,23 @@ class FetchScheduler {
     int64_t due_ms = 0;             // the key in timers_ or the lane's ready_by_due
     uint32_t append_failures = 0;   // consecutive; drives the backoff
     int64_t not_before_ms = 0;      // after an append failure
+    bool backlog = false;           // when placed in a lane's ready set (Rank)
   };
   using Key = std::pair<int64_t, std::string>;  // (due, intake id)
-  struct Rank {  // serving order: newest intake first, then the longest due
-    int64_t created_ms;
+  // Serving order (see the top): live steps by due time, then backlog steps newest intake first.
+  struct Rank {
+    bool backlog;
+    int64_t created_ms;  // 0 for live steps: they are not ordered by it
     int64_t due_ms;
     std::string id;
     bool operator<(const Rank& o) const {
+      if (backlog != o.backlog) return !backlog;
       if (created_ms != o.created_ms) return created_ms > o.created_ms;
       if (due_ms != o.due_ms) return due_ms < o.due_ms;
       return id < o.id;
     }
   };
+  Rank RankOf(const std::string& id, const Entry& entry) const;
   struct LaneState {
     std::set<Rank> ready;      // due now, in serving order
     std::set<Key> ready_by_due;  // the same steps, oldest due first (for the age gauge)
