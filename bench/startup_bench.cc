@@ -9,7 +9,8 @@
 // Then, in one run:
 //   ready      fork+exec of `callrec serve` until GET /readyz answers 200 (polled every 2 ms)
 //   RSS        VmRSS of the serve process from /proc: at ready, after 1,000 calls (caches warm),
-//              after all --calls calls, and its peak (VmHWM)
+//              after all --calls calls, and its peak (VmHWM); beside each, serve's own memory
+//              gauges (heap in use / free, arenas, RocksDB cache, memtables, table readers)
 //   calls      each call is real HTTP on loopback, as a clinic and Telnyx would send it:
 //              POST /api/intakes, then Ed25519-signed webhooks call.answered, call.hangup and
 //              call.recording.saved (record mode auto, so no Telnyx API call is needed for it; the
@@ -221,10 +222,18 @@ double Metric(int port, const std::string& name) {
   return -1;
 }
 
+// RSS, and where serve says its memory is (memory_upkeep.h: refreshed every few seconds).
 void PrintRss(const char* when, pid_t pid, int port) {
+  constexpr double kMb = 1024.0 * 1024.0;
   std::printf("%-28s RSS %7.1f MB   resident intakes %6.0f   applied seq %9.0f\n", when,
               ProcStatusKb(pid, "VmRSS:") / 1024.0, Metric(port, "callrec_projector_resident_intakes"),
               Metric(port, "callrec_projector_applied_seq"));
+  std::printf("%-28s heap in use %.1f / free %.1f MB, %.0f arenas; RocksDB cache %.1f (memtables %.1f), "
+              "table readers %.1f MB\n", "", Metric(port, "callrec_heap_bytes{kind=\"in_use\"}") / kMb,
+              Metric(port, "callrec_heap_bytes{kind=\"free\"}") / kMb, Metric(port, "callrec_heap_arenas"),
+              Metric(port, "callrec_store_memory_bytes{kind=\"cache\"}") / kMb,
+              Metric(port, "callrec_store_memory_bytes{kind=\"memtables\"}") / kMb,
+              Metric(port, "callrec_store_memory_bytes{kind=\"table_readers\"}") / kMb);
 }
 
 }  // namespace

@@ -16,7 +16,8 @@
 //      recording is found by the recordings query, after --fetch-delay);
 //   4. waits until every live intake is stored or failed (or a deadline), stops serve, and reads
 //      its event log: call.answered -> record_start sent, call.hangup -> recording.matched,
-//      live intakes stored, and the backlog's copies and queries finished per second meanwhile.
+//      call.hangup -> copy stored, live intakes stored, and the backlog's copies and queries
+//      finished per second meanwhile.
 // Stops by itself; kills serve and removes its temp dirs (unless --keep) on every exit path.
 // A program, not a test: `scripts/bench steady-state` runs it.
 #include <signal.h>
@@ -278,8 +279,9 @@ struct Figures {
   uint64_t store_events = 0;
   double ready_s = 0;
   int64_t rss_ready_kb = 0, rss_after_kb = 0;
-  std::vector<double> record_start_ms, attached_ms;
+  std::vector<double> record_start_ms, attached_ms, stored_ms;
   int stored = 0, calls = 0;
+  int lost_call_over = 0, lost_other = 0;  // live intakes not stored, by why
   double copies_per_s = 0, queries_per_s = 0;
   std::string depth_start, depth_end;
 };
@@ -372,8 +374,8 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
   auto store = core::EventStore::Open(dir + "/store", clock);
   if (!store.ok()) Die("reopen store: " + store.status().ToString());
   std::set<std::string> live_set(live.begin(), live.end());
-  std::map<std::string, int64_t> answered, hangup, sent, attached;
-  std::set<std::string> stored;
+  std::map<std::string, int64_t> answered, hangup, sent, attached, stored_at;
+  std::set<std::string> stored, call_over;
   uint64_t copies = 0, queries = 0;
   auto read = (*store)->ForEachFrom(f.store_events + 1, [&](const core::Event& e) {
     if (e.type == "telnyx.webhook") {
@@ -387,9 +389,13 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
     bool in_window = e.recorded_at_ms >= wall_ready && e.recorded_at_ms <= wall_end;
     if (e.type == "telnyx.record_start" && is_live)
       sent.emplace(e.intake_id, e.recorded_at_ms - IntField(e.payload, "duration_ms"));
+    // 422 90018: the request reached the sim after the call had ended (it lasts 300 ms).
+    if (e.type == "telnyx.record_start" && is_live && e.payload.find("\"90018\"") != std::string::npos)
+      call_over.insert(e.intake_id);
     if (e.type == "recording.matched" && is_live) attached.emplace(e.intake_id, e.recorded_at_ms);
     bool ok_upload = e.type == "storage.upload" && Field(e.payload, "outcome") == "ok";
     if (ok_upload && is_live) stored.insert(e.intake_id);
+    if (ok_upload && is_live) stored_at.emplace(e.intake_id, e.recorded_at_ms);
     if (!is_live && in_window && e.type == "storage.upload") ++copies;
     if (!is_live && in_window && e.type == "telnyx.recordings_list") ++queries;
     return true;
@@ -399,8 +405,12 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
     if (sent.count(id)) f.record_start_ms.push_back(double(sent[id] - at));
   for (auto& [id, at] : hangup)
     if (attached.count(id)) f.attached_ms.push_back(double(attached[id] - at));
+  for (auto& [id, at] : hangup)
+    if (stored_at.count(id)) f.stored_ms.push_back(double(stored_at[id] - at));
   f.calls = o.calls;
   f.stored = int(stored.size());
+  for (const std::string& id : live)
+    if (!stored.count(id)) (call_over.count(id) ? f.lost_call_over : f.lost_other)++;
   double window_s = std::max(1.0, double(wall_end - wall_ready) / 1000.0);
   f.copies_per_s = double(copies) / window_s;
   f.queries_per_s = double(queries) / window_s;
@@ -429,8 +439,11 @@ void Print(const Options& o, const Figures& empty, const Figures& full) {
       num("%.0f", full.rss_ready_kb / 1024.0) + " / " + num("%.0f MB", full.rss_after_kb / 1024.0));
   row("call.answered -> record_start sent p50 / p99", pair(empty.record_start_ms), pair(full.record_start_ms));
   row("call.hangup -> recording attached p50 / p99", pair(empty.attached_ms), pair(full.attached_ms));
+  row("call.hangup -> copy stored p50 / p99", pair(empty.stored_ms), pair(full.stored_ms));
   row("live calls stored", std::to_string(empty.stored) + " of " + std::to_string(empty.calls),
       std::to_string(full.stored) + " of " + std::to_string(full.calls));
+  row("not stored: record_start after the hangup / other", std::to_string(empty.lost_call_over) + " / " + std::to_string(empty.lost_other),
+      std::to_string(full.lost_call_over) + " / " + std::to_string(full.lost_other));
   row("backlog copies / queries finished per s", num("%.1f", empty.copies_per_s) + " / " + num("%.1f", empty.queries_per_s),
       num("%.1f", full.copies_per_s) + " / " + num("%.1f", full.queries_per_s));
   row("due steps live/query/copy: at ready", empty.depth_start, full.depth_start);

@@ -1,6 +1,8 @@
 // EventStore on RocksDB. The only file that includes RocksDB headers.
 #include "core/event_store.h"
 #include "core/store_id.h"
+#include "core/store_memory.h"
+#include "core/thread_annotations.h"
 
 #include <sys/stat.h>
 
@@ -137,10 +139,11 @@ class RocksEventStore final : public EventStore {
 
   Status OpenDb() {
     rocksdb::DBOptions db_options = BaseOptions();
-    cache_ = rocksdb::NewLRUCache(64 << 20);
-    // Memtables (all families) are charged to the same 64 MiB and flush past 32 MiB of it: RocksDB's
-    // memory has one bound however many events arrive (its default is 64 MiB per family, on top).
-    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(32 << 20, cache_);
+    cache_ = rocksdb::NewLRUCache(kStoreCacheBytes);
+    // Memtables (all families) are charged to the same cache and flush past kStoreMemtableBytes of
+    // it: RocksDB's memory has one bound however many events arrive (store_memory.h; RocksDB's
+    // default is 64 MiB of memtable per family, on top).
+    db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(kStoreMemtableBytes, cache_);
     std::vector<std::string> names;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
     if (!s.ok()) {
@@ -182,7 +185,7 @@ class RocksEventStore final : public EventStore {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, kStoreIdKey, &value);
     if (s.ok()) {
-      std::lock_guard lock(store_id_mu_);
+      MutexLock lock(store_id_mu_);
       store_id_ = value;
       return Status::Ok();
     }
@@ -198,13 +201,13 @@ class RocksEventStore final : public EventStore {
     rocksdb::WriteOptions wo;
     wo.sync = true;
     CALLREC_RETURN_IF_ERROR(FromRocks(db_->Put(wo, meta_, kStoreIdKey, id), "write store id"));
-    std::lock_guard lock(store_id_mu_);
+    MutexLock lock(store_id_mu_);
     store_id_ = id;
     return Status::Ok();
   }
 
   std::string store_id() const {
-    std::lock_guard lock(store_id_mu_);
+    MutexLock lock(store_id_mu_);
     return store_id_;
   }
 
@@ -228,14 +231,14 @@ class RocksEventStore final : public EventStore {
     Writer w;
     w.events = &events;
     w.sync = durability == Durability::kSync;
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     writers_.push_back(&w);
     while (!w.done && &w != writers_.front()) w.cv.wait(lock);
     if (w.done) {
       if (!w.status.ok()) return w.status;
       return std::move(w.results);
     }
-    LeadGroup(lock);
+    LeadGroup();
     if (!w.status.ok()) return w.status;
     return std::move(w.results);
   }
@@ -243,7 +246,7 @@ class RocksEventStore final : public EventStore {
   uint64_t LastSeq() const override { return last_seq_.load(std::memory_order_acquire); }
 
   uint64_t WaitForAppend(uint64_t after_seq, std::chrono::milliseconds timeout) override {
-    std::unique_lock lock(append_mu_);
+    MutexLock lock(append_mu_);
     append_cv_.wait_for(lock, timeout, [&] { return LastSeq() > after_seq; });
     return LastSeq();
   }
@@ -395,6 +398,16 @@ class RocksEventStore final : public EventStore {
     return FromRocks(db_->Put(rocksdb::WriteOptions(), events_, SeqKey(seq), value), "corrupt");
   }
 
+  // Thread-safe: the cache and the DB-wide properties (summed over every column family).
+  StoreMemory Memory() const {
+    StoreMemory m;
+    m.cache = cache_->GetUsage();
+    uint64_t v = 0;
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) m.memtables = v;
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) m.table_readers = v;
+    return m;
+  }
+
   rocksdb::DB* db() { return db_; }
 
  private:
@@ -404,14 +417,14 @@ class RocksEventStore final : public EventStore {
     bool sync = true;
     bool done = false;
     Status status;
-    std::condition_variable cv;
+    std::condition_variable_any cv;  // waits on the store's mu_
   };
 
   // Phase 1 (locked): take every queued writer up to kMaxGroupBytes. Phase 2 (unlocked): check
   // idempotency keys, assign seqs and write one batch; only the leader touches next_seq_, so no
   // lock is needed and new writers keep queueing during the fsync. Phase 3 (locked): hand each
   // writer its results and wake the next leader.
-  void LeadGroup(std::unique_lock<std::mutex>& lock) {
+  void LeadGroup() REQUIRES(mu_) {
     std::vector<Writer*> group;
     size_t bytes = 0;
     bool sync = false;
@@ -423,11 +436,11 @@ class RocksEventStore final : public EventStore {
       bytes += wbytes;
       sync = sync || w->sync;
     }
-    lock.unlock();
+    mu_.Unlock();
 
     Status status = WriteGroup(group, sync);
 
-    lock.lock();
+    mu_.Lock();
     for (Writer* w : group) {
       writers_.pop_front();
       if (!status.ok()) w->status = status;
@@ -482,7 +495,7 @@ class RocksEventStore final : public EventStore {
       return s;
     }
     {
-      std::lock_guard lock(append_mu_);
+      MutexLock lock(append_mu_);
       last_seq_.store(next_seq_ - 1, std::memory_order_release);
     }
     append_cv_.notify_all();
@@ -540,15 +553,15 @@ class RocksEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* derived_ = nullptr;
   uint64_t derived_generation_ = 1;
-  mutable std::mutex store_id_mu_;  // a reader's CatchUp may fill store_id_ while others read it
-  std::string store_id_;
+  mutable Mutex store_id_mu_;  // a reader's CatchUp may fill store_id_ while others read it
+  std::string store_id_ GUARDED_BY(store_id_mu_);
 
-  std::mutex mu_;                 // guards writers_ and each Writer's done/results hand-off
-  std::deque<Writer*> writers_;   // front is the leader
+  Mutex mu_;  // also guards each queued Writer's done/status/results hand-off
+  std::deque<Writer*> writers_ GUARDED_BY(mu_);  // front is the leader
   uint64_t next_seq_ = 1;         // touched only by the current leader (and at open)
   std::atomic<uint64_t> last_seq_{0};
-  std::mutex append_mu_;          // pairs with append_cv_ for WaitForAppend
-  std::condition_variable append_cv_;
+  Mutex append_mu_;  // pairs with append_cv_ for WaitForAppend
+  std::condition_variable_any append_cv_;
 
   friend class RocksDerivedRebuild;
   friend Result<CheckReport> CheckStore(RocksEventStore&);
@@ -660,6 +673,11 @@ Result<std::unique_ptr<EventStore>> EventStore::OpenReader(const std::string& di
   auto store = std::make_unique<RocksEventStore>(dir, &unused_clock, true, tmpl);
   CALLREC_RETURN_IF_ERROR(store->OpenDb());
   return std::unique_ptr<EventStore>(std::move(store));
+}
+
+std::optional<StoreMemory> MeasureStoreMemory(EventStore& store) {
+  auto* rocks = dynamic_cast<RocksEventStore*>(&store);
+  return rocks ? std::optional<StoreMemory>(rocks->Memory()) : std::nullopt;
 }
 
 std::string StoreId(const EventStore& store) {

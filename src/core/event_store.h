@@ -27,7 +27,7 @@
 //   - `events` is written in key order and read in ranges: 16 KiB blocks, LZ4, no bloom filter.
 //   - `dedupe` is point lookups on the webhook path: 10-bit whole-key bloom filter.
 //   - `intake_index` and `derived.*` are prefix scans and point reads: bloom + shared cache.
-//   - One 64 MiB LRU block cache shared by every column family.
+//   - One LRU block cache shared by every column family, memtables charged to it (store_memory.h).
 //
 //   CALLREC_ASSIGN_OR_RETURN(auto store, EventStore::Open("data/store", clock));
 //   Event e{.type = "intake.created", .intake_id = id, .source = "api", .payload = body};

@@ -48,14 +48,14 @@ Metrics::Family& Metrics::FamilyFor(const std::string& name, const std::string& 
 
 Counter* Metrics::GetCounter(const std::string& name, const std::string& help,
                              const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = FamilyFor(name, help, "counter").counters[RenderLabels(labels)];
   if (!slot) slot = std::make_unique<Counter>();
   return slot.get();
 }
 
 Gauge* Metrics::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = FamilyFor(name, help, "gauge").gauges[RenderLabels(labels)];
   if (!slot) slot = std::make_unique<Gauge>();
   return slot.get();
@@ -63,7 +63,7 @@ Gauge* Metrics::GetGauge(const std::string& name, const std::string& help, const
 
 Gauge* Metrics::GetMillisGauge(const std::string& name, const std::string& help,
                                const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = FamilyFor(name, help, "gauge");
   f.millis_as_seconds = true;
   auto& slot = f.gauges[RenderLabels(labels)];
@@ -75,14 +75,14 @@ Histogram* Metrics::GetHistogram(const std::string& name, const std::string& hel
                                  const Labels& labels, std::vector<double> bounds) {
   if (bounds.empty())
     bounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = FamilyFor(name, help, "histogram").histograms[RenderLabels(labels)];
   if (!slot) slot = std::make_unique<Histogram>(std::move(bounds));
   return slot.get();
 }
 
 std::string Metrics::Render() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string out;
   char buf[64];
   for (const auto& [name, f] : families_) {

@@ -18,10 +18,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/thread_annotations.h"
 
 namespace callrec::core {
 
@@ -83,9 +84,9 @@ class Metrics {
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
   };
-  Family& FamilyFor(const std::string& name, const std::string& help, const char* type);
-  mutable std::mutex mu_;
-  std::map<std::string, Family> families_;
+  Family& FamilyFor(const std::string& name, const std::string& help, const char* type) REQUIRES(mu_);
+  mutable Mutex mu_;
+  std::map<std::string, Family> families_ GUARDED_BY(mu_);
 };
 
 // {route="/x",status="200"} with Prometheus escaping; "" for no labels.

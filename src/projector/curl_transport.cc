@@ -34,6 +34,7 @@ struct Exchange {
   bool body_too_large = false;
   int write_errno = 0;
   int in_fd = -1;  // body_from_file, or -1
+  uint64_t in_left = 0;  // bytes of body_from_file still to send
   int read_errno = 0;
 };
 
@@ -100,9 +101,14 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 
 size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
   auto* ex = static_cast<Exchange*>(user);
+  size_t want = size_t(std::min<uint64_t>(size * count, ex->in_left));
+  if (want == 0) return 0;
   for (;;) {
-    ssize_t r = ::read(ex->in_fd, buffer, size * count);
-    if (r >= 0) return size_t(r);
+    ssize_t r = ::read(ex->in_fd, buffer, want);
+    if (r >= 0) {
+      ex->in_left -= uint64_t(r);
+      return size_t(r);
+    }
     if (errno == EINTR) continue;
     ex->read_errno = errno;
     return CURL_READFUNC_ABORT;
@@ -209,7 +215,7 @@ CurlTransport::~CurlTransport() {
 
 void* CurlTransport::Acquire() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (!idle_.empty()) {
       void* h = idle_.back();
       idle_.pop_back();
@@ -223,7 +229,7 @@ void* CurlTransport::Acquire() {
 
 void CurlTransport::Release(void* handle) {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (idle_.size() < max_idle_handles_) {
       idle_.push_back(handle);
       return;
@@ -242,7 +248,13 @@ core::Result<HttpResponse> CurlTransport::Send(const HttpRequest& req) {
     if (res.in_fd < 0 || ::fstat(res.in_fd, &st) != 0)
       return core::Status::FailedPrecondition("cannot read " + req.body_from_file + ": " +
                                               std::strerror(errno));
-    in_size = st.st_size;
+    // A region of the file (a TUS chunk): from the offset, at most the length asked for.
+    uint64_t size = uint64_t(st.st_size);
+    uint64_t from = std::min(req.body_from_file_offset, size);
+    in_size = off_t(std::min(req.body_from_file_length, size - from));
+    if (from > 0 && ::lseek(res.in_fd, off_t(from), SEEK_SET) < 0)
+      return core::Status::FailedPrecondition("cannot seek in " + req.body_from_file + ": " +
+                                              std::strerror(errno));
   }
   if (!req.body_to_file.empty()) {
     // Created (and emptied) before any network traffic, so a stale file never passes for media.
@@ -256,7 +268,8 @@ core::Result<HttpResponse> CurlTransport::Send(const HttpRequest& req) {
   CURL* curl = static_cast<CURL*>(Acquire());
   if (curl == nullptr) return core::Status::Internal("curl_easy_init failed");
   HttpResponse response;
-  Exchange ex{.curl = curl, .response = &response, .out_fd = res.out_fd, .in_fd = res.in_fd};
+  Exchange ex{.curl = curl, .response = &response, .out_fd = res.out_fd, .in_fd = res.in_fd,
+              .in_left = uint64_t(in_size)};
   char errbuf[CURL_ERROR_SIZE] = {0};
   SetCommonOptions(curl, req, res.headers, errbuf, &ex);
   SetMethodAndBody(curl, req, in_size, &ex);

@@ -26,9 +26,9 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "projector/http_transport.h"
 
 namespace callrec::projector {
@@ -54,8 +54,8 @@ class CurlTransport final : public HttpTransport {
   void Release(void* handle);  // back to the pool, or freed when the pool is full
 
   const size_t max_idle_handles_;
-  std::mutex mu_;
-  std::vector<void*> idle_;  // guarded by mu_
+  core::Mutex mu_;
+  std::vector<void*> idle_ GUARDED_BY(mu_);
 };
 
 }  // namespace callrec::projector

@@ -59,23 +59,23 @@ FetchScheduler::~FetchScheduler() { Stop(); }
 
 // ---- the index --------------------------------------------------------------------------------
 
-void FetchScheduler::LoadOnce(std::unique_lock<std::mutex>& lock) {
+void FetchScheduler::LoadOnce() {
   if (loaded_) return;
   loaded_ = true;
-  lock.unlock();
+  mu_.Unlock();
   std::vector<IntakeState> open = intakes_.OpenIntakes();
-  lock.lock();
+  mu_.Lock();
   Replan(std::move(open), {}, clock_.WallMillis());
 }
 
-void FetchScheduler::RefreshChanged(std::unique_lock<std::mutex>& lock, int64_t now_ms) {
+void FetchScheduler::RefreshChanged(int64_t now_ms) {
   if (changed_.empty()) return;
   std::vector<std::string> ids(changed_.begin(), changed_.end());
   changed_.clear();
   // Not under mu_: the projector's listener (Notify) must never wait for a read of the projection.
-  lock.unlock();
+  mu_.Unlock();
   std::vector<IntakeState> states = intakes_.Get(ids);
-  lock.lock();
+  mu_.Lock();
   Replan(std::move(states), ids, now_ms);
 }
 
@@ -83,7 +83,7 @@ void FetchScheduler::Replan(std::vector<IntakeState> states, const std::vector<s
                             int64_t now_ms) {
   // Skipped: ids changed again while we read (a fresher read follows) and running ones (their
   // worker marks them changed when done, after the projection has their events).
-  auto skip = [&](const std::string& id, Entry* entry) {
+  auto skip = [&](const std::string& id, Entry* entry) REQUIRES(mu_) {
     return changed_.count(id) > 0 || (entry && entry->where == Where::kRunning);
   };
   std::unordered_set<std::string> seen;
@@ -117,10 +117,18 @@ void FetchScheduler::Unplace(const std::string& id, Entry& entry) {
   if (entry.where == Where::kWaiting) timers_.erase({entry.due_ms, id});
   if (entry.where == Where::kReady) {
     LaneState& lane = lanes_[size_t(LaneFor(entry.step.kind))];
-    lane.ready.erase(Rank{entry.intake.created_at_ms, entry.due_ms, id});
+    lane.ready.erase(RankOf(id, entry));
     lane.ready_by_due.erase({entry.due_ms, id});
   }
   entry.where = Where::kIdle;
+}
+
+int64_t FetchScheduler::LiveHorizonMs(const PipelineConfig& c) {
+  return (c.fetch_delay + c.fetch_interval * c.fetch_max_attempts + std::chrono::minutes(10)).count();
+}
+
+FetchScheduler::Rank FetchScheduler::RankOf(const std::string& id, const Entry& entry) const {
+  return Rank{entry.backlog, entry.backlog ? entry.intake.created_at_ms : 0, entry.due_ms, id};
 }
 
 void FetchScheduler::Place(const std::string& id, Entry& entry, int64_t now_ms) {
@@ -130,8 +138,11 @@ void FetchScheduler::Place(const std::string& id, Entry& entry, int64_t now_ms) 
     entry.where = Where::kWaiting;
     return;
   }
+  const IntakeState& s = entry.intake;
+  int64_t latest = std::max({s.created_at_ms, s.answered_at_ms.value_or(0), s.hangup_at_ms.value_or(0)});
+  entry.backlog = now_ms - latest > LiveHorizonMs(config_);
   LaneState& lane = lanes_[size_t(LaneFor(entry.step.kind))];
-  lane.ready.insert(Rank{entry.intake.created_at_ms, entry.due_ms, id});
+  lane.ready.insert(RankOf(id, entry));
   lane.ready_by_due.insert({entry.due_ms, id});
   entry.where = Where::kReady;
   lane.cv.notify_one();
@@ -150,8 +161,8 @@ void FetchScheduler::PromoteDue(int64_t now_ms) {
 std::optional<FetchScheduler::Job> FetchScheduler::TakeReady(Lane lane) {
   LaneState& ls = lanes_[size_t(lane)];
   if (ls.ready.empty()) return std::nullopt;
-  // The newest intake first: the call happening now is served before a backlog, which gets
-  // every worker that live work leaves free.
+  // Live work first, oldest due first; then the backlog, newest intake first (Rank): the calls
+  // happening now are served before a backlog, which gets every worker live work leaves free.
   std::string id = ls.ready.begin()->id;
   ls.ready_by_due.erase({ls.ready.begin()->due_ms, id});
   ls.ready.erase(ls.ready.begin());
@@ -237,30 +248,30 @@ bool FetchScheduler::Execute(const Job& job) {
 }
 
 std::optional<int64_t> FetchScheduler::RunDue(int64_t now_ms) {
-  std::unique_lock lock(mu_);
-  LoadOnce(lock);
+  core::MutexLock lock(mu_);
+  LoadOnce();
   // A step's events can make another step due at once (hangup -> schedule -> ...): loop until
   // nothing more is due now. Each pass runs each intake at most once.
   for (int pass = 0; pass < 16; ++pass) {
-    RefreshChanged(lock, now_ms);
+    RefreshChanged(now_ms);
     PromoteDue(now_ms);
     std::vector<Job> jobs;
     for (size_t l = 0; l < kLaneCount; ++l)
       while (auto job = TakeReady(Lane(l))) jobs.push_back(std::move(*job));
     if (jobs.empty()) break;
-    lock.unlock();
+    mu_.Unlock();
     std::vector<bool> appended;
     for (const Job& job : jobs) appended.push_back(Execute(job));
-    lock.lock();
+    mu_.Lock();
     for (size_t i = 0; i < jobs.size(); ++i) Finish(jobs[i], appended[i], now_ms);
   }
-  RefreshChanged(lock, now_ms);
+  RefreshChanged(now_ms);
   UpdateGauges(now_ms);
   return NextDue();
 }
 
 void FetchScheduler::Start() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (running_) return;
   running_ = true;
   stopping_ = false;
@@ -272,7 +283,7 @@ void FetchScheduler::Start() {
 
 void FetchScheduler::Notify(const std::vector<std::string>& changed_ids) {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     changed_.insert(changed_ids.begin(), changed_ids.end());
     notified_ = true;
   }
@@ -280,18 +291,18 @@ void FetchScheduler::Notify(const std::vector<std::string>& changed_ids) {
 }
 
 bool FetchScheduler::running() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return running_;
 }
 
 uint64_t FetchScheduler::steps_evaluated_for_test() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return evaluated_;
 }
 
 void FetchScheduler::Stop() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (!running_) return;
     stopping_ = true;
   }
@@ -302,17 +313,17 @@ void FetchScheduler::Stop() {
     for (auto& t : ls.threads) t.join();
     ls.threads.clear();
   }
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   running_ = false;
 }
 
 void FetchScheduler::DispatchLoop() {
-  std::unique_lock lock(mu_);
-  LoadOnce(lock);
+  core::MutexLock lock(mu_);
+  LoadOnce();
   while (!stopping_) {
     notified_ = false;
     int64_t now = clock_.WallMillis();
-    RefreshChanged(lock, now);
+    RefreshChanged(now);
     PromoteDue(now);
     UpdateGauges(now);
     auto wait = kGaugeRefresh;
@@ -320,22 +331,22 @@ void FetchScheduler::DispatchLoop() {
       wait = std::clamp(std::chrono::milliseconds(timers_.begin()->first - now),
                         std::chrono::milliseconds(1), kGaugeRefresh);
     // Wall time decides what is due; the wait itself is a steady-clock timeout.
-    wake_.wait_for(lock, wait, [this] { return notified_ || stopping_; });
+    wake_.wait_for(lock, wait, [this]() REQUIRES(mu_) { return notified_ || stopping_; });
   }
 }
 
 void FetchScheduler::WorkerLoop(Lane lane) {
   LaneState& ls = lanes_[size_t(lane)];
-  std::unique_lock lock(mu_);
+  core::MutexLock lock(mu_);
   while (true) {
-    ls.cv.wait(lock, [&] { return stopping_ || !ls.ready.empty(); });
+    ls.cv.wait(lock, [&]() REQUIRES(mu_) { return stopping_ || !ls.ready.empty(); });
     // Ready but not started steps stay in the index on stop: their state did not move, so they
     // run again after the restart.
     if (stopping_) return;
     Job job = *TakeReady(lane);
-    lock.unlock();
+    mu_.Unlock();
     bool appended = Execute(job);
-    lock.lock();
+    mu_.Lock();
     Finish(job, appended, clock_.WallMillis());
     wake_.notify_one();
   }

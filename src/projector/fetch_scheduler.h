@@ -11,9 +11,13 @@
 //   query  schedule fetch, recordings queries, fail decisions
 //   copy   download + store/upload, delete at Telnyx
 // so a record_start never waits behind queries or copies, and a query never waits behind
-// copies. Within a lane the step of the newest intake goes first: the call happening now never
-// waits behind a backlog (after an outage, a restart on an old store), not even behind backlog
-// steps that only just became due; the backlog drains, oldest due first among equals, with the
+// copies. Within a lane, live work goes first, oldest due first; then the backlog, newest
+// intake first. A step is live when it becomes ready within LiveHorizonMs of its call's latest
+// moment (intake created, call answered, hung up): every step of a call that just happened. The call
+// happening now never waits behind a backlog (after an outage, a restart on an old store), not
+// even behind backlog steps that only just became due; and when live work alone fills a lane
+// (calls ending faster than copies finish) it is served first come, first served: an older
+// call's copy is never starved by the stream of newer ones. The backlog drains with the
 // capacity live work leaves, at most the lane's worker count at a time.
 //
 // Each step's events are appended (synced, one atomic write); the worker then waits until the
@@ -35,7 +39,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,6 +51,7 @@
 #include "core/clock.h"
 #include "core/event_store.h"
 #include "core/metrics.h"
+#include "core/thread_annotations.h"
 #include "projector/backoff.h"
 #include "projector/intake_source.h"
 #include "projector/intake_state.h"
@@ -95,6 +99,11 @@ class FetchScheduler {
   // NextStep evaluations so far: the work wakes cost (tests assert it does not grow with history).
   uint64_t steps_evaluated_for_test() const;
 
+  // How long after its call's latest moment a ready step still counts as live work: the recordings
+  // queries of --fetch-max-attempts at --fetch-interval after --fetch-delay, and 10 minutes more
+  // for the copy and its retries.
+  static int64_t LiveHorizonMs(const PipelineConfig& config);
+
  private:
   enum class Where : uint8_t { kIdle, kWaiting, kReady, kRunning };
   struct Entry {
@@ -104,23 +113,28 @@ class FetchScheduler {
     int64_t due_ms = 0;             // the key in timers_ or the lane's ready_by_due
     uint32_t append_failures = 0;   // consecutive; drives the backoff
     int64_t not_before_ms = 0;      // after an append failure
+    bool backlog = false;           // when placed in a lane's ready set (Rank)
   };
   using Key = std::pair<int64_t, std::string>;  // (due, intake id)
-  struct Rank {  // serving order: newest intake first, then the longest due
-    int64_t created_ms;
+  // Serving order (see the top): live steps by due time, then backlog steps newest intake first.
+  struct Rank {
+    bool backlog;
+    int64_t created_ms;  // 0 for live steps: they are not ordered by it
     int64_t due_ms;
     std::string id;
     bool operator<(const Rank& o) const {
+      if (backlog != o.backlog) return !backlog;
       if (created_ms != o.created_ms) return created_ms > o.created_ms;
       if (due_ms != o.due_ms) return due_ms < o.due_ms;
       return id < o.id;
     }
   };
+  Rank RankOf(const std::string& id, const Entry& entry) const;
   struct LaneState {
     std::set<Rank> ready;      // due now, in serving order
     std::set<Key> ready_by_due;  // the same steps, oldest due first (for the age gauge)
     int in_flight = 0;
-    std::condition_variable cv;
+    std::condition_variable_any cv;
     std::vector<std::thread> threads;
     core::Gauge* depth = nullptr;
     core::Gauge* in_flight_gauge = nullptr;
@@ -132,19 +146,20 @@ class FetchScheduler {
     Step step;
   };
 
-  // ---- index (all require mu_ held) ----
-  void LoadOnce(std::unique_lock<std::mutex>& lock);
+  // ---- index ----
+  // Reads the open intakes once (mu_ released around IntakeSource::OpenIntakes).
+  void LoadOnce() REQUIRES(mu_);
   // Re-reads the changed ids (mu_ released around IntakeSource::Get) and re-plans them.
-  void RefreshChanged(std::unique_lock<std::mutex>& lock, int64_t now_ms);
+  void RefreshChanged(int64_t now_ms) REQUIRES(mu_);
   void Replan(std::vector<IntakeState> states, const std::vector<std::string>& asked,
-              int64_t now_ms);
-  void Unplace(const std::string& id, Entry& entry);
-  void Place(const std::string& id, Entry& entry, int64_t now_ms);
-  void PromoteDue(int64_t now_ms);  // waiting -> ready
-  std::optional<Job> TakeReady(Lane lane);
-  void Finish(const Job& job, bool appended, int64_t now_ms);
-  void UpdateGauges(int64_t now_ms);
-  std::optional<int64_t> NextDue() const;
+              int64_t now_ms) REQUIRES(mu_);
+  void Unplace(const std::string& id, Entry& entry) REQUIRES(mu_);
+  void Place(const std::string& id, Entry& entry, int64_t now_ms) REQUIRES(mu_);
+  void PromoteDue(int64_t now_ms) REQUIRES(mu_);  // waiting -> ready
+  std::optional<Job> TakeReady(Lane lane) REQUIRES(mu_);
+  void Finish(const Job& job, bool appended, int64_t now_ms) REQUIRES(mu_);
+  void UpdateGauges(int64_t now_ms) REQUIRES(mu_);
+  std::optional<int64_t> NextDue() const REQUIRES(mu_);
 
   // Runs one job and appends its events; false when the append failed.
   bool Execute(const Job& job);
@@ -162,17 +177,20 @@ class FetchScheduler {
   core::Gauge* pending_;
   core::Gauge* in_flight_gauge_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;  // dispatcher: something changed
-  std::unordered_map<std::string, Entry> entries_;  // intakes with a step (or being re-read)
-  std::set<Key> timers_;                            // steps not due yet
+  mutable core::Mutex mu_;
+  std::condition_variable_any wake_;  // dispatcher: something changed
+  // intakes with a step (or being re-read)
+  std::unordered_map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  std::set<Key> timers_ GUARDED_BY(mu_);  // steps not due yet
+  // ready, ready_by_due and in_flight under mu_; threads and cv belong to Start/Stop (not
+  // annotated: Stop joins the threads without holding mu_).
   std::array<LaneState, kLaneCount> lanes_;
-  std::unordered_set<std::string> changed_;  // to re-read
-  bool loaded_ = false;
-  bool notified_ = false;
-  bool stopping_ = false;
-  bool running_ = false;
-  uint64_t evaluated_ = 0;
+  std::unordered_set<std::string> changed_ GUARDED_BY(mu_);  // to re-read
+  bool loaded_ GUARDED_BY(mu_) = false;
+  bool notified_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool running_ GUARDED_BY(mu_) = false;
+  uint64_t evaluated_ GUARDED_BY(mu_) = 0;
   std::thread dispatcher_;
 };
 

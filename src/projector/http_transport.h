@@ -20,7 +20,7 @@
 namespace callrec::projector {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, HEAD, POST, PUT, DELETE
+  std::string method = "GET";  // GET, HEAD, POST, PUT, PATCH, DELETE
   std::string url;             // absolute: scheme://host[:port]/path?query
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
@@ -29,8 +29,12 @@ struct HttpRequest {
   // the file: any other status's body (an S3 XML error, an HTML page) lands in
   // HttpResponse::body, capped at 64 KiB, so callers can report it; the file is left empty.
   std::string body_to_file;
-  // When set, the request body is streamed from this file instead of `body`.
+  // When set, the request body is streamed from this file instead of `body`: the bytes from
+  // `body_from_file_offset`, at most `body_from_file_length` of them (a TUS chunk), never more
+  // than a small buffer in memory.
   std::string body_from_file;
+  uint64_t body_from_file_offset = 0;
+  uint64_t body_from_file_length = UINT64_MAX;  // UINT64_MAX: to the end of the file
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{30000};
   // Follow up to 5 redirects (http/https only). Off for API calls, whose redirects would be a

@@ -55,7 +55,7 @@ void Projector::Start() {
 
 void Projector::Stop() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     stopping_ = true;
   }
   applied_cv_.notify_all();
@@ -69,16 +69,17 @@ Status Projector::StepLocked(bool& more) {
     std::set<std::string> changed;
     size_t applied = 0;
     {
-      std::lock_guard lock(mu_);
+      core::MutexLock lock(mu_);
       if (!projection_.status().ok()) {
         // A store read failed while applying: what was applied since the last write may be
         // wrong. Start over from the store, as after a crash; the same events come again.
         CALLREC_ASSIGN_OR_RETURN(projection_, Projection::Load(store_, options_.open));
       }
-      Status read = store_.ForEachFrom(projection_.last_seq() + 1, [&](const core::Event& e) {
+      auto apply = [&](const core::Event& e) REQUIRES(mu_) {
         for (auto& id : projection_.Apply(e)) changed.insert(std::move(id));
         return ++applied < options_.max_events_per_batch && projection_.status().ok();
-      });
+      };
+      Status read = store_.ForEachFrom(projection_.last_seq() + 1, apply);
       CALLREC_RETURN_IF_ERROR(projection_.status());
       // Events applied before a read error are still written below; the rest come next step.
       if (applied == 0) return read;
@@ -91,7 +92,7 @@ Status Projector::StepLocked(bool& more) {
   }
   CALLREC_RETURN_IF_ERROR(store_.WriteDerived(unwritten_->batch));
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     applied_seq_ = unwritten_->seq;
   }
   applied_cv_.notify_all();
@@ -102,7 +103,7 @@ Status Projector::StepLocked(bool& more) {
 }
 
 Status Projector::CatchUp() {
-  std::lock_guard step(step_mu_);
+  core::MutexLock step(step_mu_);
   bool more = true;
   while (more || unwritten_) {
     CALLREC_RETURN_IF_ERROR(StepLocked(more));
@@ -115,18 +116,18 @@ void Projector::Run() {
   std::string last_error;
   while (true) {
     {
-      std::lock_guard lock(mu_);
+      core::MutexLock lock(mu_);
       if (stopping_) return;
     }
     store_.WaitForAppend(applied_seq(), options_.idle_wait);
     bool more = false;
     Status s;
     {
-      std::lock_guard step(step_mu_);
+      core::MutexLock step(step_mu_);
       s = StepLocked(more);
     }
     {
-      std::lock_guard lock(mu_);
+      core::MutexLock lock(mu_);
       health_ = s;
     }
     if (s.ok()) {
@@ -138,33 +139,33 @@ void Projector::Run() {
       core::LogError("projector.step_failed",
                      {{"error", last_error}, {"applied_seq", applied_seq()}});
     }
-    std::unique_lock lock(mu_);
-    applied_cv_.wait_for(lock, options_.retry_after_error, [&] { return stopping_; });
+    core::MutexLock lock(mu_);
+    applied_cv_.wait_for(lock, options_.retry_after_error, [&]() REQUIRES(mu_) { return stopping_; });
   }
 }
 
 bool Projector::WaitApplied(uint64_t seq, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  return applied_cv_.wait_for(lock, timeout, [&] { return applied_seq_ >= seq; });
+  core::MutexLock lock(mu_);
+  return applied_cv_.wait_for(lock, timeout, [&]() REQUIRES(mu_) { return applied_seq_ >= seq; });
 }
 
 uint64_t Projector::applied_seq() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return applied_seq_;
 }
 
 Status Projector::health() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return health_;
 }
 
 void Projector::Read(const std::function<void(const Projection&)>& read) const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   read(projection_);
 }
 
 std::optional<IntakeState> Projector::Snapshot(std::string_view intake_id) const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   const IntakeState* s = projection_.Find(intake_id);
   return s ? std::optional<IntakeState>(*s) : std::nullopt;
 }
@@ -186,7 +187,7 @@ std::vector<IntakeState> Projector::Get(const std::vector<std::string>& ids) {
 
 
 size_t Projector::resident_count() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return projection_.resident_count();
 }
 

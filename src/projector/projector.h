@@ -28,11 +28,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <condition_variable>  // std::condition_variable_any
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -41,6 +40,7 @@
 #include "core/event_store.h"
 #include "core/projection_progress.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "projector/intake_source.h"
 #include "projector/projection.h"
 
@@ -100,8 +100,8 @@ class Projector final : public core::ProjectionProgress, public IntakeSource {
   // Rebuilds derived data written in an older format into a new generation.
   static core::Status RebuildOldFormat(core::EventStore& store, const core::Status& why);
   // One batch: apply up to max_events_per_batch new events (or retry the unwritten batch), write.
-  // Sets `more` when events may remain. Requires: step_mu_ held.
-  core::Status StepLocked(bool& more);
+  // Sets `more` when events may remain.
+  core::Status StepLocked(bool& more) REQUIRES(step_mu_);
   void Run();
 
   struct Unwritten {
@@ -114,15 +114,15 @@ class Projector final : public core::ProjectionProgress, public IntakeSource {
   const Listener listener_;
   const Options options_;
 
-  std::mutex step_mu_;                  // one step at a time (thread vs CatchUp)
-  std::optional<Unwritten> unwritten_;  // guarded by step_mu_
+  core::Mutex step_mu_ ACQUIRED_BEFORE(mu_);  // one step at a time (thread vs CatchUp)
+  std::optional<Unwritten> unwritten_ GUARDED_BY(step_mu_);
 
-  mutable std::mutex mu_;               // guards everything below
-  std::condition_variable applied_cv_;  // signalled when applied_seq_ grows or on stop
-  Projection projection_;
-  uint64_t applied_seq_ = 0;
-  core::Status health_;
-  bool stopping_ = false;
+  mutable core::Mutex mu_;
+  std::condition_variable_any applied_cv_;  // signalled when applied_seq_ grows or on stop
+  Projection projection_ GUARDED_BY(mu_);
+  uint64_t applied_seq_ GUARDED_BY(mu_) = 0;
+  core::Status health_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
 
   std::thread thread_;
 };

@@ -177,9 +177,15 @@ int SupabaseStatusCode(const std::string& body) {
   return int(core::JsonInt(*root, "/statusCode").value_or(0));
 }
 
-// The transport's answer as a Status: ok for 2xx; otherwise coded by what the caller should do.
+std::string TrimSlash(std::string s) {
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
 // Supabase answers its errors as HTTP 400 with the real code in the body's statusCode.
-Status HttpStatus(std::string_view stage, const core::Result<HttpResponse>& sent) {
+Status SupabaseAnswer(std::string_view stage, const core::Result<HttpResponse>& sent) {
   std::string what = "supabase " + std::string(stage);
   if (!sent.ok()) return Status(sent.status().code(), what + ": " + sent.status().message());
   int s = sent->status;
@@ -191,18 +197,11 @@ Status HttpStatus(std::string_view stage, const core::Result<HttpResponse>& sent
   std::string msg = what + ": HTTP " + std::to_string(s);
   if (code != s) msg += " (statusCode " + std::to_string(code) + ")";
   if (!sent->body.empty()) msg += ": " + sent->body.substr(0, 500);
-  if (code == 413 && stage == "upload")
+  if (code == 413 && stage.ends_with("upload"))
     return Status::InvalidArgument(std::string(kTooLarge) + msg + " (over the project's upload size limit)");
   if (code == 408 || code == 429 || code >= 500) return Status::Unavailable(std::move(msg));
   return Status::FailedPrecondition(std::move(msg));
 }
-
-std::string TrimSlash(std::string s) {
-  while (!s.empty() && s.back() == '/') s.pop_back();
-  return s;
-}
-
-}  // namespace
 
 bool IsTooLarge(const core::Status& status) {
   return status.code() == core::StatusCode::kInvalidArgument &&
@@ -261,31 +260,116 @@ core::Result<StoredCopy> SupabaseStorage::Store(std::string_view intake_id,
                                    local.sha256 + ", expected " + std::string(expected_sha256));
   const std::string path = std::string(intake_id) + "/recording." + std::string(ext);
   const std::string bucket = PercentEncode(bucket_);
+  const std::string content_type = ext == "mp3" ? "audio/mpeg" : "audio/wav";
 
   auto start = clock_.SteadyNow();
-  HttpRequest up = Request("POST", url_ + "/storage/v1/object/" + bucket + "/" + path);
-  up.headers.emplace_back("content-type", ext == "mp3" ? "audio/mpeg" : "audio/wav");
-  up.headers.emplace_back("x-upsert", "true");  // a retry after a lost answer overwrites
-  up.body_from_file = local_path;
-  auto sent = transport_.Send(up);
-  CALLREC_RETURN_IF_ERROR(HttpStatus("upload", sent));
+  StoredCopy out;
+  out.location = url_ + "/storage/v1/object/" + bucket + "/" + path;
+  bool resumable = local.bytes > options_.tus_threshold_bytes;
+  CALLREC_RETURN_IF_ERROR(Upload(intake_id, {.bucket = bucket_, .object_name = path,
+                                             .content_type = content_type},
+                                 local_path, local.bytes, local.sha256, out, resumable));
   CALLREC_RETURN_IF_ERROR(
       VerifyStored(url_ + "/storage/v1/object/authenticated/" + bucket + "/" + path, local_path,
                    local.bytes, local.sha256));
 
-  StoredCopy out;
-  out.location = up.url;
   out.public_url = url_ + "/storage/v1/object/public/" + bucket + "/" + path;
   out.bytes = local.bytes;
   out.sha256 = local.sha256;
-  out.status = sent->status;
-  out.response_body = sent->body;
   out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.SteadyNow() - start);
   core::LogInfo("storage.stored", {{"storage", "supabase"},
                                    {"intake_id", std::string(intake_id)},
                                    {"location", out.location},
-                                   {"bytes", out.bytes}});
+                                   {"bytes", out.bytes},
+                                   {"resumable", resumable}});
   return out;
+}
+
+// Up to the threshold one POST; above it, or when that POST is too large, the TUS upload.
+Status SupabaseStorage::Upload(std::string_view intake_id, const TusObject& object,
+                               const std::string& local_path, uint64_t bytes,
+                               const std::string& sha256, StoredCopy& out, bool& resumable) {
+  Status too_large;
+  if (!resumable) {
+    HttpRequest up = Request("POST", out.location);
+    up.headers.emplace_back("content-type", object.content_type);
+    up.headers.emplace_back("x-upsert", "true");  // a retry after a lost answer overwrites
+    up.body_from_file = local_path;
+    auto sent = transport_.Send(up);
+    Status st = SupabaseAnswer("upload", sent);
+    if (!IsTooLarge(st)) {
+      if (st.ok()) {
+        out.status = sent->status;
+        out.response_body = sent->body;
+      }
+      return st;
+    }
+    // Over the single-request limit: the resumable upload may still take it.
+    core::LogInfo("storage.tus_fallback", {{"intake_id", std::string(intake_id)},
+                                           {"bytes", bytes}, {"error", st.message()}});
+    resumable = true;
+    too_large = st;
+  }
+  TusProgress progress;
+  Status st = UploadResumable(object, local_path, bytes, sha256, &progress);
+  // After a refused single POST, a resumable upload that cannot work either keeps "too large".
+  if (!st.ok() && !too_large.ok() && !st.IsUnavailable())
+    return Status::InvalidArgument(too_large.message() + "; the resumable upload failed too: " +
+                                   st.message());
+  CALLREC_RETURN_IF_ERROR(st);
+  out.status = progress.status;
+  core::LogInfo("storage.tus_uploaded", {{"intake_id", std::string(intake_id)},
+                                         {"bytes", bytes},
+                                         {"patches", progress.patches},
+                                         {"resumes", progress.resumes},
+                                         {"bytes_sent", progress.bytes_sent}});
+  return Status::Ok();
+}
+
+Status SupabaseStorage::UploadResumable(const TusObject& object, const std::string& local_path,
+                                        uint64_t bytes, const std::string& sha256,
+                                        TusProgress* progress) {
+  TusClient tus(
+      transport_, [this](std::string method, std::string url) { return Request(method, url); },
+      options_.tus_chunk_bytes);
+  const std::string key = object.bucket + "/" + object.object_name;
+  std::string location;
+  {
+    // An upload of these very bytes that an earlier attempt left unfinished is resumed.
+    std::lock_guard lock(pending_mu_);
+    auto it = pending_.find(key);
+    if (it != pending_.end() && it->second.first == sha256) location = it->second.second;
+    if (it != pending_.end()) pending_.erase(it);
+  }
+  uint64_t offset = 0;
+  auto keep = [&](const Status& st) {
+    if (!st.IsUnavailable() || location.empty()) return;
+    std::lock_guard lock(pending_mu_);
+    pending_[key] = {sha256, location};
+  };
+  if (!location.empty()) {
+    auto at = tus.Offset(location);
+    if (at.ok()) offset = *at;
+    else if (at.status().IsNotFound()) location.clear();  // expired: a new upload
+    else {
+      keep(at.status());
+      return at.status();
+    }
+  }
+  for (int round = 0; round < 2; ++round) {
+    if (location.empty()) {
+      CALLREC_ASSIGN_OR_RETURN(location, tus.Create(url_, object, bytes));
+      offset = 0;
+    }
+    Status st = tus.Send(location, local_path, bytes, offset, progress);
+    if (!st.IsNotFound()) {
+      keep(st);
+      return st;
+    }
+    core::LogWarn("storage.tus_restart", {{"object", key}, {"error", st.message()}});
+    location.clear();  // gone or expired mid-way: one new upload, from zero
+  }
+  return Status::Unavailable("supabase resumable upload: the upload disappeared twice");
 }
 
 Status SupabaseStorage::VerifyStored(const std::string& object_url, const std::string& local_path,
@@ -293,7 +377,7 @@ Status SupabaseStorage::VerifyStored(const std::string& object_url, const std::s
   std::string length;
   if (!options_.verify_sha256) {
     auto head = transport_.Send(Request("HEAD", object_url));
-    CALLREC_RETURN_IF_ERROR(HttpStatus("verify", head));
+    CALLREC_RETURN_IF_ERROR(SupabaseAnswer("verify", head));
     length = head->Header("content-length");
   }
   if (!length.empty()) {
@@ -308,7 +392,7 @@ Status SupabaseStorage::VerifyStored(const std::string& object_url, const std::s
   HttpRequest get = Request("GET", object_url);
   get.body_to_file = local_path + ".verify";
   auto fetched = transport_.Send(get);
-  Status st = HttpStatus("verify", fetched);
+  Status st = SupabaseAnswer("verify", fetched);
   if (st.ok()) {
     auto stored = HashFile(get.body_to_file);
     if (!stored.ok())

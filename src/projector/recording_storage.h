@@ -6,8 +6,13 @@
 //                    into place (the directory fsync'd too), then read back and hashed. Directories
 //                    it creates are 0700 and files 0600: recordings are patient data.
 //                    Location: "file:///abs/path".
-//   SupabaseStorage  POST {url}/storage/v1/object/{bucket}/{intake_id}/recording.<ext>, body
-//                    streamed from the file, `x-upsert: true` so a retry overwrites; then a HEAD
+//   SupabaseStorage  up to 6 MB: POST {url}/storage/v1/object/{bucket}/{intake_id}/recording.<ext>,
+//                    body streamed from the file, `x-upsert: true` so a retry overwrites. Above
+//                    6 MB, or when that POST is refused as too large (statusCode 413): a
+//                    resumable TUS upload in 6 MB chunks (tus_upload.h) that resumes from the
+//                    server's offset after a broken connection or a 5xx, never from zero; an
+//                    upload a failed Store left unfinished is resumed by the next Store of the
+//                    same bytes (same sha256) in this process. Then a HEAD
 //                    of /storage/v1/object/authenticated/{bucket}/{path} must report the same
 //                    size (or, with verify_sha256, a GET of it must hash the same).
 //                    Location: "{url}/storage/v1/object/{bucket}/{path}"; public URL
@@ -18,14 +23,13 @@
 //                    goes in `Authorization: Bearer` and `apikey`; a new `sb_secret_...` key is
 //                    not a JWT (Supabase refuses it as a Bearer: "Invalid Compact JWS") and goes
 //                    in `apikey` only.
-//                    Not done: resumable (TUS) uploads, which Supabase recommends above 6 MB; a
-//                    single POST works up to the project's upload limit (50 MB by default), and a
-//                    10-minute dual-channel WAV is ~19 MB.
+//                    Memory stays flat whatever the size: every body streams from the file.
 // Store is idempotent: storing the same intake again replaces the copy.
 //
 // Errors, by what the caller should do:
-//   kInvalidArgument, IsTooLarge()  the object is over Supabase's single-upload limit (statusCode
-//                        413): retrying the same upload cannot help.
+//   kInvalidArgument, IsTooLarge()  the object is over Supabase's upload limit (statusCode 413
+//                        for the single POST and the resumable upload refused too, or a 413
+//                        for the resumable upload): retrying the same upload cannot help.
 //   kInvalidArgument     bad intake id or extension, or the local file is not the expected one
 //                        (its sha256 differs): download again.
 //   kUnavailable         no answer, 408/429/5xx, or the stored copy did not verify: retry later.
@@ -38,12 +42,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "core/clock.h"
 #include "core/status.h"
 #include "projector/http_transport.h"
+#include "projector/tus_upload.h"
 
 namespace callrec::projector {
 
@@ -74,6 +81,11 @@ class RecordingStorage {
 // True for Store()'s "over Supabase's upload size limit" (statusCode 413): never retried.
 bool IsTooLarge(const core::Status& status);
 
+// One answer of Supabase Storage as a Status, coded as Store() documents: ok for 2xx; the
+// body's statusCode decides for an HTTP 400; a 413 of an "...upload" `stage` is IsTooLarge.
+// `stage` names the step in the message ("upload", "resumable upload", "verify").
+core::Status SupabaseAnswer(std::string_view stage, const core::Result<HttpResponse>& sent);
+
 // A JWT is three non-empty base64url segments joined by '.'; `sb_secret_...` keys are not.
 bool IsJwt(std::string_view key);
 
@@ -101,6 +113,9 @@ class SupabaseStorage final : public RecordingStorage {
     bool verify_sha256 = false;  // GET the object back and hash it (costs a download)
     std::chrono::milliseconds connect_timeout{10000};
     std::chrono::milliseconds total_timeout{10 * 60 * 1000};
+    // Supabase requires 6 MB chunks: only tests against a sim configured alike change these.
+    uint64_t tus_chunk_bytes = kTusChunkBytes;
+    uint64_t tus_threshold_bytes = kTusThresholdBytes;  // larger objects go resumable
   };
 
   // `transport` and `clock` are borrowed. `supabase_url`: "https://<ref>.supabase.co" (a
@@ -121,6 +136,13 @@ class SupabaseStorage final : public RecordingStorage {
   HttpRequest Request(std::string method, std::string url) const;
   core::Status VerifyStored(const std::string& object_url, const std::string& local_path,
                             uint64_t bytes, const std::string& sha256);
+  // Sends the file (single POST or TUS, deciding `resumable`); fills out.status/response_body.
+  core::Status Upload(std::string_view intake_id, const TusObject& object,
+                      const std::string& local_path, uint64_t bytes, const std::string& sha256,
+                      StoredCopy& out, bool& resumable);
+  // The TUS upload of `local_path` (tus_upload.h), resuming one an earlier Store left behind.
+  core::Status UploadResumable(const TusObject& object, const std::string& local_path,
+                               uint64_t bytes, const std::string& sha256, TusProgress* progress);
 
   HttpTransport& transport_;
   core::Clock& clock_;
@@ -128,6 +150,9 @@ class SupabaseStorage final : public RecordingStorage {
   const std::string bucket_;
   const std::string key_;
   const Options options_;
+  std::mutex pending_mu_;
+  // "bucket/object" -> {sha256, upload URL} of resumable uploads a failed Store left unfinished.
+  std::map<std::string, std::pair<std::string, std::string>> pending_;  // guarded by pending_mu_
 };
 
 }  // namespace callrec::projector

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "core/event_store.h"
+#include "core/heap.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mask.h"
@@ -36,10 +37,14 @@
 #include "projector/telnyx_client.h"
 #include "projector/temp_files.h"
 #include "tools/cli.h"
+#include "tools/memory_upkeep.h"
 #include "tools/serve_options.h"
 
 namespace callrec::tools {
 namespace {
+
+// How often serve returns free heap pages and refreshes its memory gauges (memory_upkeep.h).
+constexpr std::chrono::milliseconds kMemoryUpkeepInterval{5000};
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -202,6 +207,8 @@ int RunServe(const ServeOptions& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // Before any thread (RocksDB's included) exists: arenas made before the cap would stay.
+  core::LimitMallocArenas(core::kServeMallocArenas);
   core::SystemClock clock;
   auto store = core::EventStore::Open(o.data_dir, clock);
   if (!store.ok()) return Fail(store.status().message());
@@ -221,6 +228,7 @@ int RunServe(const ServeOptions& o) {
   if (!started.ok()) return Fail("cannot record service.started: " + started.status().ToString());
 
   core::Metrics metrics;
+  MemoryUpkeep memory_upkeep(**store, metrics, kMemoryUpkeepInterval);
   core::Gauge* applied_gauge = metrics.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
   core::Gauge* unmatched_gauge = metrics.GetGauge(
       "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");

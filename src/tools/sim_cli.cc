@@ -46,6 +46,8 @@ struct ServeFlags {
   std::string media_latency_max = "0ms";
   std::string retry_delay = "1s";
   std::string webhook_timeout = "5s";
+  std::string media_duration = "0s";
+  std::string tus_expiry = "1h";
   std::vector<std::string> buckets;
   std::vector<std::string> private_buckets;
   SimConfig config;
@@ -118,6 +120,17 @@ void AddServe(CLI::App& app, ServeFlags& f) {
       ->envname("TELNYX_SIM_STORAGE_KEY");
   app.add_option("--bucket", f.buckets, "public storage bucket (repeatable; default call-recordings)");
   app.add_option("--private-bucket", f.private_buckets, "private storage bucket (repeatable)");
+  app.add_option("--storage-max-bytes", c.storage_max_bytes,
+                 "single-request upload limit; larger answer 400 statusCode 413 (Supabase's default)")
+      ->capture_default_str();
+  app.add_option("--tus-max-bytes", c.storage_tus_max_bytes,
+                 "largest resumable (TUS) upload; larger answer 413")->capture_default_str();
+  app.add_option("--tus-chunk-bytes", c.storage_tus_chunk_bytes,
+                 "size every TUS PATCH but the last must have (Supabase: 6 MB)")->capture_default_str();
+  app.add_option("--tus-expiry", f.tus_expiry, "TUS upload URLs answer 410 after this")->capture_default_str();
+  app.add_option("--media-duration", f.media_duration,
+                 "served audio is this long whatever the recording's length (0s: its own, capped by --media-cap)")
+      ->capture_default_str();
   // Faults (also POST /sim/faults at runtime).
   app.add_option("--rate-limit-next", x.rate_limit_next, "fault: next N /v2 requests answer 429 (code 10011)");
   app.add_option("--rate-limit-limit", x.rate_limit_limit, "x-ratelimit-limit of those 429s")->capture_default_str();
@@ -142,6 +155,10 @@ void AddServe(CLI::App& app, ServeFlags& f) {
                  "fault: next N record_start answer 422 code 90020");
   app.add_option("--storage-errors", x.storage_error_next, "fault: next N storage requests answer a 5xx");
   app.add_option("--storage-error-status", x.storage_error_status, "that 5xx")->capture_default_str();
+  app.add_option("--tus-break-next", x.storage_tus_break_next,
+                 "fault: next N TUS PATCHes keep only --tus-break-after bytes and answer 503");
+  app.add_option("--tus-break-after", x.storage_tus_break_after, "bytes those PATCHes keep")
+      ->capture_default_str();
 }
 
 void AddCall(CLI::App& app, CallFlags& f) {
@@ -196,7 +213,9 @@ bool FinishServeFlags(ServeFlags& f) {
       !Duration("--media-latency", f.media_latency, media_latency) ||
       !Duration("--media-latency-max", f.media_latency_max, media_latency_max) ||
       !Duration("--webhook-retry-delay", f.retry_delay, c.webhook_retry_delay) ||
-      !Duration("--webhook-timeout", f.webhook_timeout, c.webhook_timeout))
+      !Duration("--webhook-timeout", f.webhook_timeout, c.webhook_timeout) ||
+      !Duration("--media-duration", f.media_duration, c.media_duration) ||
+      !Duration("--tus-expiry", f.tus_expiry, c.storage_tus_expiry))
     return false;
   c.url_expiry = std::chrono::duration_cast<std::chrono::seconds>(expiry);
   c.media_cap = std::chrono::duration_cast<std::chrono::seconds>(cap);

@@ -44,6 +44,8 @@ const FaultField kFaultFields[] = {
     {"wav_streaming_header", nullptr, nullptr, &SimFaults::wav_streaming_header},
     {"storage_error_next", &SimFaults::storage_error_next},
     {"storage_error_status", &SimFaults::storage_error_status, nullptr, nullptr, 500, 599},
+    {"storage_tus_break_next", &SimFaults::storage_tus_break_next},
+    {"storage_tus_break_after", &SimFaults::storage_tus_break_after},
 };
 
 Status CheckRange(const FaultField& f, int64_t v) {
@@ -316,6 +318,13 @@ int FaultBox::TakeStorageError() {
   if (faults_.storage_error_next <= 0) return 0;
   --faults_.storage_error_next;
   return faults_.storage_error_status;
+}
+
+int FaultBox::TakeTusBreak() {
+  std::lock_guard lock(mu_);
+  if (faults_.storage_tus_break_next <= 0) return -1;
+  --faults_.storage_tus_break_next;
+  return faults_.storage_tus_break_after;
 }
 
 bool FaultBox::TakeRecordStart90020() {

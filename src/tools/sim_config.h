@@ -57,6 +57,11 @@ struct SimFaults {
   // Supabase Storage (/storage/v1/*): the next N requests answer this 5xx status.
   int storage_error_next = 0;
   int storage_error_status = 503;
+  // Resumable (TUS) uploads: the next N PATCHes stop after storing this many of their body
+  // bytes (the server's offset moves by that much), discard the rest and answer 503, as when a
+  // connection breaks mid-chunk.
+  int storage_tus_break_next = 0;
+  int storage_tus_break_after = 65536;
 };
 
 struct SimBucket {
@@ -85,7 +90,18 @@ struct SimConfig {
   // empty: any non-empty key is accepted (both headers are still required).
   std::string storage_service_key;
   std::vector<SimBucket> buckets = {{"call-recordings", true}};
-  size_t storage_max_bytes = 50u << 20;  // Supabase's default per-object limit
+  // Supabase's default single-request upload limit: a larger POST/PUT answers
+  // 400 {"statusCode":"413","error":"Payload too large",...}.
+  size_t storage_max_bytes = 50u << 20;
+  // Resumable (TUS) uploads: the largest Upload-Length taken (413 above), the chunk size every
+  // PATCH but the last must carry exactly (Supabase requires 6 MB), and how long an upload URL
+  // lives (Supabase: an hour; then 410).
+  uint64_t storage_tus_max_bytes = uint64_t{50} << 30;
+  uint64_t storage_tus_chunk_bytes = 6u << 20;
+  std::chrono::milliseconds storage_tus_expiry{3600 * 1000};
+  // Served audio is this long whatever the recording's length (0: the recording's own length,
+  // capped by media_cap): a 60-minute WAV for the memory bench, a long call in a quick test.
+  std::chrono::milliseconds media_duration{0};
   int server_threads = 16;
   SimFaults faults;  // initial faults
 };
@@ -148,6 +164,7 @@ class FaultBox {
   bool TakeRateLimit(SimFaults* snapshot);   // true: answer 429; `snapshot` gets the header values
   int TakeServerError();                     // 0 or the 5xx status to answer
   int TakeStorageError();                    // 0 or the 5xx status to answer
+  int TakeTusBreak();                        // -1, or the PATCH body bytes to keep before breaking
   bool TakeRecordStart90020();
   bool TakeRecordStartLoseAnswer();
 

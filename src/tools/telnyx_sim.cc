@@ -38,6 +38,10 @@ Status ValidateConfig(const SimConfig& c) {
   if (c.url_expiry.count() < 1 || c.url_expiry.count() > 604800)
     return Status::InvalidArgument("url expiry must be 1s-7d (S3's range)");
   if (c.media_cap.count() < 0) return Status::InvalidArgument("media cap must be >= 0");
+  if (c.media_duration.count() < 0 || c.media_duration > std::chrono::hours(24))
+    return Status::InvalidArgument("media duration must be 0-24h");
+  if (c.storage_tus_chunk_bytes < 1) return Status::InvalidArgument("tus chunk size must be >= 1");
+  if (c.storage_tus_expiry.count() < 1) return Status::InvalidArgument("tus expiry must be > 0");
   if (c.webhook_max_attempts < 1) return Status::InvalidArgument("webhook max attempts must be >= 1");
   if (c.server_threads < 1) return Status::InvalidArgument("server threads must be >= 1");
   if (c.account.empty() || c.account.find('/') != std::string::npos)
@@ -80,7 +84,9 @@ Status TelnyxSim::Init() {
   server_->set_keep_alive_timeout(2);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
-  server_->set_payload_max_length(config_.storage_max_bytes + (1u << 20));
+  // Storage uploads stream through their own size checks (sim_storage.h), so a too-large one
+  // gets Supabase's 400/413 answer rather than httplib's bare 413.
+  server_->set_payload_max_length(size_t{8} << 30);
   int threads = config_.server_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   if (config_.port == 0) {
@@ -223,6 +229,8 @@ void TelnyxSim::RegisterSimRoutes() {
     w.Key("api_requests").Uint(ApiRequestCount());
     w.Key("recordings").Uint(world_->recording_count());
     w.Key("storage_objects").Uint(storage_->object_count());
+    w.Key("storage_tus_bytes_received").Uint(storage_->tus_bytes_received());
+    w.Key("storage_tus_bytes_stored").Uint(storage_->tus_bytes_stored());
     w.Key("webhook_attempts").Uint(deliveries.size());
     w.Key("webhooks_delivered").Uint(delivered);
     w.EndObject();
@@ -230,6 +238,7 @@ void TelnyxSim::RegisterSimRoutes() {
   });
   s.Delete("/sim/stats", [this](const httplib::Request&, httplib::Response& res) {
     stats_.Reset();
+    storage_->ResetCounters();
     res.set_content(R"({"reset":true})", kJson);
   });
   s.Get("/sim/webhooks", [this](const httplib::Request&, httplib::Response& res) {

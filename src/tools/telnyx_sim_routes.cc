@@ -238,8 +238,10 @@ void TelnyxSim::HandleMedia(const httplib::Request& req, httplib::Response& res)
     return;
   }
   int channels = rec->channels == "dual" ? 2 : 1;
-  int64_t duration = std::min<int64_t>(rec->ended_ms - rec->started_ms,
-                                       int64_t(config_.media_cap.count()) * 1000);
+  int64_t duration = config_.media_duration.count() > 0
+                         ? int64_t(config_.media_duration.count())
+                         : std::min<int64_t>(rec->ended_ms - rec->started_ms,
+                                             int64_t(config_.media_cap.count()) * 1000);
   if (rec->format == "mp3") res.set_content(MakeMp3(channels, duration), "audio/mpeg");
   else res.set_content(MakeWav(channels, duration, faults_.Get().wav_streaming_header), "audio/wav");
 }

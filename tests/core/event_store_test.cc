@@ -11,6 +11,7 @@
 
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::core {
 namespace {
@@ -45,7 +46,7 @@ TEST(EventStore, AssignsSeqsFromOneAndStampsTheClock) {
   TempDir dir;
   ManualClock clock;
   auto store = EventStore::Open(dir.path(), clock);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_OK(store);
   auto a = (*store)->Append(Ev("intake.created", "i1"));
   clock.Advance(std::chrono::milliseconds(1500));
   auto b = (*store)->Append(Ev("telnyx.webhook"));
@@ -68,7 +69,7 @@ TEST(EventStore, EightThreadsAppendingKeepSeqsContiguous) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         auto r = store->Append(Ev("x", "intake_" + std::to_string(t), "", std::to_string(i)));
-        ASSERT_TRUE(r.ok());
+        ASSERT_OK(r);
         returned[t].push_back(r->seq);
       }
     });
@@ -114,10 +115,10 @@ TEST(EventStore, AppendAllIsOneStepAndSkipsDuplicatesIndividually) {
   TempDir dir;
   ManualClock clock;
   auto store = std::move(EventStore::Open(dir.path(), clock).value());
-  ASSERT_TRUE(store->Append(Ev("a", "", "k1")).ok());
+  ASSERT_OK(store->Append(Ev("a", "", "k1")));
   std::vector<Event> batch = {Ev("b", "", "k1"), Ev("c", "i"), Ev("d", "", "k2"), Ev("e", "", "k2")};
   auto r = store->AppendAll(std::move(batch));
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_TRUE((*r)[0].duplicate);
   EXPECT_EQ((*r)[0].seq, 1u);
   EXPECT_EQ((*r)[1].seq, 2u);
@@ -155,7 +156,7 @@ TEST(EventStore, SecondWriterIsRefusedWithAClearMessage) {
   TempDir dir;
   ManualClock clock;
   auto first = EventStore::Open(dir.path(), clock);
-  ASSERT_TRUE(first.ok());
+  ASSERT_OK(first);
   auto second = EventStore::Open(dir.path(), clock);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
@@ -166,7 +167,7 @@ TEST(EventStore, StoreDirectoryIsOwnerOnly) {
   TempDir dir;
   ManualClock clock;
   std::string path = dir.Sub("store");
-  ASSERT_TRUE(EventStore::Open(path, clock).ok());
+  ASSERT_OK(EventStore::Open(path, clock));
   auto perms = std::filesystem::status(path).permissions();
   EXPECT_EQ(perms & std::filesystem::perms::all, std::filesystem::perms::owner_all);
 }
@@ -177,12 +178,12 @@ TEST(EventStore, CheckPassesOnASoundLogAndNamesAFlippedRecord) {
   auto store = std::move(EventStore::Open(dir.path(), clock).value());
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(Ev("x", "i" + std::to_string(i % 3), "k" + std::to_string(i))).ok());
   auto report = store->Check();
-  ASSERT_TRUE(report.ok());
+  ASSERT_OK(report);
   EXPECT_TRUE(report->ok()) << report->problem;
   EXPECT_EQ(report->events, 10u);
-  ASSERT_TRUE(store->CorruptRecordForTest(7, 20).ok());
+  ASSERT_OK(store->CorruptRecordForTest(7, 20));
   report = store->Check();
-  ASSERT_TRUE(report.ok());
+  ASSERT_OK(report);
   EXPECT_FALSE(report->ok());
   EXPECT_EQ(report->first_bad_seq, 7u);
   EXPECT_NE(report->problem.find("checksum"), std::string::npos);
@@ -197,7 +198,7 @@ TEST(EventStore, DerivedDataWritesScansAndRebuildsAtomically) {
   b.Put("intake/a", "A");
   b.Put("intake/b", "B");
   b.Put("other/x", "X");
-  ASSERT_TRUE(store->WriteDerived(b).ok());
+  ASSERT_OK(store->WriteDerived(b));
   std::vector<std::string> keys;
   ASSERT_TRUE(store->ScanDerived("intake/", [&](std::string_view k, std::string_view) {
     keys.emplace_back(k);
@@ -208,7 +209,7 @@ TEST(EventStore, DerivedDataWritesScansAndRebuildsAtomically) {
     auto rebuild = std::move(store->BeginRebuild().value());
     DerivedBatch nb;
     nb.Put("intake/c", "C");
-    ASSERT_TRUE(rebuild->Write(nb).ok());
+    ASSERT_OK(rebuild->Write(nb));
     // Not visible until committed; dropped when abandoned.
     EXPECT_FALSE(store->GetDerived("intake/c")->has_value());
   }
@@ -216,8 +217,8 @@ TEST(EventStore, DerivedDataWritesScansAndRebuildsAtomically) {
   auto rebuild = std::move(store->BeginRebuild().value());
   DerivedBatch nb;
   nb.Put("intake/c", "C");
-  ASSERT_TRUE(rebuild->Write(nb).ok());
-  ASSERT_TRUE(rebuild->Commit().ok());
+  ASSERT_OK(rebuild->Write(nb));
+  ASSERT_OK(rebuild->Commit());
   EXPECT_FALSE(store->GetDerived("intake/a")->has_value());
   EXPECT_EQ(**store->GetDerived("intake/c"), "C");
   store.reset();
@@ -296,15 +297,15 @@ TEST(EventStore, ReaderSeesAnotherProcessesAppends) {
   char c;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
   auto reader = EventStore::OpenReader(dir.path());
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  ASSERT_OK(reader);
   EXPECT_EQ((*reader)->LastSeq(), 3u);
   EXPECT_FALSE((*reader)->Append(Ev("x")).ok()) << "a reader must not write";
   ASSERT_EQ(::write(go[1], &c, 1), 1);
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ASSERT_TRUE((*reader)->CatchUp().ok());
+  ASSERT_OK((*reader)->CatchUp());
   EXPECT_EQ((*reader)->LastSeq(), 5u);
   int n = 0;
-  ASSERT_TRUE((*reader)->ForEachOfIntake("i1", [&](const Event&) { return ++n; }).ok());
+  ASSERT_OK((*reader)->ForEachOfIntake("i1", [&](const Event&) { return ++n; }));
   EXPECT_EQ(n, 5);
   ASSERT_EQ(::write(go[1], &c, 1), 1);
   int status;

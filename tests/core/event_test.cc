@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::core {
 namespace {
@@ -27,7 +28,7 @@ TEST(EventRecord, RoundTripsBinaryAndNonUtf8PayloadsByteForByte) {
                                      std::string(1 << 20, 'x')}) {
     Event e = Sample(payload);
     auto decoded = DecodeEventRecord(EncodeEventRecord(e));
-    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    ASSERT_OK(decoded);
     EXPECT_EQ(*decoded, e);
   }
 }

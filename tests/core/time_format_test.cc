@@ -1,4 +1,5 @@
 #include "core/time_format.h"
+#include "matchers/status_matchers.h"
 
 #include <gtest/gtest.h>
 
@@ -72,7 +73,7 @@ TEST(TimeFormat, ParseFormatParseOverEdgeYearsAndOffsets) {
         if (!first.ok()) continue;  // outside the four-digit years: refused, never stored
         std::string formatted = FormatRfc3339Millis(*first);
         auto second = ParseRfc3339Millis(formatted);
-        ASSERT_TRUE(second.ok()) << text << " -> " << formatted;
+        ASSERT_OK(second) << text << " -> " << formatted;
         EXPECT_EQ(*second, *first) << text;
         EXPECT_EQ(FormatRfc3339Millis(*second), formatted);
         ++checked;

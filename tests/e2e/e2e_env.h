@@ -35,6 +35,7 @@
 #include "fakes/run_command.h"
 #include "fakes/temp_dir.h"
 #include "tools/telnyx_sim.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing::e2e {
 
@@ -147,7 +148,7 @@ class E2eEnv {
   explicit E2eEnv(SimConfig config = DefaultSimConfig()) {
     core::SetLogLevel(core::LogLevel::kWarn);  // the in-process sim's lines would bury the failures
     auto sim = TelnyxSim::Start(std::move(config), clock_);
-    EXPECT_TRUE(sim.ok()) << sim.status().ToString();
+    EXPECT_OK(sim);
     if (sim.ok()) sim_ = std::move(sim).value();
   }
   ~E2eEnv() {
@@ -240,7 +241,7 @@ class E2eEnv {
     spec.send_recording_saved = false;  // found by polling, the path that must work
     if (tweak) tweak(spec);
     auto ids = sim_->PlaceCall(spec);
-    EXPECT_TRUE(ids.ok()) << ids.status().ToString();
+    EXPECT_OK(ids);
     return ids.ok() ? *ids : CallIds{};
   }
 
@@ -259,7 +260,7 @@ class E2eEnv {
     if (intake.Str("/state") != "recording") return;
     std::this_thread::sleep_for(talk);
     auto hung_up = sim_->HangupCall(call.call_control_id);
-    EXPECT_TRUE(hung_up.ok()) << hung_up.ToString();
+    EXPECT_OK(hung_up);
   }
   CallIds PlaceRecordedCall(const std::string& id, const std::string& to,
                             const std::function<void(CallSpec&)>& tweak = {}) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "e2e/e2e_env.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing::e2e {
 namespace {
@@ -22,7 +23,7 @@ int64_t PayloadStatus(const TimelineEvent& e) { return Json(e.payload).Int("/sta
 TEST(E2ePolling, OtherCallsNewerRecordingsListedFirstTheRightOneIsChosen) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe()) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"foreign_recordings":3})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"foreign_recordings":3})"));
   std::string id = env.CreateIntake("+15550100003");
   CallIds call = env.PlaceRecordedCall(id, "+15550100003");
 
@@ -71,8 +72,8 @@ TEST(E2ePolling, RateLimitAndServerErrorsDoNotConsumeFetchAttempts) {
   // The call stays up until the faults are armed, so record_start (also /v2) is not hit by them.
   CallIds call = env.PlaceHeldCall("+15550100005");
   env.WaitForState(id, {"recording"});
-  ASSERT_TRUE(env.sim().SetFaults(R"({"rate_limit_next":1,"server_error_next":1,"server_error_status":503})").ok());
-  ASSERT_TRUE(env.sim().HangupCall(call.call_control_id).ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"rate_limit_next":1,"server_error_next":1,"server_error_status":503})"));
+  ASSERT_OK(env.sim().HangupCall(call.call_control_id));
 
   Json intake = env.WaitForState(id, {"fetched", "failed"});
   ASSERT_EQ(intake.Str("/state"), "fetched") << intake.text();

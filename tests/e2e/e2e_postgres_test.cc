@@ -8,6 +8,7 @@
 
 #include "e2e/e2e_env.h"
 #include "fakes/test_postgres.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing::e2e {
 namespace {
@@ -33,7 +34,7 @@ std::string PgValue(const std::string& url, const std::string& sql) {
 
 TEST(E2ePostgres, ServeKeepsTheIntakeRowUpToDate) {
   auto db = CreateTestDatabase();
-  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_OK(db);
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--storage", "fs", "--postgres-url", *db})) << env.serve().Stderr();
   std::string id = env.CreateIntake("+15550100101", "pg-intake-1");
@@ -52,7 +53,7 @@ TEST(E2ePostgres, ServeKeepsTheIntakeRowUpToDate) {
 
 TEST(E2ePostgres, PostgresDownTheServiceKeepsReceivingAndPgSyncCatchesUp) {
   auto db = CreateTestDatabase();
-  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_OK(db);
   E2eEnv env;
   std::string down = "postgresql://callrec@127.0.0.1:" + std::to_string(ClosedPort()) + "/nowhere?connect_timeout=2";
   ASSERT_TRUE(env.StartServe({"--postgres-url", down})) << env.serve().Stderr();

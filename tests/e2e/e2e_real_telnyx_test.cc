@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "e2e/e2e_env.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing::e2e {
 namespace {
@@ -105,7 +106,7 @@ TEST(E2eRealTelnyx, AnIntakeIdOver40CharactersIsRefusedByTheApiAndTheCli) {
 TEST(E2eRealTelnyx, ALostRecordStartAnswerIsRetriedWithTheSameCommandIdAndRecordsOnce) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe()) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"record_start_lose_answer_next":1})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"record_start_lose_answer_next":1})"));
   std::string id = env.CreateIntake("+15550100024");
   CallIds call = env.PlaceRecordedCall(id, "+15550100024");
   Json intake = env.WaitForState(id, {"fetched", "failed"});
@@ -122,7 +123,7 @@ TEST(E2eRealTelnyx, ALostRecordStartAnswerIsRetriedWithTheSameCommandIdAndRecord
 TEST(E2eRealTelnyx, RecordingsReportingTheLegAsControlIdAreVerifiedByLegAndSession) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe()) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"recording_ccid_is_leg_id":true})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"recording_ccid_is_leg_id":true})"));
   std::string polled = env.CreateIntake("+15550100025");
   env.PlaceRecordedCall(polled, "+15550100025");
   Json a = env.WaitForState(polled, {"fetched", "failed"});
@@ -143,7 +144,7 @@ TEST(E2eRealTelnyx, RecordingsReportingTheLegAsControlIdAreVerifiedByLegAndSessi
 TEST(E2eRealTelnyx, ARecordingsList404IsNotFoundYet) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--fetch-max-attempts", "2"})) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"recordings_list_404_when_empty":true})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"recordings_list_404_when_empty":true})"));
   std::string id = env.CreateIntake("+15550100027");
   env.PlaceRecordedCall(id, "+15550100027", [](CallSpec& s) { s.recording_missing = true; });
   Json intake = env.WaitForState(id, {"failed", "fetched"});
@@ -173,10 +174,12 @@ TEST(E2eRealTelnyx, DurationIsIntegerMillisAndTheSupabaseUrlIsThePublicOne) {
 }
 
 // Supabase answers an oversize upload as HTTP 400 with statusCode "413": not a fault to retry
-// 8 times, but a failure that says why at once.
+// 8 times. The resumable upload is tried at once (e2e_supabase_test.cc: it takes what the single
+// POST refused); over the project's limit for that too (413), a failure that says why at once.
 TEST(E2eRealTelnyx, AnUploadOverSupabasesLimitFailsAtOnceSayingSo) {
   SimConfig config = E2eEnv::DefaultSimConfig();
-  config.storage_max_bytes = 1000;  // the sim's WAVs are far bigger
+  config.storage_max_bytes = 1000;      // the sim's WAVs are far bigger
+  config.storage_tus_max_bytes = 1000;  // and the resumable upload's limit too
   E2eEnv env(config);
   ASSERT_TRUE(env.StartServe({"--storage", "supabase", "--supabase-url", env.sim().base_url()},
                              {"SUPABASE_SERVICE_ROLE_KEY=sb_secret_e2e"}))
@@ -187,6 +190,7 @@ TEST(E2eRealTelnyx, AnUploadOverSupabasesLimitFailsAtOnceSayingSo) {
   EXPECT_EQ(intake.Str("/failure_reason"), "upload_failed") << intake.text();
   EXPECT_NE(intake.Str("/last_error").find("too large"), std::string::npos) << intake.text();
   EXPECT_EQ(env.sim().RequestCount("POST /storage/v1/object"), 1u) << "not retried";
+  EXPECT_EQ(env.sim().RequestCount("POST /storage/v1/upload/resumable"), 1u) << "not retried";
   EXPECT_EQ(env.StopServe(), 0);
 }
 
@@ -195,7 +199,7 @@ TEST(E2eRealTelnyx, AnUploadOverSupabasesLimitFailsAtOnceSayingSo) {
 TEST(E2eRealTelnyx, AWavWithStreamingSizeFieldsIsStoredAndTheDiscrepancyNoted) {
   E2eEnv env;
   ASSERT_TRUE(env.StartServe({"--storage", "fs"})) << env.serve().Stderr();
-  ASSERT_TRUE(env.sim().SetFaults(R"({"wav_streaming_header":true})").ok());
+  ASSERT_OK(env.sim().SetFaults(R"({"wav_streaming_header":true})"));
   std::string id = env.CreateIntake("+15550100031");
   env.PlaceRecordedCall(id, "+15550100031");
   Json intake = env.WaitForState(id, {"stored", "failed"});

@@ -104,7 +104,11 @@ core::Result<HttpResponse> ScriptedTransport::Send(const HttpRequest& request) {
     if (!in) return core::Status::FailedPrecondition("cannot read " + request.body_from_file);
     std::ostringstream content;
     content << in.rdbuf();
-    recorded.body = content.str();
+    // Only the region asked for (a TUS chunk), as CurlTransport sends it.
+    const std::string all = content.str();
+    const size_t from = size_t(std::min<uint64_t>(request.body_from_file_offset, all.size()));
+    recorded.body = all.substr(from, size_t(std::min<uint64_t>(request.body_from_file_length,
+                                                                all.size() - from)));
   }
   // Like curl: the download file exists and is empty before anything arrives.
   if (!request.body_to_file.empty()) {

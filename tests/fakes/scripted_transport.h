@@ -6,8 +6,8 @@
 // used up; On() rules serve once, Always() rules forever. So several On() calls with the same
 // matcher answer successive requests in order. A request no rule serves fails the test
 // (ADD_FAILURE) and gets kUnavailable; after ExpectNoCalls(), every request fails the test.
-// Every request is recorded (requests()), with a body_from_file upload's content copied into
-// the recorded request's `body`.
+// Every request is recorded (requests()), with a body_from_file upload's content (the region
+// body_from_file_offset/length names) copied into the recorded request's `body`.
 //
 // Streaming is mirrored from CurlTransport: body_to_file is created/truncated on every request;
 // a 2xx answer's body is written there (HttpResponse::body left empty, body_bytes set), any

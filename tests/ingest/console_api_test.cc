@@ -8,6 +8,7 @@
 #include "ingest/intake_queries.h"
 #include "ingest_test_env.h"
 #include "projector/projector.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::ingest {
 namespace {
@@ -65,17 +66,17 @@ class ConsoleApiTest : public ::testing::Test {
   void Project() {
     core::DerivedBatch fake_records;
     for (const std::string& id : created_) fake_records.Delete("intake/" + id);
-    ASSERT_TRUE(env.store->WriteDerived(fake_records).ok());
+    ASSERT_OK(env.store->WriteDerived(fake_records));
     auto projector = projector::Projector::Open(*env.store);
-    ASSERT_TRUE(projector.ok()) << projector.status().ToString();
+    ASSERT_OK(projector);
     core::Status caught_up = (*projector)->CatchUp();
-    ASSERT_TRUE(caught_up.ok()) << caught_up.ToString();
+    ASSERT_OK(caught_up);
   }
   // Replaces intake/<id> with a hand-written record (states the pipeline would reach).
   void PutIntake(const std::string& id, const std::string& json) {
     core::DerivedBatch batch;
     batch.Put("intake/" + id, json);
-    ASSERT_TRUE(env.store->WriteDerived(batch).ok());
+    ASSERT_OK(env.store->WriteDerived(batch));
   }
   std::string WriteRecording(const std::string& id, size_t bytes) {
     std::filesystem::create_directories(env.config.recording_dir + "/" + id);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ingest_test_env.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::ingest {
 namespace {
@@ -74,13 +75,13 @@ TEST(HttpService, ExtraGetRoutesAreCountedUnderTheirLabel) {
   ASSERT_NO_FATAL_FAILURE(env.Start());
   // AddGet must come before Start: build a second service to show the intended order.
   auto created = HttpService::Create(env.config, *env.faulty, env.clock, env.metrics, nullptr);
-  ASSERT_TRUE(created.ok());
+  ASSERT_OK(created);
   auto& service = *created;
   service->AddGet("/debug/echo/([^/]+)", "/debug/echo/{id}",
                   [](const httplib::Request& req, httplib::Response& res) {
                     res.set_content("{\"intake_id\":\"" + std::string(req.matches[1]) + "\"}", "application/json");
                   });
-  ASSERT_TRUE(service->Start().ok());
+  ASSERT_OK(service->Start());
   httplib::Client client("127.0.0.1", service->port());
   auto res = client.Get("/debug/echo/abc");
   EXPECT_EQ(res->body, R"({"intake_id":"abc"})");
@@ -120,7 +121,7 @@ TEST(HttpService, StartFailsClearlyWhenThePortIsTaken) {
   IngestEnv second;
   second.config.listen_port = first.port();
   auto created = HttpService::Create(second.config, *second.store, second.clock, second.metrics, nullptr);
-  ASSERT_TRUE(created.ok());
+  ASSERT_OK(created);
   core::Status st = (*created)->Start();
   EXPECT_EQ(st.code(), core::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find(std::to_string(first.port())), std::string::npos) << st.message();
@@ -223,14 +224,14 @@ TEST(HttpService, StopLetsARequestInFlightFinishAndRefusesNewConnections) {
   std::promise<void> entered, release;
   std::shared_future<void> released = release.get_future().share();
   auto created = HttpService::Create(env.config, *env.faulty, env.clock, env.metrics, nullptr);
-  ASSERT_TRUE(created.ok());
+  ASSERT_OK(created);
   auto service = std::move(created.value());
   service->AddGet("/slow", "/slow", [&](const httplib::Request&, httplib::Response& res) {
     entered.set_value();
     released.wait();
     res.set_content("done", "text/plain");
   });
-  ASSERT_TRUE(service->Start().ok());
+  ASSERT_OK(service->Start());
   int port = service->port();
   auto answer = std::async(std::launch::async, [port] {
     httplib::Client c("127.0.0.1", port);
@@ -305,7 +306,7 @@ TEST(HttpService, StopDuringLoadLosesNoAcknowledgedWebhook) {
   ASSERT_GE(acked.size(), 150u);
   for (const auto& [id, seq] : acked) {
     auto event = env.store->Read(seq);
-    ASSERT_TRUE(event.ok()) << "acknowledged seq " << seq << " is missing";
+    ASSERT_OK(event) << "acknowledged seq " << seq << " is missing";
     EXPECT_EQ(event->idempotency_key, "telnyx:" + id);
   }
   EXPECT_EQ(env.store->LastSeq(), acked.size()) << "every stored delivery was acknowledged, and no more";

@@ -30,6 +30,7 @@
 #include "fakes/temp_dir.h"
 #include "fakes/webhook_signer.h"
 #include "ingest/http_service.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 
@@ -79,7 +80,7 @@ class IngestEnv {
 
   IngestEnv() {
     auto opened = core::EventStore::Open(dir.Sub("store"), clock);
-    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_OK(opened);
     store = std::move(opened.value());
     faulty = std::make_unique<FaultyStore>(*store);
     progress = std::make_unique<FakeProjectionProgress>(*faulty);
@@ -94,10 +95,10 @@ class IngestEnv {
 
   void Start() {
     auto created = ingest::HttpService::Create(config, *faulty, clock, metrics, progress.get());
-    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    ASSERT_OK(created);
     service = std::move(created.value());
     core::Status st = service->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_OK(st);
   }
   void Stop() {
     if (service) service->Stop();

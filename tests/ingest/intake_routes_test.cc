@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "ingest_test_env.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::ingest {
 namespace {
@@ -39,7 +40,7 @@ void PutDerived(IngestEnv& env, const std::string& id, const std::string& state)
   core::DerivedBatch batch;
   batch.Put("intake/" + id, R"({"id":")" + id + R"(","state":")" + state + R"("})");
   batch.Put("state/" + state + "/" + id, "");
-  ASSERT_TRUE(env.store->WriteDerived(batch).ok());
+  ASSERT_OK(env.store->WriteDerived(batch));
 }
 
 TEST(IntakeRoutes, CreateAppendsTheCanonicalEventAndAnswersTheProjection) {
@@ -263,7 +264,7 @@ TEST(IntakeRoutes, RetryOnlyRearmsFailedIntakes) {
   EXPECT_EQ(ok.status, 202);
   EXPECT_EQ(ok.body, R"({"id":"broken","seq":1})");
   auto event = env.store->Read(1);
-  ASSERT_TRUE(event.ok());
+  ASSERT_OK(event);
   EXPECT_EQ(event->type, "intake.retry_requested");
   EXPECT_EQ(event->source, "operator");
   EXPECT_EQ(event->intake_id, "broken");

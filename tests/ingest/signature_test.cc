@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "fakes/webhook_signer.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::ingest {
 namespace {
@@ -17,7 +18,7 @@ const std::string kBody = R"({"data":{"id":"e1","event_type":"call.answered"}})"
 
 WebhookVerifier MustVerifier(const std::string& key, std::chrono::seconds tolerance = 300s) {
   auto v = WebhookVerifier::FromPublicKey(key, tolerance);
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_OK(v);
   return std::move(v.value());
 }
 

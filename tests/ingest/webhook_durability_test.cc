@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "ingest_test_env.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::ingest {
 namespace {
@@ -87,16 +88,16 @@ TEST(WebhookDurability, SigkillRightAfterA200KeepsEveryAcknowledgedDelivery) {
 
   testing::ManualClock clock;
   auto store = core::EventStore::Open(dir.Sub("store"), clock);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_OK(store);
   ASSERT_EQ(acked.size(), 40u);
   for (const auto& [id, seq] : acked) {
     auto event = (*store)->Read(seq);
-    ASSERT_TRUE(event.ok()) << "delivery " << id << " was answered 200 with seq " << seq << " but is gone";
+    ASSERT_OK(event) << "delivery " << id << " was answered 200 with seq " << seq << " but is gone";
     EXPECT_EQ(event->idempotency_key, "telnyx:" + id);
     EXPECT_EQ(event->payload, WebhookBody(id));
   }
   auto report = (*store)->Check();
-  ASSERT_TRUE(report.ok());
+  ASSERT_OK(report);
   EXPECT_TRUE(report->ok()) << report->problem;
 }
 

@@ -18,6 +18,7 @@
 
 #include "projector/loopback_server.h"
 #include "projector/media.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -120,7 +121,7 @@ TEST_F(CurlTransportTest, StatusHeadersBodyAndUserAgent) {
   HttpRequest req = Get("/hello?n=1");
   req.headers.emplace_back("Authorization", "Bearer tok");
   auto res = transport_.Send(req);
-  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  ASSERT_OK(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body, "hi 1");
   EXPECT_EQ(res->body_bytes, 4u);
@@ -148,7 +149,7 @@ TEST_F(CurlTransportTest, MethodsAndBodies) {
   HttpRequest head = Get("/big");
   head.method = "HEAD";
   auto h = transport_.Send(head);
-  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_OK(h);
   EXPECT_EQ(h->status, 200);
   EXPECT_EQ(h->Header("content-length"), std::to_string(big_.size()));
   EXPECT_EQ(h->body_bytes, 0u);
@@ -158,12 +159,12 @@ TEST_F(CurlTransportTest, StreamsDownloadToFile) {
   HttpRequest req = Get("/big");
   req.body_to_file = (dir_ / "big.wav").string();
   auto res = transport_.Send(req);
-  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  ASSERT_OK(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_TRUE(res->body.empty());
   EXPECT_EQ(res->body_bytes, big_.size());
   auto hashed = HashFile(req.body_to_file);
-  ASSERT_TRUE(hashed.ok());
+  ASSERT_OK(hashed);
   EXPECT_EQ(hashed->bytes, big_.size());
   std::ofstream(dir_ / "expected", std::ios::binary) << big_;
   EXPECT_EQ(hashed->sha256, HashFile((dir_ / "expected").string())->sha256);
@@ -177,7 +178,7 @@ TEST_F(CurlTransportTest, ErrorBodyOfADownloadStaysOutOfTheFile) {
   HttpRequest req = Get("/missing");
   req.body_to_file = path;
   auto res = transport_.Send(req);
-  ASSERT_TRUE(res.ok());
+  ASSERT_OK(res);
   EXPECT_EQ(res->status, 403);
   EXPECT_NE(res->body.find("Request has expired"), std::string::npos);
   EXPECT_EQ(fs::file_size(path), 0u);  // truncated, not left with stale bytes
@@ -191,10 +192,33 @@ TEST_F(CurlTransportTest, StreamsUploadFromFile) {
   req.method = "POST";
   req.body_from_file = path;
   auto res = transport_.Send(req);
-  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  ASSERT_OK(res);
   EXPECT_EQ(res->body, std::to_string(data.size()));
   std::lock_guard lock(mu_);
   EXPECT_TRUE(uploaded_ == data);
+}
+
+// A TUS chunk: a region of the file, read from its offset, no further than its length.
+TEST_F(CurlTransportTest, StreamsARegionOfAFile) {
+  std::string data = Pattern(1 << 20);
+  std::string path = (dir_ / "up.wav").string();
+  std::ofstream(path, std::ios::binary) << data;
+  HttpRequest req = Get("/upload");
+  req.method = "POST";
+  req.body_from_file = path;
+  req.body_from_file_offset = 1000;
+  req.body_from_file_length = 300000;
+  auto res = transport_.Send(req);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->body, "300000");
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(uploaded_ == data.substr(1000, 300000));
+  }
+  req.body_from_file_offset = data.size() - 10;  // a length past the end stops at the end
+  ASSERT_TRUE(transport_.Send(req).ok());
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(uploaded_, data.substr(data.size() - 10));
 }
 
 TEST_F(CurlTransportTest, ReusesConnections) {
@@ -256,11 +280,11 @@ TEST_F(CurlTransportTest, TotalTimeoutIsHonoured) {
 TEST_F(CurlTransportTest, RedirectsOnlyWhenAsked) {
   HttpRequest req = Get("/redirect");
   auto plain = transport_.Send(req);
-  ASSERT_TRUE(plain.ok());
+  ASSERT_OK(plain);
   EXPECT_EQ(plain->status, 302);
   req.follow_redirects = true;
   auto followed = transport_.Send(req);
-  ASSERT_TRUE(followed.ok());
+  ASSERT_OK(followed);
   EXPECT_EQ(followed->status, 200);
   EXPECT_EQ(followed->body, "hi redirected");
   EXPECT_EQ(followed->Header("location"), "");  // only the final response's headers

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "projector/event_builders.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -73,7 +74,7 @@ TEST(IntakeStateTest, RoundTripsEveryFieldByteForByte) {
   IntakeState s = FullIntake();
   std::string json = IntakeToJson(s);
   auto back = IntakeFromJson(json);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_OK(back);
   EXPECT_EQ(*back, s);
   EXPECT_EQ(IntakeToJson(*back), json);
   EXPECT_NE(json.find(R"("recording_duration":334798,)"), std::string::npos) << json;
@@ -87,7 +88,7 @@ TEST(IntakeStateTest, EveryStateAndReasonRoundTrips) {
     s.failure_reason = state == State::kFailed ? std::optional(FailureReason::kUploadFailed)
                                                : std::nullopt;
     auto back = IntakeFromJson(IntakeToJson(s));
-    ASSERT_TRUE(back.ok());
+    ASSERT_OK(back);
     EXPECT_EQ(back->state, state);
     EXPECT_EQ(back->failure_reason, s.failure_reason);
   }
@@ -112,7 +113,7 @@ TEST(IntakeStateTest, DurationsUseTheShortestExactText) {
     EXPECT_NE(json.find("\"recording_duration\":" + std::to_string(ms) + ","), std::string::npos)
         << "an integer, milliseconds (INTERFACE §4)";
     auto back = IntakeFromJson(json);
-    ASSERT_TRUE(back.ok());
+    ASSERT_OK(back);
     EXPECT_EQ(back->recording_duration_ms, ms);
   }
 }
@@ -165,7 +166,7 @@ TEST(IntakeStateTest, ReservedKeysAreTheOnesItWrites) {
   IntakeState s = FullIntake();
   s.user_metadata.clear();
   auto parsed = IntakeFromJson(IntakeToJson(s));
-  ASSERT_TRUE(parsed.ok());
+  ASSERT_OK(parsed);
   EXPECT_TRUE(parsed->user_metadata.empty()) << "a written key was not recognised as reserved";
   EXPECT_TRUE(IsReservedMetadataKey("recording_id"));
   EXPECT_TRUE(IsReservedMetadataKey("recording_url_storage"));

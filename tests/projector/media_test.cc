@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "fakes/scripted_transport.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -82,7 +83,7 @@ class MediaTest : public ::testing::Test {
 
 TEST_F(MediaTest, HashFileKnownVector) {
   auto h = HashFile(Write("abc", "abc"));
-  ASSERT_TRUE(h.ok());
+  ASSERT_OK(h);
   EXPECT_EQ(h->sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(h->bytes, 3u);
 }
@@ -91,7 +92,7 @@ TEST_F(MediaTest, ValidWavVerifiesWithSizeAndHash) {
   std::string wav = Wav(2, 8000, 8000);  // 1 s dual-channel, as Telnyx records
   std::string path = Write("ok.wav", wav);
   auto info = VerifyMedia(path, MediaFormat::kWav);
-  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_OK(info);
   EXPECT_EQ(info->bytes, wav.size());
   EXPECT_EQ(info->sha256, HashFile(path)->sha256);
   EXPECT_EQ(info->sha256.size(), 64u);
@@ -113,7 +114,7 @@ TEST_F(MediaTest, WavWithExtraChunksVerifies) {
   std::string file = "RIFF";
   Le(file, uint32_t(all.size()), 4);
   file += all;
-  EXPECT_TRUE(Check(file).ok()) << Check(file).ToString();
+  EXPECT_OK(Check(file));
 }
 
 // How exact a real WAV's size fields are is not documented: a valid magic and fmt chunk with
@@ -121,7 +122,7 @@ TEST_F(MediaTest, WavWithExtraChunksVerifies) {
 TEST_F(MediaTest, SizeFieldsThatDisagreeWithTheBytesAreToleratedAndNoted) {
   std::string wav = Wav(2, 8000, 8000);
   auto fewer = VerifyMedia(Write("a", wav.substr(0, wav.size() - 100)), MediaFormat::kWav);
-  ASSERT_TRUE(fewer.ok()) << fewer.status().ToString();
+  ASSERT_OK(fewer);
   EXPECT_NE(fewer->note.find("RIFF size field says 32044 bytes, 31944 received"), std::string::npos)
       << fewer->note;
   EXPECT_NE(fewer->note.find("data chunk size field says 32000 bytes, 31900 received"),
@@ -130,15 +131,15 @@ TEST_F(MediaTest, SizeFieldsThatDisagreeWithTheBytesAreToleratedAndNoted) {
   std::string streaming = wav;  // a recorder that wrote the header before knowing the length
   for (size_t at : {size_t(4), size_t(40)}) streaming.replace(at, 4, "\xFF\xFF\xFF\xFF");
   auto s = VerifyMedia(Write("b", streaming), MediaFormat::kWav);
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_OK(s);
   EXPECT_NE(s->note.find("4294967295"), std::string::npos) << s->note;
   EXPECT_EQ(s->bytes, wav.size());
 
   auto extra = VerifyMedia(Write("c", Wav(1, 8000, 10) + "extra"), MediaFormat::kWav);
-  ASSERT_TRUE(extra.ok());
+  ASSERT_OK(extra);
   EXPECT_NE(extra->note.find("RIFF size field"), std::string::npos);
   auto exact = VerifyMedia(Write("d", wav), MediaFormat::kWav);
-  ASSERT_TRUE(exact.ok());
+  ASSERT_OK(exact);
   EXPECT_EQ(exact->note, "") << "nothing to note";
 }
 
@@ -192,9 +193,9 @@ TEST_F(MediaTest, StructurallyBrokenWavsAreRejected) {
 }
 
 TEST_F(MediaTest, Mp3WithId3AndBareFramesVerify) {
-  EXPECT_TRUE(Check(Id3(100) + Mp3Frames(3), MediaFormat::kMp3).ok());
-  EXPECT_TRUE(Check(Mp3Frames(3), MediaFormat::kMp3).ok());
-  EXPECT_TRUE(Check(Id3(20) + std::string(50, '\0') + Mp3Frames(2), MediaFormat::kMp3).ok());
+  EXPECT_OK(Check(Id3(100) + Mp3Frames(3), MediaFormat::kMp3));
+  EXPECT_OK(Check(Mp3Frames(3), MediaFormat::kMp3));
+  EXPECT_OK(Check(Id3(20) + std::string(50, '\0') + Mp3Frames(2), MediaFormat::kMp3));
 }
 
 TEST_F(MediaTest, BadMp3sAreRejected) {
@@ -231,9 +232,9 @@ TEST_F(MediaTest, DownloadWritesFileAndSendsNoCredentials) {
   t.On("GET", "s3.amazonaws.com", ScriptedTransport::Reply(200, wav));
   std::string path = (dir_ / "dl.wav").string();
   DownloadResult d = DownloadMedia(t, kUrl, path);
-  ASSERT_TRUE(d.ok()) << d.error;
+  ASSERT_OK(d) << d.error;
   EXPECT_EQ(d.bytes, wav.size());
-  EXPECT_TRUE(VerifyMedia(path, MediaFormat::kWav).ok());
+  EXPECT_OK(VerifyMedia(path, MediaFormat::kWav));
   HttpRequest req = t.requests()[0];
   EXPECT_TRUE(req.follow_redirects);
   EXPECT_TRUE(req.headers.empty());

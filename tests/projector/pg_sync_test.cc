@@ -8,6 +8,7 @@
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
 #include "fakes/test_postgres.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -30,20 +31,20 @@ void Project(core::EventStore& store, uint64_t seq, const std::string& id, const
     e.type = "service.started";
     e.source = std::string(core::source::kOperator);
     e.payload = "{}";
-    ASSERT_TRUE(store.Append(std::move(e)).ok());
+    ASSERT_OK(store.Append(std::move(e)));
   }
   core::DerivedBatch b;
   b.Put("intake/" + id, json);
   if (previous_seq) b.Delete(UpdatedKey(previous_seq, id));
   b.Put(UpdatedKey(seq, id), "");
-  ASSERT_TRUE(store.WriteDerived(b).ok());
+  ASSERT_OK(store.WriteDerived(b));
 }
 
 class PgSyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto db = testing::CreateTestDatabase();
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_OK(db);
     url_ = *db;
     store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
   }
@@ -55,11 +56,11 @@ class PgSyncTest : public ::testing::Test {
 
 TEST_F(PgSyncTest, UpsertsChangedIntakesAndMovesTheCheckpointWithThem) {
   auto sync = PgSync::Connect(url_);
-  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_OK(sync);
   Project(*store_, 3, "a", IntakeJson("a", "ended", ""));
   Project(*store_, 5, "b", IntakeJson("b", "created", ""));
   auto r = (*sync)->SyncOnce(*store_);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
   EXPECT_EQ(r->rows, 2u);
   EXPECT_EQ(r->checkpoint, 5u);
   EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "ended");
@@ -69,7 +70,7 @@ TEST_F(PgSyncTest, UpsertsChangedIntakesAndMovesTheCheckpointWithThem) {
   // Only what changed after the checkpoint is written again.
   Project(*store_, 9, "a", IntakeJson("a", "fetched", "rec-1"), 3);
   r = (*sync)->SyncOnce(*store_);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(r->rows, 1u);
   EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'recording_id' FROM callrec_intakes WHERE id = 'a'"), "rec-1");
   EXPECT_EQ(*QueryOne(url_, "SELECT last_seq FROM callrec_intakes WHERE id = 'a'"), "9");
@@ -79,14 +80,14 @@ TEST_F(PgSyncTest, UpsertsChangedIntakesAndMovesTheCheckpointWithThem) {
 }
 
 TEST_F(PgSyncTest, MergesSeedKeysIntoTheUsersTableWithoutTouchingTheirOwn) {
-  ASSERT_TRUE(QueryOne(url_, "CREATE TABLE intakes (id uuid PRIMARY KEY, metadata jsonb)").ok());
+  ASSERT_OK(QueryOne(url_, "CREATE TABLE intakes (id uuid PRIMARY KEY, metadata jsonb)"));
   ASSERT_TRUE(QueryOne(url_, "INSERT INTO intakes VALUES ('8f14e45f-ceea-4672-a6a0-3f6f3c1a0b11', "
                              "'{\"nurse\":\"kim\"}')").ok());
   auto sync = PgSync::Connect(url_, "intakes");
-  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_OK(sync);
   std::string id = "8f14e45f-ceea-4672-a6a0-3f6f3c1a0b11";
   Project(*store_, 4, id, IntakeJson(id, "fetched", "rec-9"));
-  ASSERT_TRUE((*sync)->SyncOnce(*store_).ok());
+  ASSERT_OK((*sync)->SyncOnce(*store_));
   EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'recording_id' FROM intakes"), "rec-9");
   EXPECT_EQ(*QueryOne(url_, "SELECT metadata->>'nurse' FROM intakes"), "kim");
   EXPECT_EQ(*QueryOne(url_, "SELECT metadata ? 'clinic' FROM intakes"), "f")
@@ -99,23 +100,23 @@ TEST_F(PgSyncTest, AHostileTableNameIsRefused) {
     auto sync = PgSync::Connect(url_, bad);
     EXPECT_EQ(sync.status().code(), core::StatusCode::kInvalidArgument) << bad;
   }
-  EXPECT_TRUE(PgSync::Connect(url_, "public.intakes").ok());
+  EXPECT_OK(PgSync::Connect(url_, "public.intakes"));
 }
 
 // A NUL in an old store (from before the API refused it) would make PostgreSQL refuse the chunk
 // forever: it is written as U+FFFD instead, and the intakes after it still arrive.
 TEST_F(PgSyncTest, NulCharactersFromAnOldStoreAreReplacedAndNeverBlockLaterIntakes) {
-  ASSERT_TRUE(QueryOne(url_, "CREATE TABLE intakes_merge (id text PRIMARY KEY, metadata jsonb)").ok());
-  ASSERT_TRUE(QueryOne(url_, "INSERT INTO intakes_merge VALUES ('nul', '{}')").ok());
+  ASSERT_OK(QueryOne(url_, "CREATE TABLE intakes_merge (id text PRIMARY KEY, metadata jsonb)"));
+  ASSERT_OK(QueryOne(url_, "INSERT INTO intakes_merge VALUES ('nul', '{}')"));
   auto sync = PgSync::Connect(url_, "intakes_merge");
-  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_OK(sync);
   std::string json = IntakeJson("nul", "fetched", "rec\\u0000x");
   json.replace(json.find("\"patient_id\":null"), 17, "\"patient_id\":\"p\\u0000\"");
   json.replace(json.find("\"clinic\":\"north\""), 16, "\"cl\\u0000inic\":\"north\",\"path\":\"C:\\\\u0000\"");
   Project(*store_, 2, "nul", json);
   Project(*store_, 3, "after", IntakeJson("after", "created", ""));
   auto r = (*sync)->SyncOnce(*store_);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
   EXPECT_EQ(r->rows, 2u);
   EXPECT_EQ(r->nul_replaced, 3u);
   EXPECT_EQ(r->checkpoint, 3u);
@@ -130,13 +131,13 @@ TEST_F(PgSyncTest, NulCharactersFromAnOldStoreAreReplacedAndNeverBlockLaterIntak
 // Any other row PostgreSQL refuses as data is skipped, loudly, and the rest goes on.
 TEST_F(PgSyncTest, ARowPostgresRefusesAsDataIsSkippedNotRetriedForever) {
   auto sync = PgSync::Connect(url_);
-  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_OK(sync);
   std::string bad = IntakeJson("bad", "created", "");
   bad.replace(bad.find("2026-11-20T15:00:00.000Z"), 24, "not a time");
   Project(*store_, 2, "bad", bad);
   Project(*store_, 3, "good", IntakeJson("good", "created", ""));
   auto r = (*sync)->SyncOnce(*store_);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
   EXPECT_EQ(r->skipped, 1u);
   EXPECT_EQ(r->checkpoint, 3u);
   EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_intakes WHERE id = 'bad'"), "0");
@@ -147,11 +148,11 @@ TEST_F(PgSyncTest, ARowPostgresRefusesAsDataIsSkippedNotRetriedForever) {
 // installation) is refused until --take-over, which then rewrites every intake of this store.
 TEST_F(PgSyncTest, ACheckpointFromAnotherStoreIsRefusedUntilTakenOver) {
   auto sync = PgSync::Connect(url_);
-  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_OK(sync);
   ASSERT_FALSE(core::StoreId(*store_).empty());
   EXPECT_EQ(core::StoreId(*store_).size(), 32u);
   Project(*store_, 4, "a", IntakeJson("a", "stored", "rec-old"));
-  ASSERT_TRUE((*sync)->SyncOnce(*store_).ok());
+  ASSERT_OK((*sync)->SyncOnce(*store_));
   EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*store_));
 
   // A reinstall: a new, empty store, pointed at the same database.
@@ -164,9 +165,9 @@ TEST_F(PgSyncTest, ACheckpointFromAnotherStoreIsRefusedUntilTakenOver) {
   EXPECT_NE(r.status().message().find("take-over"), std::string::npos) << r.status().message();
   EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "stored") << "nothing synced";
 
-  ASSERT_TRUE((*sync)->TakeOver(*other).ok());
+  ASSERT_OK((*sync)->TakeOver(*other));
   r = (*sync)->SyncOnce(*other);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
   EXPECT_EQ(*QueryOne(url_, "SELECT state FROM callrec_intakes WHERE id = 'a'"), "created");
   EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*other));
   // And the first store is now the foreign one.
@@ -178,7 +179,7 @@ TEST_F(PgSyncTest, TheStoreIdIsMadeOnceKeptAcrossOpensAndSeenByReaders) {
   ASSERT_EQ(id.size(), 32u);
   EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
   auto reader = core::EventStore::OpenReader(dir_.path());
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  ASSERT_OK(reader);
   EXPECT_EQ(core::StoreId(**reader), id);
   store_.reset();
   store_ = std::move(core::EventStore::Open(dir_.path(), clock_).value());
@@ -189,13 +190,13 @@ TEST_F(PgSyncTest, TheStoreIdIsMadeOnceKeptAcrossOpensAndSeenByReaders) {
 // A checkpoint from before store ids is claimed when it is consistent with the store.
 TEST_F(PgSyncTest, ACheckpointAheadOfTheStoreIsRefusedAndAnOldOneIsClaimed) {
   auto sync = PgSync::Connect(url_);
-  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  ASSERT_OK(sync);
   Project(*store_, 3, "a", IntakeJson("a", "created", ""));
-  ASSERT_TRUE(QueryOne(url_, "INSERT INTO callrec_checkpoint (name, seq) VALUES ('intakes', 2)").ok());
+  ASSERT_OK(QueryOne(url_, "INSERT INTO callrec_checkpoint (name, seq) VALUES ('intakes', 2)"));
   auto r = (*sync)->SyncOnce(*store_);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
   EXPECT_EQ(*QueryOne(url_, "SELECT store_id FROM callrec_checkpoint"), core::StoreId(*store_));
-  ASSERT_TRUE(QueryOne(url_, "UPDATE callrec_checkpoint SET seq = 50").ok());
+  ASSERT_OK(QueryOne(url_, "UPDATE callrec_checkpoint SET seq = 50"));
   EXPECT_EQ((*sync)->SyncOnce(*store_).status().code(), core::StatusCode::kFailedPrecondition);
 }
 

@@ -20,6 +20,7 @@
 #include "projector/fetch_scheduler.h"
 #include "projector/projector.h"
 #include "projector/telnyx_client.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace pipeline_test {
@@ -102,7 +103,7 @@ class Pipeline : public ::testing::Test {
   // One atomic write; returns once the projection has it and the actor was told.
   void AppendAll(std::vector<core::Event> events) {
     for (auto& e : events) e.recorded_at_ms = clock_.WallMillis();
-    ASSERT_TRUE(store_->AppendAll(std::move(events), core::Durability::kSync).ok());
+    ASSERT_OK(store_->AppendAll(std::move(events), core::Durability::kSync));
     uint64_t seq = store_->LastSeq();
     ASSERT_TRUE(projector_->WaitApplied(seq, 5s));
     // The listener runs just after the projection is written: wait until the actor was told.

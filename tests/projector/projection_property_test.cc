@@ -15,6 +15,7 @@
 #include "projector/event_builders.h"
 #include "projector/projection.h"
 #include "projector/projection_harness.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -192,7 +193,7 @@ DerivedMap ScanAll(core::EventStore& store) {
 void WipeDerived(core::EventStore& store) {
   core::DerivedBatch wipe;
   for (const auto& [key, value] : ScanAll(store)) wipe.Delete(key);
-  ASSERT_TRUE(store.WriteDerived(wipe).ok());
+  ASSERT_OK(store.WriteDerived(wipe));
 }
 
 // The live projector with crashes: load, apply a random chunk flushing at random points, then
@@ -202,19 +203,19 @@ OpenPolicy RandomPolicy(Random& r) { return OpenPolicy{.fetched = r.Chance(0.5),
 void RunLiveWithCrashes(core::EventStore& store, Random& r, int& crashes) {
   for (int round = 0; round < 100000; ++round) {
     auto p = Projection::Load(store, RandomPolicy(r));
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    ASSERT_OK(p);
     if (p->last_seq() == store.LastSeq()) return;
     int64_t budget = r.Between(1, 40);
     ASSERT_TRUE(store.ForEachFrom(p->last_seq() + 1, [&](const core::Event& e) {
       p->Apply(e);
-      EXPECT_TRUE(p->status().ok()) << p->status().ToString();
+      EXPECT_OK(p->status());
       if (r.Chance(0.25)) {
-        EXPECT_TRUE(store.WriteDerived(p->Flush()).ok());
+        EXPECT_OK(store.WriteDerived(p->Flush()));
       }
       return --budget > 0;
     }).ok());
     if (r.Chance(0.6)) {
-      ASSERT_TRUE(store.WriteDerived(p->Flush()).ok());
+      ASSERT_OK(store.WriteDerived(p->Flush()));
     } else {
       ++crashes;  // whatever was applied but not flushed is lost, and must be re-derived
     }
@@ -227,19 +228,19 @@ void RunLiveWithCrashes(core::EventStore& store, Random& r, int& crashes) {
 void RunLiveLoadingBeforeEveryEvent(core::EventStore& store, Random& r) {
   for (uint64_t seq = 1; seq <= store.LastSeq(); ++seq) {
     auto p = Projection::Load(store, RandomPolicy(r));
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    ASSERT_OK(p);
     auto e = store.Read(seq);
-    ASSERT_TRUE(e.ok());
+    ASSERT_OK(e);
     p->Apply(*e);
-    ASSERT_TRUE(p->status().ok()) << p->status().ToString();
-    ASSERT_TRUE(store.WriteDerived(p->Flush()).ok());
+    ASSERT_OK(p->status());
+    ASSERT_OK(store.WriteDerived(p->Flush()));
   }
 }
 
 // The open set a store-backed projection yields is the replay's, filtered by the policy.
 void ExpectSameOpenSet(core::EventStore& store, const Projection& replay, const OpenPolicy& policy) {
   auto loaded = Projection::Load(store, policy);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_OK(loaded);
   std::vector<std::string> want, got;
   replay.ForEachIntake([&](const IntakeState& s) {
     if (IsOpenUnder(s, policy)) want.push_back(IntakeToJson(s));
@@ -266,9 +267,9 @@ TEST(ProjectionPropertyTest, LoadingBeforeEveryEventEqualsOneReplayByteForByte) 
     TempDir dir;
     ManualClock clock;
     auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
-    ASSERT_TRUE(store->AppendAll(history, core::Durability::kNoSync).ok());
+    ASSERT_OK(store->AppendAll(history, core::Durability::kNoSync));
     auto replay = Projection::Rebuild(*store);
-    ASSERT_TRUE(replay.ok());
+    ASSERT_OK(replay);
     DerivedMap expected;
     ApplyBatch(replay->Flush(), expected);
     Random r(seed * 104729);
@@ -291,10 +292,10 @@ TEST(ProjectionPropertyTest, LiveWithCrashesEqualsOneReplayByteForByte) {
     TempDir dir;
     ManualClock clock;
     auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
-    ASSERT_TRUE(store->AppendAll(history, core::Durability::kNoSync).ok());
+    ASSERT_OK(store->AppendAll(history, core::Durability::kNoSync));
 
     auto replay = Projection::Rebuild(*store);
-    ASSERT_TRUE(replay.ok());
+    ASSERT_OK(replay);
     DerivedMap expected;
     ApplyBatch(replay->Flush(), expected);
     ASSERT_EQ(expected.at("projector/last_seq"), std::to_string(history.size()));
@@ -308,7 +309,7 @@ TEST(ProjectionPropertyTest, LiveWithCrashesEqualsOneReplayByteForByte) {
     // Every intake record reads back into the state that wrote it.
     replay->ForEachIntake([&](const IntakeState& s) {
       auto back = IntakeFromJson(expected.at("intake/" + s.id));
-      ASSERT_TRUE(back.ok());
+      ASSERT_OK(back);
       EXPECT_EQ(*back, s);
       EXPECT_EQ(expected.count("state/" + std::string(StateName(s.state)) + "/" + s.id), 1u);
     });

@@ -10,6 +10,7 @@
 #include "projector/event_builders.h"
 #include "projector/pg_sync.h"
 #include "projector/projection_harness.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -369,7 +370,7 @@ TEST(ProjectionCreateTest, UserMetadataIsKeptAndOurKeysCannotBeForged) {
   EXPECT_NE(json.find(R"("recording_id":null)"), std::string::npos);
   EXPECT_EQ(json.find("forged"), std::string::npos);
   auto back = IntakeFromJson(json);
-  ASSERT_TRUE(back.ok());
+  ASSERT_OK(back);
   EXPECT_EQ(*back, s);
 }
 

@@ -11,6 +11,7 @@
 #include "projector/event_builders.h"
 #include "projector/projection_harness.h"
 #include "projector/projection_keys.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -22,13 +23,13 @@ const std::string kPatient = "+15550123456";
 
 std::unique_ptr<core::EventStore> OpenStore(const TempDir& dir, ManualClock& clock) {
   auto store = core::EventStore::Open(dir.path(), clock);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_OK(store);
   return store.ok() ? std::move(store).value() : nullptr;
 }
 
 uint64_t Append(core::EventStore& store, core::Event e) {
   auto r = store.Append(std::move(e), core::Durability::kNoSync);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_OK(r);
   return r.ok() ? r->seq : 0;
 }
 
@@ -89,11 +90,11 @@ TEST(ProjectionStoreTest, LoadRestoresExactlyWhatWasFlushed) {
     e.seq = Append(*store, e);
     live.Apply(e);
   }
-  ASSERT_TRUE(store->WriteDerived(live.Flush()).ok());
+  ASSERT_OK(store->WriteDerived(live.Flush()));
   EXPECT_FALSE(live.has_unflushed_changes());
 
   auto loaded = Projection::Load(*store);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_OK(loaded);
   EXPECT_EQ(loaded->last_seq(), live.last_seq());
   EXPECT_EQ(loaded->settings(), live.settings());
   EXPECT_EQ(loaded->unmatched_total(), 1u);
@@ -124,7 +125,7 @@ TEST(ProjectionStoreTest, EmptyStoreLoadsEmpty) {
   ManualClock clock;
   auto store = OpenStore(dir, clock);
   auto p = Projection::Load(*store);
-  ASSERT_TRUE(p.ok());
+  ASSERT_OK(p);
   EXPECT_EQ(p->last_seq(), 0u);
   EXPECT_EQ(p->settings(), ProjectorSettings{});
   int n = 0;
@@ -160,7 +161,7 @@ TEST(ProjectionStoreTest, DamagedDerivedDataIsCorruption) {
     batch.Put("projector/last_seq", "1");
     batch.Put("projector/format", std::to_string(keys::kFormatVersion));
     for (const auto& [key, value] : damage) batch.Put(key, value);
-    ASSERT_TRUE(store->WriteDerived(batch).ok());
+    ASSERT_OK(store->WriteDerived(batch));
     auto p = Projection::Load(*store);
     EXPECT_FALSE(p.ok()) << damage.front().first;
     if (!p.ok()) {
@@ -180,7 +181,7 @@ TEST(ProjectionStoreTest, OlderFormatIsRebuiltAtOpen) {
     e.seq = Append(*store, e);
     live.Apply(e);
   }
-  ASSERT_TRUE(store->WriteDerived(live.Flush()).ok());
+  ASSERT_OK(store->WriteDerived(live.Flush()));
   DerivedMap expected = ScanAll(*store);
   core::DerivedBatch downgrade;  // what the previous version left: no format, no open index
   for (const auto& [key, value] : expected) {
@@ -188,13 +189,13 @@ TEST(ProjectionStoreTest, OlderFormatIsRebuiltAtOpen) {
         key.rfind("projector/updated/", 0) == 0)
       downgrade.Delete(key);
   }
-  ASSERT_TRUE(store->WriteDerived(downgrade).ok());
+  ASSERT_OK(store->WriteDerived(downgrade));
   auto old = Projection::Load(*store);
   ASSERT_FALSE(old.ok());
   EXPECT_EQ(old.status().code(), core::StatusCode::kFailedPrecondition) << old.status().ToString();
 
   auto projector = Projector::Open(*store);
-  ASSERT_TRUE(projector.ok()) << projector.status().ToString();
+  ASSERT_OK(projector);
   EXPECT_EQ(ScanAll(*store), expected);
   EXPECT_EQ((*projector)->Snapshot("i1")->state, State::kEnded);
 }
@@ -219,8 +220,8 @@ std::vector<core::Event> FinishedLifecycle(const std::string& id, int n, int64_t
 void ApplyAndWrite(core::EventStore& store, Projection& p, core::Event e) {
   e.seq = Append(store, e);
   p.Apply(e);
-  ASSERT_TRUE(p.status().ok()) << p.status().ToString();
-  ASSERT_TRUE(store.WriteDerived(p.Flush()).ok());
+  ASSERT_OK(p.status());
+  ASSERT_OK(store.WriteDerived(p.Flush()));
 }
 
 // Intakes still in `created` are not resident: matching finds them through the store's unbound
@@ -234,14 +235,14 @@ TEST(ProjectionResidencyTest, MatchingAndWaitingCallsWorkFromAReloadedStore) {
   early.to = "+15550009999";
   {
     auto p = Projection::Load(*store);
-    ASSERT_TRUE(p.ok());
+    ASSERT_OK(p);
     for (core::Event e : std::vector<core::Event>{IntakeCreated(kT0, "older", call.to),
                                                   IntakeCreated(kT0 + kSec, "newer", call.to),
                                                   Webhook(kT0 + kSec, "call.answered", "wh-e", early)})
       ApplyAndWrite(*store, *p, e);
   }
   auto p = Projection::Load(*store);
-  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_OK(p);
   EXPECT_EQ(p->resident_count(), 0u) << "created intakes stay in the store";
   EXPECT_EQ(p->unbound_call_count(), 1u) << "the early call still waits for its intake";
   ApplyAndWrite(*store, *p, Webhook(kT0 + kMin, "call.answered", "wh-a", call));
@@ -265,7 +266,7 @@ TEST(ProjectionResidencyTest, FinishedIntakesLeaveMemoryAndLoadReadsOnlyTheOpenS
   auto store = OpenStore(dir, clock);
   FaultyStore counted(*store);
   auto live = Projection::Load(counted);
-  ASSERT_TRUE(live.ok());
+  ASSERT_OK(live);
   constexpr int kFinished = 300;
   for (int i = 0; i < kFinished; ++i) {
     for (core::Event e : FinishedLifecycle("done-" + std::to_string(i), i, kT0 + i * kMin))
@@ -287,7 +288,7 @@ TEST(ProjectionResidencyTest, FinishedIntakesLeaveMemoryAndLoadReadsOnlyTheOpenS
 
   uint64_t before = counted.derived_keys_read();
   auto loaded = Projection::Load(counted);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_OK(loaded);
   uint64_t keys_read = counted.derived_keys_read() - before;
   EXPECT_EQ(loaded->resident_count(), 3u);
   // last_seq, format, settings, unmatched_total, ambiguous_total; per open intake its open/ key,
@@ -299,7 +300,7 @@ TEST(ProjectionResidencyTest, FinishedIntakesLeaveMemoryAndLoadReadsOnlyTheOpenS
 
   // The policy of a service without storage or deletes: fetched ones stay in the store too.
   auto lean = Projection::Load(counted, OpenPolicy{.fetched = false, .stored = false});
-  ASSERT_TRUE(lean.ok());
+  ASSERT_OK(lean);
   EXPECT_EQ(lean->resident_count(), 2u);
   EXPECT_EQ(lean->Find("done-7")->state, State::kStored) << "read back on demand";
   EXPECT_EQ(lean->Find("open-c")->state, State::kFetched);
@@ -314,7 +315,7 @@ TEST(ProjectionResidencyTest, LateEventsForFinishedIntakesReadThemBack) {
   ManualClock clock;
   auto store = OpenStore(dir, clock);
   auto live = Projection::Load(*store);
-  ASSERT_TRUE(live.ok());
+  ASSERT_OK(live);
   Call old_call = CallNo(1);
   old_call.to = "+15553000001";
   Call spare = CallNo(2);
@@ -360,7 +361,7 @@ TEST(ProjectionResidencyTest, LateEventsForFinishedIntakesReadThemBack) {
   EXPECT_EQ(live->unmatched_total(), 0u);
 
   auto replay = Projection::Rebuild(*store);
-  ASSERT_TRUE(replay.ok());
+  ASSERT_OK(replay);
   DerivedMap expected;
   ApplyBatch(replay->Flush(), expected);
   EXPECT_EQ(ScanAll(*store), expected);
@@ -381,17 +382,17 @@ TEST(ProjectionStoreTest, RebuildIntoAGenerationMatchesTheLiveProjection) {
   DerivedMap live_kv = ScanAll(*store);
   std::vector<uint64_t> progress;
   auto rebuild = store->BeginRebuild();
-  ASSERT_TRUE(rebuild.ok());
+  ASSERT_OK(rebuild);
   auto rebuilt = Projection::RebuildInto(
       *store, **rebuild, [&](uint64_t applied, uint64_t) { progress.push_back(applied); }, 3);
-  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
-  ASSERT_TRUE((*rebuild)->Commit().ok());
+  ASSERT_OK(rebuilt);
+  ASSERT_OK((*rebuild)->Commit());
   EXPECT_EQ(ScanAll(*store), live_kv);
   EXPECT_EQ(progress.back(), store->LastSeq());
   EXPECT_GE(progress.size(), 4u);
 
   auto in_memory = Projection::Rebuild(*store);
-  ASSERT_TRUE(in_memory.ok());
+  ASSERT_OK(in_memory);
   DerivedMap replayed;
   ApplyBatch(in_memory->Flush(), replayed);
   EXPECT_EQ(replayed, live_kv);
@@ -406,7 +407,7 @@ class ProjectorTest : public ::testing::Test {
     auto p = Projector::Open(*store, std::move(listener), ProjectorOptions{.max_events_per_batch = 4,
                                                                            .idle_wait = milliseconds(20),
                                                                            .retry_after_error = milliseconds(20)});
-    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_OK(p);
     return p.ok() ? std::move(p).value() : nullptr;
   }
 
@@ -443,14 +444,14 @@ TEST_F(ProjectorTest, ThreadAppliesAppendsAndWakesWaiters) {
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(seen.size(), 10u);
   EXPECT_EQ(seen.front(), "i1");
-  EXPECT_TRUE(projector->health().ok());
+  EXPECT_OK(projector->health());
 }
 
 TEST_F(ProjectorTest, RestartContinuesFromTheStoredSeq) {
   for (core::Event e : MixedHistory()) Append(*store, e);
   {
     auto projector = Open();
-    ASSERT_TRUE(projector->CatchUp().ok());
+    ASSERT_OK(projector->CatchUp());
     EXPECT_EQ(projector->applied_seq(), store->LastSeq());
   }
   uint64_t before = store->LastSeq();
@@ -461,7 +462,7 @@ TEST_F(ProjectorTest, RestartContinuesFromTheStoredSeq) {
   });
   EXPECT_EQ(projector->applied_seq(), before);
   EXPECT_TRUE(projector->WaitApplied(before, milliseconds(0)));
-  ASSERT_TRUE(projector->CatchUp().ok());
+  ASSERT_OK(projector->CatchUp());
   EXPECT_EQ(projector->applied_seq(), store->LastSeq());
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
@@ -470,7 +471,7 @@ TEST_F(ProjectorTest, RestartContinuesFromTheStoredSeq) {
   EXPECT_FALSE(projector->Snapshot("nope").has_value());
 
   auto replayed = Projection::Rebuild(*store);
-  ASSERT_TRUE(replayed.ok());
+  ASSERT_OK(replayed);
   DerivedMap expect;
   ApplyBatch(replayed->Flush(), expect);
   EXPECT_EQ(ScanAll(*store), expect);
@@ -481,7 +482,7 @@ TEST_F(ProjectorTest, OpenIntakesAndGetAnswerFromTheOpenSet) {
   for (core::Event e : MixedHistory()) Append(*store, e);
   {
     auto projector = Open();
-    ASSERT_TRUE(projector->CatchUp().ok());
+    ASSERT_OK(projector->CatchUp());
   }
   auto projector = Open();  // a restart: loads the open set only
   std::vector<std::string> open;
@@ -500,9 +501,9 @@ TEST_F(ProjectorTest, ReadFailureWhileApplyingReloadsAndRetries) {
   FaultyStore faulty(*store);
   for (core::Event e : FinishedLifecycle("done", 1, kT0)) Append(*store, e);
   auto p = Projector::Open(faulty);
-  ASSERT_TRUE(p.ok());
+  ASSERT_OK(p);
   auto& projector = *p;
-  ASSERT_TRUE(projector->CatchUp().ok());
+  ASSERT_OK(projector->CatchUp());
   Append(*store, RetryRequested(kT0 + kMin, "done"));  // not failed: changes nothing, but reads
   Append(*store, IntakeCreated(kT0 + kMin, "done", kPatient));  // a duplicate: read back
   faulty.set_fail_derived_reads(true);
@@ -510,10 +511,10 @@ TEST_F(ProjectorTest, ReadFailureWhileApplyingReloadsAndRetries) {
   EXPECT_EQ(failed.code(), core::StatusCode::kUnavailable) << failed.ToString();
   EXPECT_LT(projector->applied_seq(), store->LastSeq());
   faulty.set_fail_derived_reads(false);
-  ASSERT_TRUE(projector->CatchUp().ok());
+  ASSERT_OK(projector->CatchUp());
   EXPECT_EQ(projector->applied_seq(), store->LastSeq());
   auto replayed = Projection::Rebuild(*store);
-  ASSERT_TRUE(replayed.ok());
+  ASSERT_OK(replayed);
   DerivedMap expect;
   ApplyBatch(replayed->Flush(), expect);
   EXPECT_EQ(ScanAll(*store), expect);

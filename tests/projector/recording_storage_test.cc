@@ -15,6 +15,7 @@
 #include "projector/curl_transport.h"
 #include "projector/loopback_server.h"
 #include "projector/media.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -56,7 +57,7 @@ TEST_F(FsStorageTest, WritesVerifiesAndReportsFileUrl) {
   auto [path, sha] = Local("dl.wav", std::string(100000, 'a') + "end");
   FsStorage storage((dir_ / "recordings").string());
   auto copy = storage.Store("intake_1", path, "wav", sha);
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  ASSERT_OK(copy);
   fs::path stored = dir_ / "recordings" / "intake_1" / "recording.wav";
   EXPECT_EQ(ReadAll(stored), ReadAll(path));
   EXPECT_EQ(copy->location, "file://" + stored.string());
@@ -76,10 +77,10 @@ TEST_F(FsStorageTest, StoringAgainReplacesTheCopy) {
   FsStorage storage(dir_.string());
   auto [p1, s1] = Local("a.wav", "first version");
   auto [p2, s2] = Local("b.wav", "second, longer version");
-  ASSERT_TRUE(storage.Store("intake_1", p1, "wav", s1).ok());
+  ASSERT_OK(storage.Store("intake_1", p1, "wav", s1));
   ASSERT_TRUE(storage.Store("intake_1", p1, "wav", s1).ok());  // same again: fine
   auto again = storage.Store("intake_1", p2, "wav", s2);
-  ASSERT_TRUE(again.ok());
+  ASSERT_OK(again);
   EXPECT_EQ(ReadAll(dir_ / "intake_1" / "recording.wav"), "second, longer version");
   EXPECT_EQ(again->sha256, s2);
 }
@@ -91,7 +92,7 @@ TEST_F(FsStorageTest, RelativeDirectoryGivesAbsoluteLocation) {
   FsStorage storage("rel/dir");
   auto copy = storage.Store("x-1", path, "mp3", sha);
   fs::current_path(old);
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  ASSERT_OK(copy);
   EXPECT_EQ(copy->location, "file://" + (dir_ / "rel" / "dir" / "x-1" / "recording.mp3").string());
 }
 
@@ -128,7 +129,7 @@ TEST_F(FsStorageTest, HostileIdsExtensionsAndMissingFiles) {
     EXPECT_EQ(storage.Store(id, path, "wav", sha).status().code(), StatusCode::kInvalidArgument)
         << id;
   }
-  EXPECT_TRUE(storage.Store(std::string(64, 'a'), path, "wav", sha).ok());
+  EXPECT_OK(storage.Store(std::string(64, 'a'), path, "wav", sha));
   EXPECT_EQ(storage.Store("intake_1", path, "exe", sha).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_TRUE(
@@ -222,7 +223,7 @@ TEST_F(SupabaseStorageTest, UploadsVerifiesBySizeAndReportsObjectUrl) {
   auto [path, sha] = Local("dl.wav", audio);
   SupabaseStorage storage = Storage();
   auto copy = storage.Store("intake_1", path, "wav", sha);
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  ASSERT_OK(copy);
   EXPECT_EQ(copy->location, base_ + "/storage/v1/object/call-recordings/intake_1/recording.wav");
   EXPECT_EQ(copy->public_url,
             base_ + "/storage/v1/object/public/call-recordings/intake_1/recording.wav");
@@ -242,9 +243,9 @@ TEST_F(SupabaseStorageTest, StoringAgainOverwrites) {
   auto [p1, s1] = Local("a.wav", "one");
   auto [p2, s2] = Local("b.mp3", "two two");
   SupabaseStorage storage = Storage();
-  ASSERT_TRUE(storage.Store("intake_1", p1, "wav", s1).ok());
-  ASSERT_TRUE(storage.Store("intake_1", p1, "wav", s1).ok());
-  ASSERT_TRUE(storage.Store("intake_1", p2, "mp3", s2).ok());
+  ASSERT_OK(storage.Store("intake_1", p1, "wav", s1));
+  ASSERT_OK(storage.Store("intake_1", p1, "wav", s1));
+  ASSERT_OK(storage.Store("intake_1", p2, "mp3", s2));
   std::lock_guard lock(mu_);
   EXPECT_EQ(objects_["call-recordings/intake_1/recording.wav"], "one");
   EXPECT_EQ(objects_["call-recordings/intake_1/recording.mp3"], "two two");
@@ -254,7 +255,7 @@ TEST_F(SupabaseStorageTest, StoringAgainOverwrites) {
 TEST_F(SupabaseStorageTest, Sha256VerificationDownloadsTheObject) {
   auto [path, sha] = Local("dl.wav", "some audio bytes");
   SupabaseStorage storage = Storage({.verify_sha256 = true});
-  ASSERT_TRUE(storage.Store("intake_1", path, "wav", sha).ok());
+  ASSERT_OK(storage.Store("intake_1", path, "wav", sha));
   std::lock_guard lock(mu_);
   EXPECT_EQ(gets_, 1);
   EXPECT_FALSE(fs::exists(path + ".verify"));
@@ -286,7 +287,7 @@ TEST_F(SupabaseStorageTest, ANewSecretKeyGoesInApikeyOnly) {
   auto [path, sha] = Local("dl.wav", "bytes");
   SupabaseStorage storage(transport_, clock_, base_, "call-recordings", kSecretKey);
   auto copy = storage.Store("intake_1", path, "wav", sha);
-  EXPECT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_OK(copy);
   EXPECT_TRUE(IsJwt(kKey));
   EXPECT_FALSE(IsJwt(kSecretKey));
   EXPECT_FALSE(IsJwt("a..b"));

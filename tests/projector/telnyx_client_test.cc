@@ -10,6 +10,7 @@
 #include "core/time_format.h"
 #include "fakes/manual_clock.h"
 #include "fakes/scripted_transport.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -74,7 +75,7 @@ TEST_F(TelnyxClientTest, RecordStartSendsEncodedIdAuthAndOptions) {
   EXPECT_TRUE(auth);
   simdjson::dom::parser parser;
   auto body = core::ParseJson(parser, req.body);
-  ASSERT_TRUE(body.ok()) << req.body;
+  ASSERT_OK(body) << req.body;
   EXPECT_EQ(core::JsonString(*body, "/format"), "wav");
   EXPECT_EQ(core::JsonString(*body, "/channels"), "dual");
   EXPECT_EQ(core::JsonString(*body, "/trim"), "trim-silence");
@@ -85,13 +86,13 @@ TEST_F(TelnyxClientTest, RecordStartSendsEncodedIdAuthAndOptions) {
 TEST_F(TelnyxClientTest, CallControlIdWithReservedCharactersIsPercentEncoded) {
   transport_.On("POST", "", ScriptedTransport::Json(200, "{}"));
   ApiResult r = client_.RecordStart("v3:a/b+c=d e?f#g%", {});
-  EXPECT_TRUE(r.ok());
+  EXPECT_OK(r);
   EXPECT_EQ(
       transport_.requests()[0].url,
       std::string(kBase) + "/v2/calls/v3%3Aa%2Fb%2Bc%3Dd%20e%3Ff%23g%25/actions/record_start");
   simdjson::dom::parser parser;
   auto body = core::ParseJson(parser, transport_.requests()[0].body);
-  ASSERT_TRUE(body.ok());
+  ASSERT_OK(body);
   // Empty options are left out rather than sent as "".
   EXPECT_FALSE(core::JsonString(*body, "/custom_file_name").has_value());
   EXPECT_FALSE(core::JsonString(*body, "/trim").has_value());
@@ -302,7 +303,7 @@ TEST_F(TelnyxClientTest, GetRecordingReturnsFreshObjectAndChecksItsId) {
           ScriptedTransport::Json(
               200, R"({"data":)" + RecordingJson("rec-2", "2026-11-20T15:09:48Z") + "}"));
   RecordingLookup ok = client_.GetRecording("rec-1");
-  ASSERT_TRUE(ok.api.ok()) << ok.api.error;
+  ASSERT_OK(ok.api) << ok.api.error;
   ASSERT_TRUE(ok.recording.has_value());
   EXPECT_FALSE(ok.recording->download_url_wav.empty());
   RecordingLookup other = client_.GetRecording("rec-1");
@@ -313,7 +314,7 @@ TEST_F(TelnyxClientTest, GetRecordingReturnsFreshObjectAndChecksItsId) {
 TEST_F(TelnyxClientTest, DeleteRecording) {
   transport_.On("DELETE", "/v2/recordings/rec-1", ScriptedTransport::Reply(204, ""))
       .On("DELETE", "/v2/recordings/rec-1", ScriptedTransport::Json(404, "{}"));
-  EXPECT_TRUE(client_.DeleteRecording("rec-1").ok());
+  EXPECT_OK(client_.DeleteRecording("rec-1"));
   ApiResult gone = client_.DeleteRecording("rec-1");
   EXPECT_EQ(gone.outcome, ApiOutcome::kFailed);
   EXPECT_EQ(gone.status, 404);
@@ -341,7 +342,7 @@ TEST_F(TelnyxClientTest, EnvelopeEmbedsJsonBodyRawAndHasEveryField) {
   std::string env = page.api.EnvelopeJson(std::nullopt);
   simdjson::dom::parser parser;
   auto root = core::ParseJson(parser, env);
-  ASSERT_TRUE(root.ok()) << env;
+  ASSERT_OK(root) << env;
   EXPECT_EQ(core::JsonString(*root, "/request/method"), "GET");
   EXPECT_EQ(core::JsonString(*root, "/request/path"),
             "/v2/recordings?filter%5Bcall_leg_id%5D=" + std::string(kLeg) +
@@ -366,7 +367,7 @@ TEST_F(TelnyxClientTest, EnvelopeOfFailuresCarriesErrorRetryAtAndTextBody) {
   std::string env = bad.EnvelopeJson(retry_at);
   simdjson::dom::parser parser;
   auto root = core::ParseJson(parser, env);
-  ASSERT_TRUE(root.ok()) << env;
+  ASSERT_OK(root) << env;
   EXPECT_EQ(core::JsonString(*root, "/outcome"), "transient");
   EXPECT_EQ(core::JsonString(*root, "/error"), "HTTP 502");
   EXPECT_EQ(core::JsonString(*root, "/retry_at"), "2026-11-20T15:00:04.000Z");
@@ -375,7 +376,7 @@ TEST_F(TelnyxClientTest, EnvelopeOfFailuresCarriesErrorRetryAtAndTextBody) {
   ApiResult none = client_.GetRecording("rec-1").api;
   simdjson::dom::parser parser2;
   auto root2 = core::ParseJson(parser2, none.EnvelopeJson(std::nullopt));
-  ASSERT_TRUE(root2.ok());
+  ASSERT_OK(root2);
   EXPECT_EQ(core::JsonInt(*root2, "/status"), 0);
   EXPECT_EQ(core::JsonString(*root2, "/error"), "curl: Timeout was reached");
   EXPECT_TRUE((*root2)["body"].is_null());
@@ -391,7 +392,7 @@ TEST_F(TelnyxClientTest, EnvelopeFieldsCanBeExtendedByTheCaller) {
   w.EndObject();
   simdjson::dom::parser parser;
   auto root = core::ParseJson(parser, w.str());
-  ASSERT_TRUE(root.ok()) << w.str();
+  ASSERT_OK(root) << w.str();
   EXPECT_EQ(core::JsonString(*root, "/outcome"), "not_found");
   EXPECT_EQ(core::JsonInt(*root, "/candidates"), 0);
 }

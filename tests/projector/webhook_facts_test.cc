@@ -7,6 +7,7 @@
 
 #include "core/time_format.h"
 #include "projector/event_builders.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::projector {
 namespace {
@@ -30,7 +31,7 @@ int64_t Ms(std::string_view rfc3339) { return *core::ParseRfc3339Millis(rfc3339)
 TEST(WebhookFactsTest, ReadsTelnyxSamples) {
   simdjson::dom::parser parser;
   auto answered = ParseWebhookFacts(SampleEvent("webhook.call.answered.json", 7), parser);
-  ASSERT_TRUE(answered.ok()) << answered.status().ToString();
+  ASSERT_OK(answered);
   EXPECT_EQ(answered->seq, 7u);
   EXPECT_EQ(answered->event_type, "call.answered");
   EXPECT_EQ(answered->webhook_id, "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0");
@@ -47,22 +48,22 @@ TEST(WebhookFactsTest, ReadsTelnyxSamples) {
   EXPECT_EQ(answered->client_state, "");  // null in the sample
 
   auto initiated = ParseWebhookFacts(SampleEvent("webhook.call.initiated.json", 6), parser);
-  ASSERT_TRUE(initiated.ok());
+  ASSERT_OK(initiated);
   EXPECT_EQ(initiated->direction, "outgoing");
 
   auto hangup = ParseWebhookFacts(SampleEvent("webhook.call.hangup.json", 8), parser);
-  ASSERT_TRUE(hangup.ok());
+  ASSERT_OK(hangup);
   EXPECT_EQ(hangup->hangup_cause, "normal_clearing");
 
   auto saved = ParseWebhookFacts(SampleEvent("webhook.call.recording.saved.json", 9), parser);
-  ASSERT_TRUE(saved.ok());
+  ASSERT_OK(saved);
   EXPECT_EQ(saved->recording_id, "7b2f9c52-1d7e-4f1e-9a55-0c3e7a9d4b11");
   EXPECT_EQ(saved->recording_started_at_ms, Ms("2026-11-20T15:04:12.902Z"));
   EXPECT_EQ(saved->recording_ended_at_ms, Ms("2026-11-20T15:09:47.700Z"));
   EXPECT_EQ(RecordingFileName(saved->recording_url), "intake_8f14e45f-1763651052.wav");
 
   auto error = ParseWebhookFacts(SampleEvent("webhook.call.recording.error.json", 10), parser);
-  ASSERT_TRUE(error.ok());
+  ASSERT_OK(error);
   EXPECT_EQ(error->reason, "Internal server error");
 }
 
@@ -75,7 +76,7 @@ TEST(WebhookFactsTest, BuildersMatchTheSamplesShape) {
   core::Event e = testing::Webhook(testing::kT0, "call.answered", "wh-1", call, testing::kT0 - 5, x);
   e.seq = 3;
   auto f = ParseWebhookFacts(e, parser);
-  ASSERT_TRUE(f.ok());
+  ASSERT_OK(f);
   EXPECT_EQ(f->call_control_id, call.ccid);
   EXPECT_EQ(f->to, call.to);
   EXPECT_EQ(f->occurred_at_ms, testing::kT0 - 5);
@@ -88,10 +89,10 @@ TEST(WebhookFactsTest, OrphanFormRoundTrips) {
                            "webhook.call.recording.saved.json", "webhook.call.recording.error.json",
                            "webhook.call.initiated.json"}) {
     auto f = ParseWebhookFacts(SampleEvent(name, 42), parser);
-    ASSERT_TRUE(f.ok()) << name;
+    ASSERT_OK(f) << name;
     std::string json = FactsToJson(*f);
     auto back = FactsFromJson(json, parser);
-    ASSERT_TRUE(back.ok()) << name << ": " << back.status().ToString();
+    ASSERT_OK(back) << name << ": " << back.status().ToString();
     EXPECT_EQ(*back, *f) << name;
     EXPECT_EQ(FactsToJson(*back), json);
   }
@@ -114,7 +115,7 @@ TEST(WebhookFactsTest, UnparseableOccurredAtFallsBackToRecordedAt) {
       "telnyx.webhook", "telnyx.webhook", "", testing::kT0,
       R"({"data":{"event_type":"call.hangup","id":"x","occurred_at":"soon","payload":{}}})");
   auto f = ParseWebhookFacts(e, parser);
-  ASSERT_TRUE(f.ok());
+  ASSERT_OK(f);
   EXPECT_FALSE(f->occurred_at_ms.has_value());
   EXPECT_EQ(f->event_time_ms(), testing::kT0);
   EXPECT_EQ(f->call_control_id, "");

@@ -9,6 +9,7 @@
 #include "fakes/run_command.h"
 #include "fakes/temp_dir.h"
 #include "tools/audit_test_support.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -104,9 +105,9 @@ TEST_F(AuditCli, TimelineJsonIsWhatTheApiServes) {
   auto r = Callrec({"timeline", kStored, "--json", "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto reader = core::EventStore::OpenReader(dir());
-  ASSERT_TRUE(reader.ok());
+  ASSERT_OK(reader);
   auto entries = core::LoadTimeline(**reader, kStored);
-  ASSERT_TRUE(entries.ok());
+  ASSERT_OK(entries);
   ASSERT_EQ(entries->size(), 11u);
   EXPECT_EQ(r.out, core::TimelineJson(kStored, *entries) + "\n");
   EXPECT_TRUE(core::IsValidJson(Lines(r.out).at(0)));
@@ -136,7 +137,7 @@ TEST_F(AuditCli, ShowPrintsOneFieldPerLineAndMetadataKeysOnTheirOwnLines) {
   auto json = Callrec({"show", kStored, "--json", "--data-dir", dir()});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   auto reader = core::EventStore::OpenReader(dir());
-  ASSERT_TRUE(reader.ok());
+  ASSERT_OK(reader);
   auto derived = (*reader)->GetDerived("intake/" + kStored);
   ASSERT_TRUE(derived.ok() && derived->has_value());
   EXPECT_EQ(json.out, **derived + "\n") << "--json is the derived intake JSON byte for byte";
@@ -234,7 +235,7 @@ TEST_F(AuditCli, IntakesIsAnAlignedTableThatFiltersByState) {
   auto json = Callrec({"intakes", "--state", "stored", "--json", "--data-dir", dir()});
   ASSERT_EQ(json.exit_code, 0);
   auto reader = core::EventStore::OpenReader(dir());
-  ASSERT_TRUE(reader.ok());
+  ASSERT_OK(reader);
   EXPECT_EQ(json.out, "{\"intakes\":[" + (*reader)->GetDerived("intake/" + kStored)->value() + "]}\n");
 
   auto bogus = Callrec({"intakes", "--state", "bogus", "--data-dir", dir()});

@@ -23,6 +23,7 @@
 #include "fakes/run_command.h"
 #include "projector/event_builders.h"
 #include "projector/projector.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 
@@ -68,13 +69,13 @@ inline CommandResult RunInTerminal(const std::vector<std::string>& argv) {
 inline DerivedKeys DerivedSnapshot(const std::string& dir) {
   DerivedKeys keys;
   auto reader = core::EventStore::OpenReader(dir);
-  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_OK(reader);
   if (!reader.ok()) return keys;
   core::Status s = (*reader)->ScanDerived("", [&](std::string_view k, std::string_view v) {
     keys.emplace(std::string(k), std::string(v));
     return true;
   });
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_OK(s);
   return keys;
 }
 
@@ -83,14 +84,14 @@ inline DerivedKeys DerivedSnapshot(const std::string& dir) {
 inline void ProjectAll(core::EventStore& store, size_t events_per_batch = 7) {
   auto projector = projector::Projector::Open(
       store, {}, projector::ProjectorOptions{.max_events_per_batch = events_per_batch});
-  ASSERT_TRUE(projector.ok()) << projector.status().ToString();
+  ASSERT_OK(projector);
   core::Status s = (*projector)->CatchUp();
-  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_OK(s);
 }
 
 inline void AppendOrFail(core::EventStore& store, core::Event e) {
   auto r = store.Append(std::move(e));
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
 }
 
 // The ids of BuildStoryStore's intakes.
@@ -116,7 +117,7 @@ inline core::Event ListResult(int64_t at, const std::string& id, int candidates,
 inline void BuildStoryStore(const std::string& dir) {
   ManualClock clock;
   auto opened = core::EventStore::Open(dir, clock);
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  ASSERT_OK(opened);
   core::EventStore& store = **opened;
   Call call;
   call.ccid = kCallId;
@@ -174,7 +175,7 @@ inline LifecycleCounts WriteLifecycles(core::EventStore& store, int lifecycles, 
     pending.push_back(std::move(e));
     if (pending.size() >= batch) {
       auto r = store.AppendAll(std::move(pending), core::Durability::kNoSync);
-      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_OK(r);
       pending.clear();
     }
   };
@@ -221,7 +222,7 @@ inline LifecycleCounts WriteLifecycles(core::EventStore& store, int lifecycles, 
   }
   if (!pending.empty()) {
     auto r = store.AppendAll(std::move(pending), core::Durability::kNoSync);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_OK(r);
   }
   counts.events = store.LastSeq();
   return counts;

@@ -6,6 +6,7 @@
 #include "fakes/manual_clock.h"
 #include "fakes/run_command.h"
 #include "fakes/temp_dir.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -41,7 +42,7 @@ TEST(MaskCli, HelpAndFailuresMaskTheUrlFromTheEnvironment) {
   // A store exists but PostgreSQL is unreachable: the failure names the URL, masked.
   {
     ManualClock clock;
-    ASSERT_TRUE(core::EventStore::Open(dir.path(), clock).ok());
+    ASSERT_OK(core::EventStore::Open(dir.path(), clock));
   }
   r = RunCommand({BinaryPath("callrec"), "pg-sync", "--once", "--data-dir", dir.path()}, env);
   EXPECT_EQ(r.exit_code, 1) << r.err;

@@ -18,6 +18,7 @@
 #include "fakes/temp_dir.h"
 #include "tools/audit_test_support.h"
 #include "tools/telnyx_sim.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -43,7 +44,7 @@ void PutDerived(const std::string& dir, const std::string& key, const std::strin
   auto store = std::move(core::EventStore::Open(dir, clock).value());
   core::DerivedBatch batch;
   batch.Put(key, value);
-  ASSERT_TRUE(store->WriteDerived(batch).ok());
+  ASSERT_OK(store->WriteDerived(batch));
 }
 
 void DeleteDerived(const std::string& dir, const std::string& key) {
@@ -51,7 +52,7 @@ void DeleteDerived(const std::string& dir, const std::string& key) {
   auto store = std::move(core::EventStore::Open(dir, clock).value());
   core::DerivedBatch batch;
   batch.Delete(key);
-  ASSERT_TRUE(store->WriteDerived(batch).ok());
+  ASSERT_OK(store->WriteDerived(batch));
 }
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
@@ -65,7 +66,7 @@ std::string Replace(std::string s, const std::string& from, const std::string& t
 std::vector<std::string> DerivedGenerations(const std::string& dir) {
   std::vector<std::string> names, out;
   rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names);
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_OK(s);
   for (const auto& n : names)
     if (n.rfind("derived.", 0) == 0) out.push_back(n);
   return out;
@@ -114,7 +115,7 @@ TEST(ReplayCli, RefusesWhileAnotherProcessHoldsTheStore) {
   {
     ManualClock clock;
     auto held = core::EventStore::Open(dir.path(), clock);  // as `serve` holds it
-    ASSERT_TRUE(held.ok());
+    ASSERT_OK(held);
     for (std::vector<std::string> args : {std::vector<std::string>{"replay"}, {"replay", "--verify"}}) {
       args.insert(args.end(), {"--data-dir", dir.path()});
       auto r = Callrec(args);
@@ -364,7 +365,7 @@ TEST(ReplayCli, PerformsNoApiCallEvenWithEveryEndpointConfigured) {
 
   ManualClock clock;
   auto sim = tools::TelnyxSim::Start(tools::SimConfig{}, clock);
-  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  ASSERT_OK(sim);
   const std::string base = (*sim)->base_url();
   std::vector<std::string> env = {"CALLREC_DATA_DIR=" + dir.path(), "TELNYX_API_BASE=" + base,
                                   "TELNYX_API_KEY=KEYtest", "SUPABASE_URL=" + base,

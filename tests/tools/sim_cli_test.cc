@@ -13,6 +13,7 @@
 
 #include "fakes/temp_dir.h"
 #include "tools/sim_test_support.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -126,7 +127,7 @@ TEST(SimCli, ServeWritesItsPortAndTakesCallsFromTheCallCommand) {
                      "--answer-after", "0ms", "--hangup-after", "300ms"});
   ASSERT_EQ(call.code, 0) << call.err;
   Json ids(call.out);
-  ASSERT_TRUE(ids.ok()) << call.out;
+  ASSERT_OK(ids) << call.out;
   EXPECT_EQ(ids.Str("/call_control_id").rfind("v3:", 0), 0u);
   auto got = receiver.WaitFor(3);
   ASSERT_EQ(got.size(), 3u);
@@ -147,7 +148,7 @@ TEST(SimCli, ServeWritesItsPortAndTakesCallsFromTheCallCommand) {
   std::string err = ReadFile(dir.Sub("err"));
   std::string listening = err.substr(0, err.find('\n'));
   Json line(listening);
-  ASSERT_TRUE(line.ok()) << listening;
+  ASSERT_OK(line) << listening;
   EXPECT_EQ(line.Str("/msg"), "sim.listening");
   EXPECT_EQ(line.Int("/port"), port);
   EXPECT_EQ(err.find("+15550123456"), std::string::npos) << "phone numbers are masked in logs";

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tools/sim_test_support.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -83,13 +84,13 @@ class SimMediaServeTest : public ::testing::Test {
   std::string Recording(const std::string& format, const std::string& channels,
                         milliseconds length) {
     auto ids = sim_->PlaceCall(ManualCall());
-    EXPECT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+    EXPECT_OK(sim_->AnswerCall(ids->call_control_id));
     auto res = client_->Post(RecordStartPath(ids->call_control_id).c_str(),
                              R"({"format":")" + format + R"(","channels":")" + channels + "\"}",
                              "application/json");
     EXPECT_EQ(res->status, 200);
     clock_.Advance(length);
-    EXPECT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+    EXPECT_OK(sim_->HangupCall(ids->call_control_id));
     clock_.Advance(seconds(1));
     auto list = client_->Get(("/v2/recordings?filter[call_leg_id]=" + ids->call_leg_id).c_str());
     return list->body;

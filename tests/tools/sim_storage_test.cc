@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tools/sim_test_support.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -146,7 +147,7 @@ TEST_F(SimStorageTest, OversizedUploadsAreRejected) {
 
 TEST_F(SimStorageTest, StorageFaultFailsTheNextRequestsOnly) {
   Start();
-  ASSERT_TRUE(sim_->SetFaults(R"({"storage_error_next":2,"storage_error_status":500})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"storage_error_next":2,"storage_error_status":500})"));
   EXPECT_EQ(Upload("call-recordings/f.wav", "x")->status, 500);
   EXPECT_EQ(client_->Get("/v2/recordings")->status, 200);  // the Telnyx API is unaffected
   EXPECT_EQ(Upload("call-recordings/f.wav", "x")->status, 500);

@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "fakes/manual_clock.h"
 #include "tools/telnyx_sim.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 
@@ -29,7 +30,7 @@ using tools::TelnyxSim;
 
 inline std::unique_ptr<TelnyxSim> StartSim(core::Clock& clock, SimConfig config = {}) {
   auto sim = TelnyxSim::Start(std::move(config), clock);
-  EXPECT_TRUE(sim.ok()) << sim.status().ToString();
+  EXPECT_OK(sim);
   return sim.ok() ? std::move(sim).value() : nullptr;
 }
 

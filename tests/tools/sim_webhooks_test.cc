@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tools/sim_test_support.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -48,7 +49,7 @@ class SimWebhookTest : public ::testing::Test {
     ASSERT_NE(sim_, nullptr);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", sim_->port());
     auto pk = core::Base64Decode(sim_->public_key_base64());
-    ASSERT_TRUE(pk.ok());
+    ASSERT_OK(pk);
     public_key_ = *pk;
   }
   CallSpec Spec() {
@@ -58,7 +59,7 @@ class SimWebhookTest : public ::testing::Test {
   }
   void ExpectSigned(const WebhookReceiver::Delivery& d) {
     auto sig = core::Base64Decode(d.signature);
-    ASSERT_TRUE(sig.ok()) << d.signature;
+    ASSERT_OK(sig) << d.signature;
     EXPECT_EQ(sig->size(), 64u);
     EXPECT_TRUE(VerifyEd25519(public_key_, d.timestamp + "|" + d.body, *sig)) << d.body;
     EXPECT_EQ(d.content_type, "application/json");
@@ -80,7 +81,7 @@ TEST_F(SimWebhookTest, AFullCallDeliversSignedWebhooksInTheDocumentedShapes) {
   spec.hangup_after_ms = 5000;
   spec.client_state = "aGVsbG8=";
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(ids.ok());
+  ASSERT_OK(ids);
   ASSERT_EQ(receiver_.WaitFor(2).size(), 2u);
   auto rs = client_->Post(RecordStartPath(ids->call_control_id).c_str(),
                           R"({"format":"wav","channels":"dual","custom_file_name":"intake_7"})",
@@ -178,7 +179,7 @@ TEST_F(SimWebhookTest, DuplicateWebhooksArriveTwiceWithTheSameId) {
   CallSpec spec = Spec();
   spec.duplicate_webhooks = true;
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   auto got = receiver_.WaitFor(4);
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(Types(got), (Strings{"call.initiated", "call.initiated", "call.answered", "call.answered"}));
@@ -198,14 +199,14 @@ TEST_F(SimWebhookTest, HangupBeforeAnsweredDeliversAnsweredLast) {
   CallSpec spec = Spec();
   spec.hangup_before_answered = true;
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   ASSERT_TRUE(sim_->WaitWebhooksIdle(seconds(5)));
   EXPECT_EQ(Types(receiver_.Got()), Strings{"call.initiated"});  // answered is held back
   // The call is answered all the same: record_start works.
   auto rs = client_->Post(RecordStartPath(ids->call_control_id).c_str(),
                           R"({"format":"wav","channels":"dual"})", "application/json");
   EXPECT_EQ(rs->status, 200) << rs->body;
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   auto got = receiver_.WaitFor(3);
   EXPECT_EQ(Types(got), (Strings{"call.initiated", "call.hangup", "call.answered"}));
 }
@@ -213,7 +214,7 @@ TEST_F(SimWebhookTest, HangupBeforeAnsweredDeliversAnsweredLast) {
 TEST_F(SimWebhookTest, Non2xxAnswersAreRedeliveredWithTheSameIdAndNextAttempt) {
   Start();
   receiver_.AnswerNext({500, 503});
-  ASSERT_TRUE(sim_->PlaceCall(Spec()).ok());
+  ASSERT_OK(sim_->PlaceCall(Spec()));
   ASSERT_TRUE(sim_->WaitWebhookAttempts(1, seconds(5)));
   clock_.Advance(milliseconds(999));
   ASSERT_TRUE(sim_->WaitWebhookAttempts(1, seconds(5)));
@@ -242,7 +243,7 @@ TEST_F(SimWebhookTest, GivesUpAfterMaxAttempts) {
   config.webhook_max_attempts = 2;
   Start(config);
   receiver_.AlwaysFail();
-  ASSERT_TRUE(sim_->PlaceCall(Spec()).ok());
+  ASSERT_OK(sim_->PlaceCall(Spec()));
   ASSERT_TRUE(sim_->WaitWebhookAttempts(1, seconds(5)));
   clock_.Advance(seconds(1));
   ASSERT_TRUE(sim_->WaitWebhookAttempts(2, seconds(5)));
@@ -257,7 +258,7 @@ TEST_F(SimWebhookTest, UnreachableReceiverIsRecordedAndRetried) {
   Start();
   CallSpec spec = ManualCall();
   spec.webhook_url = "http://127.0.0.1:1/hook";  // nothing listens on port 1
-  ASSERT_TRUE(sim_->PlaceCall(spec).ok());
+  ASSERT_OK(sim_->PlaceCall(spec));
   ASSERT_TRUE(sim_->WaitWebhookAttempts(1, seconds(10)));
   auto records = sim_->WebhookDeliveries();
   EXPECT_EQ(records[0].status, 0);
@@ -272,10 +273,10 @@ TEST_F(SimWebhookTest, ClientStateFromRecordStartReachesLaterWebhooks) {
   CallSpec spec = Spec();
   spec.client_state = "Zmlyc3Q=";
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   client_->Post(RecordStartPath(ids->call_control_id).c_str(),
                 R"({"format":"wav","channels":"dual","client_state":"c2Vjb25k"})", "application/json");
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   auto got = receiver_.WaitFor(3);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(Json(got[1].body).Str("/data/payload/client_state"), "Zmlyc3Q=");
@@ -287,7 +288,7 @@ TEST_F(SimWebhookTest, IncomingUnansweredCallTimesOut) {
   CallSpec spec = Spec();
   spec.direction = "incoming";
   spec.hangup_after_ms = 3000;  // answer_after_ms stays -1: nobody answers
-  ASSERT_TRUE(sim_->PlaceCall(spec).ok());
+  ASSERT_OK(sim_->PlaceCall(spec));
   clock_.Advance(milliseconds(3000));
   auto got = receiver_.WaitFor(2);
   ASSERT_EQ(Types(got), (Strings{"call.initiated", "call.hangup"}));
@@ -304,7 +305,7 @@ TEST_F(SimWebhookTest, CustomHeadersRideOnInitiatedAndAnswered) {
   spec.custom_headers = {{"X-Intake-Id", "intake_9"}};
   spec.answer_after_ms = 100;
   spec.hangup_after_ms = -1;
-  ASSERT_TRUE(sim_->PlaceCall(spec).ok());
+  ASSERT_OK(sim_->PlaceCall(spec));
   clock_.Advance(milliseconds(100));
   auto got = receiver_.WaitFor(2);
   ASSERT_EQ(Types(got), (Strings{"call.initiated", "call.answered"}));
@@ -322,9 +323,9 @@ TEST_F(SimWebhookTest, AutoRecordRecordsWithoutRecordStart) {
   CallSpec spec = Spec();
   spec.auto_record = true;
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   clock_.Advance(seconds(4));
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   clock_.Advance(seconds(1));
   auto got = receiver_.WaitFor(4);
   ASSERT_EQ(got.size(), 4u);
@@ -341,10 +342,10 @@ TEST_F(SimWebhookTest, RecordingErrorSendsTheErrorWebhookAndNoRecording) {
   CallSpec spec = Spec();
   spec.recording_error = true;
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   client_->Post(RecordStartPath(ids->call_control_id).c_str(),
                 R"({"format":"wav","channels":"dual"})", "application/json");
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   clock_.Advance(seconds(1));
   auto got = receiver_.WaitFor(4);
   ASSERT_EQ(got.size(), 4u);

@@ -6,6 +6,7 @@
 #include "fakes/manual_clock.h"
 #include "fakes/run_command.h"
 #include "fakes/temp_dir.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -19,7 +20,7 @@ void Fill(const std::string& dir, int n) {
     e.intake_id = i % 2 ? "" : "intake_" + std::to_string(i % 4);
     e.source = "api";
     e.payload = "{\"n\":" + std::to_string(i) + "}";
-    ASSERT_TRUE(store->Append(std::move(e)).ok());
+    ASSERT_OK(store->Append(std::move(e)));
   }
 }
 
@@ -64,7 +65,7 @@ TEST(StoreCli, EventsPrintsOneLinePerEventWhateverThePayload) {
       e.type = "telnyx.webhook";
       e.source = "telnyx.webhook";
       e.payload = payload;
-      ASSERT_TRUE(store->Append(std::move(e)).ok());
+      ASSERT_OK(store->Append(std::move(e)));
     }
   }
   auto r = RunCommand({BinaryPath("callrec"), "events", "--data-dir", dir.path()});
@@ -134,7 +135,7 @@ TEST(StoreCli, CheckPassesThenNamesTheDamagedSeq) {
   {
     ManualClock clock;
     auto store = std::move(core::EventStore::Open(dir.path(), clock).value());
-    ASSERT_TRUE(store->CorruptRecordForTest(9, 30).ok());
+    ASSERT_OK(store->CorruptRecordForTest(9, 30));
   }
   auto bad = RunCommand({BinaryPath("callrec"), "check", "--data-dir", dir.path()});
   EXPECT_EQ(bad.exit_code, 1);
@@ -154,7 +155,7 @@ TEST(StoreCli, ReadsWhileAnotherProcessHoldsTheStore) {
     e.type = "x";
     e.source = "api";
     e.payload = "{}";
-    ASSERT_TRUE(store->Append(std::move(e)).ok());
+    ASSERT_OK(store->Append(std::move(e)));
   }
   auto r = RunCommand({BinaryPath("callrec"), "events", "--data-dir", dir.path()});
   EXPECT_EQ(r.exit_code, 0) << r.err;

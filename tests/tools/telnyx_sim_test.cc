@@ -5,6 +5,7 @@
 
 #include "core/time_format.h"
 #include "tools/sim_test_support.h"
+#include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 namespace {
@@ -29,14 +30,14 @@ class SimApiTest : public ::testing::Test {
   CallIds RecordedCall(const std::string& name, CallSpec spec = ManualCall(),
                        milliseconds length = milliseconds(5000)) {
     auto ids = sim_->PlaceCall(spec);
-    EXPECT_TRUE(ids.ok());
-    EXPECT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+    EXPECT_OK(ids);
+    EXPECT_OK(sim_->AnswerCall(ids->call_control_id));
     std::string body = R"({"format":"wav","channels":"dual")";
     if (!name.empty()) body += R"(,"custom_file_name":")" + name + "\"";
     auto res = RecordStart(ids->call_control_id, body + "}");
     EXPECT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
     clock_.Advance(length);
-    EXPECT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+    EXPECT_OK(sim_->HangupCall(ids->call_control_id));
     clock_.Advance(milliseconds(1000));  // the default recording delay
     return *ids;
   }
@@ -58,7 +59,7 @@ void ExpectError(const httplib::Result& res, int status, const std::string& code
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, status) << res->body;
   Json j(res->body);
-  ASSERT_TRUE(j.ok()) << res->body;
+  ASSERT_OK(j) << res->body;
   EXPECT_EQ(j.Size("/errors"), 1u) << res->body;
   EXPECT_EQ(j.Str("/errors/0/code"), code) << res->body;
   EXPECT_NE(j.Str("/errors/0/title"), "<absent>");
@@ -68,15 +69,15 @@ void ExpectError(const httplib::Result& res, int status, const std::string& code
 TEST_F(SimApiTest, RecordStartFollowsTheCallStateMachine) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(ids.ok());
+  ASSERT_OK(ids);
   const std::string body = R"({"format":"wav","channels":"dual"})";
   ExpectError(RecordStart(ids->call_control_id, body), 422, "90034");  // not answered yet
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   auto ok = RecordStart(ids->call_control_id, body);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(ok->body, R"({"data":{"result":"ok"}})");
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   ExpectError(RecordStart(ids->call_control_id, body), 422, "90018");
   Json ended(RecordStart(ids->call_control_id, body)->body);
   EXPECT_EQ(ended.Str("/errors/0/title"), "Call has already ended");
@@ -87,7 +88,7 @@ TEST_F(SimApiTest, RecordStartFollowsTheCallStateMachine) {
 TEST_F(SimApiTest, RecordStartDecodesTheUrlEncodedCallControlId) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   ASSERT_EQ(ids->call_control_id.rfind("v3:", 0), 0u);
   // Encoded (%3A) and raw ':' name the same call.
   auto raw = client_->Post(("/v2/calls/" + ids->call_control_id + "/actions/record_start").c_str(),
@@ -103,7 +104,7 @@ TEST_F(SimApiTest, RecordStartDecodesTheUrlEncodedCallControlId) {
 TEST_F(SimApiTest, RecordStartRejectsMissingAndInvalidParameters) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   const std::string& id = ids->call_control_id;
   auto missing = RecordStart(id, R"({"channels":"dual"})");
   ExpectError(missing, 422, "10004");
@@ -133,7 +134,7 @@ TEST_F(SimApiTest, RecordStartRejectsMissingAndInvalidParameters) {
 TEST_F(SimApiTest, RepeatedCommandIdIsIgnored) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   const std::string body = R"({"format":"wav","channels":"dual","command_id":"start-1"})";
   EXPECT_EQ(RecordStart(ids->call_control_id, body)->status, 200);
   EXPECT_EQ(RecordStart(ids->call_control_id, body)->status, 200);
@@ -145,7 +146,7 @@ TEST_F(SimApiTest, RepeatedCommandIdIsIgnored) {
             200);
   EXPECT_EQ(Get("/sim/calls/" + EncodeId(ids->call_control_id)).Size("/recording_ids"), 2u);
   // The same command_id again after the call ended is still ignored, not a 90018.
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   EXPECT_EQ(RecordStart(ids->call_control_id, body)->status, 200);
   clock_.Advance(seconds(2));
   Json list = Get("/v2/recordings?filter[call_leg_id]=" + ids->call_leg_id);
@@ -155,7 +156,7 @@ TEST_F(SimApiTest, RepeatedCommandIdIsIgnored) {
 TEST_F(SimApiTest, Fault90020FailsTheFirstAttemptsOnly) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   auto set = client_->Post("/sim/faults", R"({"record_start_90020_next":2})", "application/json");
   ASSERT_EQ(set->status, 200) << set->body;
   const std::string body = R"({"format":"wav","channels":"dual","command_id":"x"})";
@@ -170,7 +171,7 @@ TEST_F(SimApiTest, Fault90020FailsTheFirstAttemptsOnly) {
 TEST_F(SimApiTest, RecordingHasTheDocumentedShapeAndAppearsAfterTheDelay) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   clock_.Advance(milliseconds(250));
   int64_t started = clock_.WallMillis();
   ASSERT_EQ(RecordStart(ids->call_control_id,
@@ -178,7 +179,7 @@ TEST_F(SimApiTest, RecordingHasTheDocumentedShapeAndAppearsAfterTheDelay) {
                 ->status,
             200);
   clock_.Advance(milliseconds(7250));
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   EXPECT_EQ(Get("/v2/recordings").Int("/meta/total_results"), 0);  // not saved yet
   clock_.Advance(milliseconds(999));
   EXPECT_EQ(Get("/v2/recordings").Int("/meta/total_results"), 0);
@@ -228,7 +229,7 @@ TEST_F(SimApiTest, LateAndMissingRecordings) {
                 .Int("/meta/total_results"),
             1);
 
-  ASSERT_TRUE(sim_->SetFaults(R"({"recordings_missing":true})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"recordings_missing":true})"));
   CallIds missing = RecordedCall("missing");
   clock_.Advance(std::chrono::hours(24));
   EXPECT_EQ(Get("/v2/recordings?filter[call_leg_id]=" + missing.call_leg_id)
@@ -281,14 +282,14 @@ TEST_F(SimApiTest, DocumentedFiltersFilterAndUnknownFiltersAreIgnored) {
   ExpectError(client_->Get("/v2/recordings?filter[conference_region]=Mars"), 422, "10032");
   ExpectError(client_->Get("/v2/recordings?filter[end_time][lte]=soon"), 422, "10033");
   // The spec lists a 404 for the list; with this fault an empty result is one.
-  ASSERT_TRUE(sim_->SetFaults(R"({"recordings_list_404_when_empty":true})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"recordings_list_404_when_empty":true})"));
   ExpectError(client_->Get("/v2/recordings?filter[sip_call_id]=abc"), 404, "10005");
   EXPECT_EQ(total("filter[call_leg_id]=" + ida.call_leg_id), 1) << "a non-empty list is a list";
 }
 
 TEST_F(SimApiTest, ForeignRecordingsAreNewerAndListedFirst) {
   Start();
-  ASSERT_TRUE(sim_->SetFaults(R"({"foreign_recordings":3})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"foreign_recordings":3})"));
   CallIds ids = RecordedCall("intake_mine");
   Json all = Get("/v2/recordings");
   ASSERT_EQ(all.Int("/meta/total_results"), 4);
@@ -376,7 +377,7 @@ TEST_F(SimApiTest, ApiKeyIsRequiredWhenConfigured) {
 
 TEST_F(SimApiTest, RateLimitFaultAnswers429WithHeadersThenRecovers) {
   Start();
-  ASSERT_TRUE(sim_->SetFaults(R"({"rate_limit_next":2,"retry_after_s":3,"rate_limit_reset_s":7})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"rate_limit_next":2,"retry_after_s":3,"rate_limit_reset_s":7})"));
   for (int i = 0; i < 2; ++i) {
     auto res = client_->Get("/v2/recordings");
     ExpectError(res, 429, "10011");
@@ -386,7 +387,7 @@ TEST_F(SimApiTest, RateLimitFaultAnswers429WithHeadersThenRecovers) {
     EXPECT_EQ(res->get_header_value("Retry-After"), "3");
   }
   EXPECT_EQ(client_->Get("/v2/recordings")->status, 200);
-  ASSERT_TRUE(sim_->SetFaults(R"({"rate_limit_next":1,"retry_after_s":-1})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"rate_limit_next":1,"retry_after_s":-1})"));
   auto res = client_->Get("/v2/recordings");
   EXPECT_EQ(res->status, 429);
   EXPECT_FALSE(res->has_header("Retry-After"));
@@ -396,8 +397,8 @@ TEST_F(SimApiTest, RateLimitFaultAnswers429WithHeadersThenRecovers) {
 TEST_F(SimApiTest, ServerErrorFaultAnswersTheConfigured5xx) {
   Start();
   auto ids = sim_->PlaceCall(ManualCall());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
-  ASSERT_TRUE(sim_->SetFaults(R"({"server_error_next":2,"server_error_status":502})").ok());
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
+  ASSERT_OK(sim_->SetFaults(R"({"server_error_next":2,"server_error_status":502})"));
   const std::string body = R"({"format":"wav","channels":"dual"})";
   ExpectError(RecordStart(ids->call_control_id, body), 502, "10007");
   ExpectError(client_->Get("/v2/recordings"), 502, "10007");
@@ -408,7 +409,7 @@ TEST_F(SimApiTest, ServerErrorFaultAnswersTheConfigured5xx) {
 
 TEST_F(SimApiTest, LatencyFaultDelaysApiAnswers) {
   Start();
-  ASSERT_TRUE(sim_->SetFaults(R"({"latency_ms":150})").ok());
+  ASSERT_OK(sim_->SetFaults(R"({"latency_ms":150})"));
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(client_->Get("/v2/recordings")->status, 200);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(150));
@@ -470,8 +471,8 @@ TEST_F(SimApiTest, CallStatusAnswersLikeTelnyxAndForgetsEndedCallsAfterTenMinute
   CallSpec spec = ManualCall();
   spec.drop_hangup_webhook = true;
   auto ids = sim_->PlaceCall(spec);
-  ASSERT_TRUE(ids.ok());
-  ASSERT_TRUE(sim_->AnswerCall(ids->call_control_id).ok());
+  ASSERT_OK(ids);
+  ASSERT_OK(sim_->AnswerCall(ids->call_control_id));
   clock_.Advance(milliseconds(50'000));
   auto alive = client_->Get(("/v2/calls/" + EncodeId(ids->call_control_id)).c_str());
   ASSERT_TRUE(alive);
@@ -483,7 +484,7 @@ TEST_F(SimApiTest, CallStatusAnswersLikeTelnyxAndForgetsEndedCallsAfterTenMinute
   EXPECT_EQ(a.Str("/data/record_type"), "call");
   EXPECT_EQ(a.Str("/data/end_time"), "<absent>");
 
-  ASSERT_TRUE(sim_->HangupCall(ids->call_control_id).ok());
+  ASSERT_OK(sim_->HangupCall(ids->call_control_id));
   Json over = Get("/v2/calls/" + ids->call_control_id);  // raw ':' works too
   EXPECT_FALSE(over.IsNull("/data/end_time"));
   EXPECT_NE(over.Str("/data/end_time"), "<absent>");
