@@ -69,7 +69,7 @@ core::Result<std::unique_ptr<HttpService>> HttpService::Create(const HttpService
                                                                core::ProjectionProgress* progress) {
   CALLREC_RETURN_IF_ERROR(Validate(config));
   CALLREC_ASSIGN_OR_RETURN(std::optional<WebhookVerifier> verifier, BuildVerifier(config));
-  std::unique_ptr<HttpService> service(new HttpService(config, store, metrics));
+  std::unique_ptr<HttpService> service(new HttpService(config, metrics));
   if (!service->config_.random) service->config_.random = SystemRandom();
   service->webhook_ = std::make_unique<WebhookRoute>(std::move(verifier), config.max_body_bytes,
                                                      store, clock, metrics);
@@ -93,10 +93,8 @@ core::Result<std::unique_ptr<HttpService>> HttpService::Create(const HttpService
   return service;
 }
 
-HttpService::HttpService(const HttpServiceConfig& config, core::EventStore& store,
-                         core::Metrics& metrics)
+HttpService::HttpService(const HttpServiceConfig& config, core::Metrics& metrics)
     : config_(config),
-      store_(store),
       metrics_(metrics),
       server_(std::make_unique<TunedServer>(config.tuning, &metrics)) {}
 

@@ -122,13 +122,13 @@ class HttpService {
   void Stop();
 
  private:
-  HttpService(const HttpServiceConfig& config, core::EventStore& store, core::Metrics& metrics);
+  // The routes get the store in Create; the service itself only owns them and the server.
+  HttpService(const HttpServiceConfig& config, core::Metrics& metrics);
   void RegisterRoutes();
   // Wraps a handler so its answers are counted under `route_label`.
   RouteCounters& Counters(const std::string& route_label);
 
   HttpServiceConfig config_;
-  core::EventStore& store_;
   core::Metrics& metrics_;
   std::unique_ptr<TunedServer> server_;
   std::unique_ptr<WebhookRoute> webhook_;
