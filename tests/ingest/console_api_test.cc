@@ -44,7 +44,7 @@ class ConsoleApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     env.config.recording_dir = env.dir.Sub("recordings");
-    env.config.fresh_recording_url = [this](const std::string&, const std::string& recording_id)
+    env.config.fresh_recording_url = [](const std::string&, const std::string& recording_id)
         -> core::Result<std::string> {
       if (recording_id == "gone") return core::Status::NotFound("no such recording");
       return "https://telnyx.example/media/" + recording_id + ".wav?X-Amz-Expires=600";

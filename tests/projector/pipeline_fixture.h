@@ -86,10 +86,14 @@ class Pipeline : public ::testing::Test {
     projector_->Start();
   }
   void Close() {
+    // The projector thread may be inside Notify on the scheduler: stop the scheduler's threads,
+    // then the projector (no more Notify), and only then destroy the scheduler (TSan saw the
+    // scheduler's condition variable destroyed under a Notify when it was reset first).
+    if (scheduler_) scheduler_->Stop();
+    if (projector_) projector_->Stop();
     notify_to_ = nullptr;
     scheduler_.reset();
     runner_.reset();
-    if (projector_) projector_->Stop();
     projector_.reset();
     faulty_.reset();
     store_.reset();
