@@ -17,6 +17,20 @@
 
 namespace callrec::core {
 
+// Whether malloc is glibc's: a sanitizer build brings its own allocator, where these settings
+// and figures do not apply (tests skip their glibc-specific checks on it).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kMallocIsGlibc = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kMallocIsGlibc = false;
+#else
+inline constexpr bool kMallocIsGlibc = true;
+#endif
+#else
+inline constexpr bool kMallocIsGlibc = true;
+#endif
+
 // Arenas `serve` allows: the main one and one more, for two cores.
 inline constexpr int kServeMallocArenas = 2;
 

@@ -12,19 +12,6 @@
 namespace callrec::core {
 namespace {
 
-// Under AddressSanitizer malloc is ASan's: glibc's settings and figures do not apply.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kGlibcMalloc = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kGlibcMalloc = false;
-#else
-constexpr bool kGlibcMalloc = true;
-#endif
-#else
-constexpr bool kGlibcMalloc = true;
-#endif
-
 // 16 threads allocating and freeing at once: without a cap glibc gives them arenas of their own.
 size_t ArenasAfterContention() {
   std::atomic<bool> go{false};
@@ -45,7 +32,7 @@ size_t ArenasAfterContention() {
 }
 
 TEST(HeapDeathTest, LimitMallocArenasCapsTheArenasOfManyContendingThreads) {
-  if (!kGlibcMalloc) GTEST_SKIP() << "ASan's allocator";
+  if (!kMallocIsGlibc) GTEST_SKIP() << "ASan's allocator";
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
@@ -57,7 +44,7 @@ TEST(HeapDeathTest, LimitMallocArenasCapsTheArenasOfManyContendingThreads) {
 }
 
 TEST(Heap, MeasureHeapSeesLiveBytesAndReturnFreeHeapDoesNotLoseThem) {
-  if (!kGlibcMalloc) GTEST_SKIP() << "ASan's allocator";
+  if (!kMallocIsGlibc) GTEST_SKIP() << "ASan's allocator";
   std::vector<char*> blocks;
   for (int i = 0; i < 64; ++i) blocks.push_back(new char[16 * 1024]());
   HeapUsage with = MeasureHeap();

@@ -3,34 +3,18 @@
 // where the memory is (memory_upkeep.h), the store's RocksDB within its bound.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <thread>
 
+#include "core/heap.h"
 #include "core/store_memory.h"
 #include "e2e/e2e_env.h"
 
 namespace callrec::testing::e2e {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kGlibcMalloc = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kGlibcMalloc = false;
-#else
-constexpr bool kGlibcMalloc = true;
-#endif
-#else
-constexpr bool kGlibcMalloc = true;
-#endif
-
-// The value of the /metrics line starting with `series` ("name{labels}"), or -1.
-double Gauge(int port, const std::string& series) {
-  httplib::Client c("127.0.0.1", port);
-  auto r = c.Get("/metrics");
-  if (!r) return -1;
-  size_t at = r->body.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::atof(r->body.c_str() + at + series.size() + 2);
+// One series of /metrics ("name{labels}"), or -1 when absent.
+double Gauge(E2eEnv& env, const std::string& series) {
+  return MetricValue(env.Api("GET", "/metrics").body, series);
 }
 
 TEST(E2eMemory, ConnectionsServedAtOnceShareTheCappedArenasAndMetricsShowTheMemory) {
@@ -50,18 +34,18 @@ TEST(E2eMemory, ConnectionsServedAtOnceShareTheCappedArenasAndMetricsShowTheMemo
 
   // The gauges are refreshed every few seconds: wait for a refresh after the load.
   const std::string in_use = "callrec_heap_bytes{kind=\"in_use\"}";
-  double before = Gauge(port, in_use);
+  double before = Gauge(env, in_use);
   ASSERT_GE(before, 0);
-  if (kGlibcMalloc) {  // (ASan's allocator leaves glibc's figures still)
-    ASSERT_TRUE(Eventually([&] { return Gauge(port, in_use) != before; })) << "memory gauges never refreshed";
-    EXPECT_GE(Gauge(port, "callrec_heap_arenas"), 1);
-    EXPECT_LE(Gauge(port, "callrec_heap_arenas"), 2) << "serve must cap glibc's arenas before its threads start";
+  if (core::kMallocIsGlibc) {  // (ASan's allocator leaves glibc's figures still)
+    ASSERT_TRUE(Eventually([&] { return Gauge(env, in_use) != before; })) << "memory gauges never refreshed";
+    EXPECT_GE(Gauge(env, "callrec_heap_arenas"), 1);
+    EXPECT_LE(Gauge(env, "callrec_heap_arenas"), 2) << "serve must cap glibc's arenas before its threads start";
   }
-  double cache = Gauge(port, "callrec_store_memory_bytes{kind=\"cache\"}");
+  double cache = Gauge(env, "callrec_store_memory_bytes{kind=\"cache\"}");
   EXPECT_GE(cache, 0);
   EXPECT_LE(cache, double(core::kStoreCacheBytes));
-  EXPECT_GE(Gauge(port, "callrec_store_memory_bytes{kind=\"memtables\"}"), 0);
-  EXPECT_GE(Gauge(port, "callrec_store_memory_bytes{kind=\"table_readers\"}"), 0);
+  EXPECT_GE(Gauge(env, "callrec_store_memory_bytes{kind=\"memtables\"}"), 0);
+  EXPECT_GE(Gauge(env, "callrec_store_memory_bytes{kind=\"table_readers\"}"), 0);
   EXPECT_EQ(env.StopServe(), 0);
 }
 
