@@ -336,7 +336,7 @@ Status SupabaseStorage::UploadResumable(const TusObject& object, const std::stri
   std::string location;
   {
     // An upload of these very bytes that an earlier attempt left unfinished is resumed.
-    std::lock_guard lock(pending_mu_);
+    core::MutexLock lock(pending_mu_);
     auto it = pending_.find(key);
     if (it != pending_.end() && it->second.first == sha256) location = it->second.second;
     if (it != pending_.end()) pending_.erase(it);
@@ -344,7 +344,7 @@ Status SupabaseStorage::UploadResumable(const TusObject& object, const std::stri
   uint64_t offset = 0;
   auto keep = [&](const Status& st) {
     if (!st.IsUnavailable() || location.empty()) return;
-    std::lock_guard lock(pending_mu_);
+    core::MutexLock lock(pending_mu_);
     pending_[key] = {sha256, location};
   };
   if (!location.empty()) {

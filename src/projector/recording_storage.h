@@ -43,12 +43,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "projector/http_transport.h"
 #include "projector/tus_upload.h"
 
@@ -150,9 +150,9 @@ class SupabaseStorage final : public RecordingStorage {
   const std::string bucket_;
   const std::string key_;
   const Options options_;
-  std::mutex pending_mu_;
+  core::Mutex pending_mu_;
   // "bucket/object" -> {sha256, upload URL} of resumable uploads a failed Store left unfinished.
-  std::map<std::string, std::pair<std::string, std::string>> pending_;  // guarded by pending_mu_
+  std::map<std::string, std::pair<std::string, std::string>> pending_ GUARDED_BY(pending_mu_);
 };
 
 }  // namespace callrec::projector

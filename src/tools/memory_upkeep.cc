@@ -28,7 +28,7 @@ MemoryUpkeep::MemoryUpkeep(core::EventStore& store, core::Metrics& metrics, std:
 
 MemoryUpkeep::~MemoryUpkeep() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -51,11 +51,11 @@ void MemoryUpkeep::RunOnce() {
 }
 
 void MemoryUpkeep::Run(std::chrono::milliseconds interval) {
-  std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
-    lock.unlock();
+  core::MutexLock lock(mu_);
+  while (!cv_.wait_for(lock, interval, [this]() REQUIRES(mu_) { return stop_; })) {
+    mu_.Unlock();
     RunOnce();
-    lock.lock();
+    mu_.Lock();
   }
 }
 

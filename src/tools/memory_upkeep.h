@@ -16,11 +16,11 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "core/event_store.h"
 #include "core/metrics.h"
+#include "core/thread_annotations.h"
 
 namespace callrec::tools {
 
@@ -46,9 +46,9 @@ class MemoryUpkeep {
   core::Gauge* store_cache_;
   core::Gauge* store_memtables_;
   core::Gauge* store_table_readers_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
+  core::Mutex mu_;
+  std::condition_variable_any cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
