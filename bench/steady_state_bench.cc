@@ -92,17 +92,17 @@ void OnSignal(int sig) {
 
 double Since(Steady::time_point t0) { return std::chrono::duration<double>(Steady::now() - t0).count(); }
 
-std::string Field(std::string_view json, std::string_view key) {  // "key":"value" -> value
-  std::string pat = "\"" + std::string(key) + "\":\"";
-  size_t at = json.find(pat);
-  if (at == std::string_view::npos) return "";
-  at += pat.size();
-  return std::string(json.substr(at, json.find('"', at) - at));
+// A string / integer of a JSON document by JSON pointer; "" / 0 when absent or unreadable.
+std::string Str(std::string_view json, std::string_view pointer) {
+  simdjson::dom::parser parser;
+  auto root = core::ParseJson(parser, json);
+  if (!root.ok()) return "";
+  return std::string(core::JsonString(*root, pointer).value_or(""));
 }
-int64_t IntField(std::string_view json, std::string_view key) {
-  std::string pat = "\"" + std::string(key) + "\":";
-  size_t at = json.find(pat);
-  return at == std::string_view::npos ? 0 : std::atoll(json.data() + at + pat.size());
+int64_t Int(std::string_view json, std::string_view pointer) {
+  simdjson::dom::parser parser;
+  auto root = core::ParseJson(parser, json);
+  return root.ok() ? core::JsonInt(*root, pointer).value_or(0) : 0;
 }
 
 // ---- the backlog: intakes whose calls happened at the sim, written straight into the store ----
@@ -357,7 +357,7 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
   while (!open.empty() && Steady::now() < deadline) {
     for (auto it = open.begin(); it != open.end();) {
       auto r = api.Get("/api/intakes/" + *it);
-      std::string state = r ? Field(r->body, "state") : "";
+      std::string state = r ? Str(r->body, "/state") : "";
       it = (state == "stored" || state == "failed") ? open.erase(it) : std::next(it);
     }
     std::this_thread::sleep_for(250ms);
@@ -379,8 +379,8 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
   uint64_t copies = 0, queries = 0;
   auto read = (*store)->ForEachFrom(f.store_events + 1, [&](const core::Event& e) {
     if (e.type == "telnyx.webhook") {
-      auto it = intake_of_ccid.find(Field(e.payload, "call_control_id"));
-      std::string type = Field(e.payload, "event_type");
+      auto it = intake_of_ccid.find(Str(e.payload, "/data/payload/call_control_id"));
+      std::string type = Str(e.payload, "/data/event_type");
       if (it != intake_of_ccid.end() && type == "call.answered") answered.emplace(it->second, e.recorded_at_ms);
       if (it != intake_of_ccid.end() && type == "call.hangup") hangup.emplace(it->second, e.recorded_at_ms);
       return true;
@@ -388,12 +388,12 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
     bool is_live = live_set.count(e.intake_id) > 0;
     bool in_window = e.recorded_at_ms >= wall_ready && e.recorded_at_ms <= wall_end;
     if (e.type == "telnyx.record_start" && is_live)
-      sent.emplace(e.intake_id, e.recorded_at_ms - IntField(e.payload, "duration_ms"));
+      sent.emplace(e.intake_id, e.recorded_at_ms - Int(e.payload, "/duration_ms"));
     // 422 90018: the request reached the sim after the call had ended (it lasts 300 ms).
     if (e.type == "telnyx.record_start" && is_live && e.payload.find("\"90018\"") != std::string::npos)
       call_over.insert(e.intake_id);
     if (e.type == "recording.matched" && is_live) attached.emplace(e.intake_id, e.recorded_at_ms);
-    bool ok_upload = e.type == "storage.upload" && Field(e.payload, "outcome") == "ok";
+    bool ok_upload = e.type == "storage.upload" && Str(e.payload, "/outcome") == "ok";
     if (ok_upload && is_live) stored.insert(e.intake_id);
     if (ok_upload && is_live) stored_at.emplace(e.intake_id, e.recorded_at_ms);
     if (!is_live && in_window && e.type == "storage.upload") ++copies;
