@@ -51,6 +51,9 @@ TEST(E2eFlags, BadValuesExitTwoNamingTheFlag) {
       {{"--telnyx-public-key", key, "--workers-live", "0"}, "--workers-live"},
       {{"--telnyx-public-key", key, "--workers-query", "65"}, "--workers-query"},
       {{"--telnyx-public-key", key, "--workers-copy", "many"}, "--workers-copy"},
+      {{"--telnyx-public-key", key, "--match-header", "X Intake Id"}, "--match-header"},
+      {{"--telnyx-public-key", key, "--match-header", ""}, "--match-header"},
+      {{"--telnyx-public-key", key, "--match-header", std::string(129, 'X')}, "--match-header"},
   };
   for (const auto& c : cases) {
     std::string joined;
