@@ -1,0 +1,125 @@
+// PgConn: libpq behind Status (pg_conn.h).
+#include "cluster/pg_conn.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+
+#include "core/mask.h"
+
+namespace callrec::cluster {
+namespace {
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// SQLSTATE classes worth a retry: connection (08), transaction rollback (40: serialization,
+// deadlock), insufficient resources (53), operator intervention (57: shutdown, query canceled by
+// a timeout), lock not available (55P03).
+bool Retryable(std::string_view state) {
+  if (state.size() != 5) return true;  // no SQLSTATE: libpq's own (connection) error
+  std::string_view cls = state.substr(0, 2);
+  return cls == "08" || cls == "40" || cls == "53" || cls == "57" || state == "55P03";
+}
+
+}  // namespace
+
+PgRows::~PgRows() {
+  if (r_) PQclear(r_);
+}
+int PgRows::rows() const { return PQntuples(r_); }
+bool PgRows::null(int row, int col) const { return PQgetisnull(r_, row, col); }
+std::string_view PgRows::value(int row, int col) const {
+  return std::string_view(PQgetvalue(r_, row, col), size_t(PQgetlength(r_, row, col)));
+}
+std::string_view PgRows::command() const { return PQcmdStatus(r_); }
+uint64_t PgRows::u64(int row, int col) const {
+  std::string_view v = value(row, col);
+  if (PQfformat(r_, col) == 0) return std::strtoull(std::string(v).c_str(), nullptr, 10);
+  uint64_t out = 0;
+  for (char c : v) out = (out << 8) | uint8_t(c);
+  return out;
+}
+
+core::Result<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& url, const std::string& options) {
+  // dbname first: the keywords after it override what the URL says.
+  const char* keys[] = {"dbname", "connect_timeout", "application_name", "options", nullptr};
+  const char* values[] = {url.c_str(), "5", "callrec", options.c_str(), nullptr};
+  pg_conn* pg = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  std::string masked = core::MaskSecrets(url);
+  if (pg == nullptr || PQstatus(pg) != CONNECTION_OK) {
+    std::string why = pg ? Trim(PQerrorMessage(pg)) : "out of memory";
+    if (pg) PQfinish(pg);
+    if (why.find("invalid") != std::string::npos || why.find("missing") != std::string::npos)
+      return core::Status::InvalidArgument("bad PostgreSQL URL " + masked + ": " + why);
+    return core::Status::Unavailable("cannot reach PostgreSQL at " + masked + ": " + why);
+  }
+  return std::unique_ptr<PgConn>(new PgConn(pg, masked));
+}
+
+PgConn::~PgConn() { PQfinish(pg_); }
+
+core::Status PgConn::EnsureConnected() {
+  if (PQstatus(pg_) == CONNECTION_OK) return core::Status::Ok();
+  PQreset(pg_);
+  if (PQstatus(pg_) == CONNECTION_OK) return core::Status::Ok();
+  return core::Status::Unavailable("cannot reach PostgreSQL at " + masked_url_ + ": " +
+                                   Trim(PQerrorMessage(pg_)));
+}
+
+core::Result<PgRows> PgConn::Run(const std::string& sql, const std::vector<PgParam>& params,
+                                 bool binary_result) {
+  pg_result* r;
+  if (params.empty() && !binary_result) {
+    r = PQexec(pg_, sql.c_str());
+  } else {
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    for (const PgParam& p : params) {
+      values.push_back(p.null ? nullptr : p.value.data() ? p.value.data() : "");  // nullptr means NULL
+      lengths.push_back(int(p.value.size()));
+      formats.push_back(p.binary ? 1 : 0);
+    }
+    // Text parameters must be NUL-terminated: copy them.
+    std::vector<std::string> text;
+    text.reserve(params.size());
+    for (size_t i = 0; i < params.size(); ++i)
+      if (!params[i].binary && !params[i].null) values[i] = text.emplace_back(params[i].value).c_str();
+    r = PQexecParams(pg_, sql.c_str(), int(params.size()), nullptr, values.data(), lengths.data(),
+                     formats.data(), binary_result ? 1 : 0);
+  }
+  PgRows rows(r);
+  ExecStatusType st = PQresultStatus(r);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
+  std::string err = r ? Trim(PQresultErrorMessage(r)) : Trim(PQerrorMessage(pg_));
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string_view sqlstate = state ? state : "";
+  if (PQstatus(pg_) != CONNECTION_OK)
+    return core::Status::Unavailable("PostgreSQL connection to " + masked_url_ + " lost: " + err);
+  if (sqlstate == "23505") return core::Status::AlreadyExists("PostgreSQL: " + err);
+  if (Retryable(sqlstate)) return core::Status::Unavailable("PostgreSQL: " + err);
+  return core::Status::Internal("PostgreSQL: " + err);
+}
+
+void PgConn::Rollback() {
+  if (PQstatus(pg_) != CONNECTION_OK) return;
+  PQclear(PQexec(pg_, "ROLLBACK"));
+}
+
+int PgConn::socket() const { return PQstatus(pg_) == CONNECTION_OK ? PQsocket(pg_) : -1; }
+
+core::Result<std::vector<std::string>> PgConn::TakeNotifications() {
+  std::vector<std::string> out;
+  if (PQconsumeInput(pg_) == 0)
+    return core::Status::Unavailable("PostgreSQL connection to " + masked_url_ + " lost: " +
+                                     Trim(PQerrorMessage(pg_)));
+  while (PGnotify* n = PQnotifies(pg_)) {
+    out.emplace_back(n->extra);
+    PQfreemem(n);
+  }
+  return out;
+}
+
+}  // namespace callrec::cluster

@@ -1,0 +1,89 @@
+// pg_conn.h — one libpq connection for the cluster module, with errors as Status.
+//
+// Internal to src/cluster (the only files that include libpq-fe.h are its .cc files). Statements
+// go out with PQexecParams; bytea parameters and results travel in binary, so bytes are never
+// escaped or re-encoded. Errors map to codes the callers act on:
+//   - the server unreachable, the connection lost, a lock or statement timeout, a serialization
+//     failure or deadlock, the server shutting down or out of resources: kUnavailable (retry);
+//   - a unique violation (SQLSTATE 23505): kAlreadyExists;
+//   - anything else: kInternal, with PostgreSQL's message.
+// A lost connection is reset (reconnected) at the start of the next statement outside a
+// transaction, so a node resumes by itself once PostgreSQL is back.
+//
+// Thread-safety: none; the owner serialises use (PgEventLog holds a mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace callrec::cluster {
+
+// A statement's parameter: text (numbers) or binary (bytea).
+struct PgParam {
+  std::string_view value;
+  bool binary = false;
+  bool null = false;
+  static PgParam Text(std::string_view v) { return {v, false, false}; }
+  static PgParam Bytes(std::string_view v) { return {v, true, false}; }
+  static PgParam Null() { return {{}, false, true}; }
+};
+
+// A statement's result; rows and columns as libpq gives them.
+class PgRows {
+ public:
+  explicit PgRows(pg_result* r) : r_(r) {}
+  ~PgRows();
+  PgRows(PgRows&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  PgRows& operator=(PgRows&&) = delete;
+  int rows() const;
+  bool null(int row, int col) const;
+  std::string_view value(int row, int col) const;  // bytes (binary results) or text
+  // A bigint column of a binary result (big-endian 8 bytes) or a text one.
+  uint64_t u64(int row, int col) const;
+  // The command tag ("COMMIT", "ROLLBACK", "INSERT 0 1", ...).
+  std::string_view command() const;
+
+ private:
+  pg_result* r_;
+  friend class PgConn;
+};
+
+class PgConn {
+ public:
+  // Connects with connect_timeout 5 s, application_name "callrec" and the session settings
+  // `options` (a libpq options string, e.g. "-c lock_timeout=5000").
+  static core::Result<std::unique_ptr<PgConn>> Connect(const std::string& url, const std::string& options);
+  ~PgConn();
+  PgConn(const PgConn&) = delete;
+  PgConn& operator=(const PgConn&) = delete;
+
+  // Runs one statement (several without params: libpq's simple protocol). binary_result asks
+  // for every column in binary.
+  core::Result<PgRows> Run(const std::string& sql, const std::vector<PgParam>& params = {},
+                           bool binary_result = false);
+  // Reconnects when the connection is gone; kUnavailable when that fails.
+  core::Status EnsureConnected();
+  // Best effort ROLLBACK after a failed statement inside a transaction.
+  void Rollback();
+  // The socket, for waiting on NOTIFY (replica tailing); -1 when not connected.
+  int socket() const;
+  // Reads pending input and returns the payloads of the notifications received (after LISTEN).
+  core::Result<std::vector<std::string>> TakeNotifications();
+
+  const std::string& masked_url() const { return masked_url_; }
+
+ private:
+  PgConn(pg_conn* pg, std::string masked_url) : pg_(pg), masked_url_(std::move(masked_url)) {}
+  pg_conn* pg_;
+  std::string masked_url_;
+};
+
+}  // namespace callrec::cluster

@@ -1,0 +1,286 @@
+// PgEventLog: the shared log on PostgreSQL (pg_event_log.h).
+#include "cluster/pg_event_log.h"
+
+#include <map>
+
+#include "cluster/pg_conn.h"
+
+namespace callrec::cluster {
+namespace {
+
+// Held (transaction-scoped) while the schema is created, so nodes starting together don't race
+// on CREATE TABLE IF NOT EXISTS. "callrec\x01" as a number.
+constexpr const char* kSchemaLock = "7161117183876456193";
+// A node stopped while it holds the head lock is cut off after 10 s; waiting for the lock gives
+// up after 5 s (the webhook then answers 503 and Telnyx retries).
+constexpr const char* kSessionOptions =
+    "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=10000 -c client_min_messages=warning";
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS callrec_log (
+  seq             bigint PRIMARY KEY CHECK (seq > 0),
+  idempotency_key bytea UNIQUE,
+  intake_id       bytea,
+  record          bytea NOT NULL,
+  committed_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS callrec_log_head (
+  id       integer PRIMARY KEY CHECK (id = 1),
+  last_seq bigint NOT NULL
+);
+INSERT INTO callrec_log_head (id, last_seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+)sql";
+
+constexpr const char* kLockHead = "BEGIN; SELECT last_seq FROM callrec_log_head WHERE id = 1 FOR UPDATE";
+// A key already stored inserts nothing and returns no row.
+constexpr const char* kInsert =
+    "INSERT INTO callrec_log (seq, idempotency_key, intake_id, record) VALUES ($1::bigint, $2, $3, $4) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq";
+
+PgParam OptionalBytes(const std::string& s) { return s.empty() ? PgParam::Null() : PgParam::Bytes(s); }
+
+// Moves the head to `last`, wakes the tailing nodes, commits. A connection lost during COMMIT
+// leaves the outcome unknown, and the caller must say so rather than report either.
+core::Status MoveHeadAndCommit(PgConn& conn, uint64_t last) {
+  std::string n = std::to_string(last);
+  auto moved = conn.Run("UPDATE callrec_log_head SET last_seq = " + n + " WHERE id = 1; SELECT pg_notify('callrec_log', '" + n + "')");
+  if (!moved.ok()) {
+    conn.Rollback();
+    return moved.status();
+  }
+  auto commit = conn.Run("COMMIT");
+  if (!commit.ok())
+    return core::Status::Unavailable("commit outcome unknown (" + commit.status().message() +
+                                     "): retry with the same idempotency key");
+  if (commit->command() != "COMMIT")
+    return core::Status::Unavailable("PostgreSQL rolled the append back (" + std::string(commit->command()) + ")");
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+struct PgEventLog::Conn {
+  std::unique_ptr<PgConn> pg;
+};
+
+PgEventLog::PgEventLog(std::unique_ptr<Conn> conn, std::string masked_url, core::Clock& clock)
+    : conn_(std::move(conn)), masked_url_(std::move(masked_url)), clock_(clock) {}
+PgEventLog::~PgEventLog() = default;
+
+core::Result<std::unique_ptr<PgEventLog>> PgEventLog::Connect(const std::string& url, core::Clock& clock) {
+  auto conn = std::make_unique<Conn>();
+  CALLREC_ASSIGN_OR_RETURN(conn->pg, PgConn::Connect(url, kSessionOptions));
+  auto made = conn->pg->Run(std::string("BEGIN; SELECT pg_advisory_xact_lock(") + kSchemaLock + ");" + kSchema + "COMMIT");
+  if (!made.ok()) {
+    conn->pg->Rollback();
+    return core::Status(made.status().code(), "creating the shared log tables: " + made.status().message());
+  }
+  std::string masked = conn->pg->masked_url();
+  return std::unique_ptr<PgEventLog>(new PgEventLog(std::move(conn), std::move(masked), clock));
+}
+
+core::Result<core::AppendResult> PgEventLog::Append(core::Event event) {
+  std::vector<core::Event> one;
+  one.push_back(std::move(event));
+  CALLREC_ASSIGN_OR_RETURN(auto results, AppendAll(std::move(one)));
+  return results[0];
+}
+
+core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<core::Event> events) {
+  for (auto& e : events) {
+    if (e.intake_id.size() > core::kMaxIntakeIdBytes)
+      return core::Status::InvalidArgument("intake id longer than 255 bytes");
+    if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_.WallMillis();
+  }
+  core::MutexLock lock(mu_);
+  return AppendLocked(events);
+}
+
+// One transaction: lock the head, insert each event (or find its key stored), move the head.
+core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events) {
+  PgConn& pg = *conn_->pg;
+  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
+  auto head = pg.Run(kLockHead);
+  if (!head.ok() || head->rows() != 1) {
+    pg.Rollback();
+    return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
+  }
+  const uint64_t first = head->u64(0, 0) + 1;
+  uint64_t next = first;
+  std::vector<core::AppendResult> results;
+  std::map<std::string, uint64_t, std::less<>> in_batch;
+  auto fail = [&](core::Status s) {
+    pg.Rollback();
+    return s;
+  };
+  for (core::Event& e : events) {
+    if (auto it = in_batch.find(e.idempotency_key); !e.idempotency_key.empty() && it != in_batch.end()) {
+      results.push_back({it->second, true});
+      continue;
+    }
+    e.seq = next;
+    std::string record = core::EncodeEventRecord(e);
+    std::string seq_text = std::to_string(next);
+    auto inserted = pg.Run(kInsert, {PgParam::Text(seq_text), OptionalBytes(e.idempotency_key),
+                                     OptionalBytes(e.intake_id), PgParam::Bytes(record)});
+    if (!inserted.ok()) return fail(inserted.status());
+    if (inserted->rows() == 0) {  // the key is stored: a duplicate, forever
+      e.seq = 0;
+      auto found = pg.Run("SELECT seq FROM callrec_log WHERE idempotency_key = $1",
+                          {PgParam::Bytes(e.idempotency_key)}, true);
+      if (!found.ok()) return fail(found.status());
+      if (found->rows() != 1) return fail(core::Status::Internal("idempotency key conflict without a row"));
+      results.push_back({found->u64(0, 0), true});
+      continue;
+    }
+    if (!e.idempotency_key.empty()) in_batch.emplace(e.idempotency_key, next);
+    results.push_back({next++, false});
+  }
+  if (next == first) {  // only duplicates: nothing to commit
+    pg.Rollback();
+    return results;
+  }
+  CALLREC_RETURN_IF_ERROR(MoveHeadAndCommit(pg, next - 1));
+  return results;
+}
+
+core::Status PgEventLog::Import(const std::vector<core::Event>& events) {
+  if (events.empty()) return core::Status::Ok();
+  core::MutexLock lock(mu_);
+  return ImportLocked(events);
+}
+
+core::Status PgEventLog::ImportLocked(const std::vector<core::Event>& events) {
+  PgConn& pg = *conn_->pg;
+  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
+  auto head = pg.Run(kLockHead);
+  if (!head.ok() || head->rows() != 1) {
+    pg.Rollback();
+    return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
+  }
+  auto fail = [&](core::Status s) {
+    pg.Rollback();
+    return s;
+  };
+  uint64_t expected = head->u64(0, 0) + 1;
+  for (const core::Event& e : events) {
+    if (e.seq != expected)
+      return fail(core::Status::FailedPrecondition("the shared log ends at seq " + std::to_string(head->u64(0, 0)) +
+                                                   ": cannot import seq " + std::to_string(events[0].seq) +
+                                                   (e.seq == events[0].seq ? "" : " (or seqs are not contiguous)")));
+    std::string record = core::EncodeEventRecord(e);
+    std::string seq_text = std::to_string(e.seq);
+    auto inserted = pg.Run(kInsert, {PgParam::Text(seq_text), OptionalBytes(e.idempotency_key),
+                                     OptionalBytes(e.intake_id), PgParam::Bytes(record)});
+    if (!inserted.ok()) return fail(inserted.status());
+    if (inserted->rows() == 0)
+      return fail(core::Status::FailedPrecondition("seq " + seq_text + "'s idempotency key is already in the shared log"));
+    ++expected;
+  }
+  return MoveHeadAndCommit(pg, expected - 1);
+}
+
+core::Result<uint64_t> PgEventLog::LastSeq() {
+  core::MutexLock lock(mu_);
+  CALLREC_RETURN_IF_ERROR(conn_->pg->EnsureConnected());
+  CALLREC_ASSIGN_OR_RETURN(PgRows r, conn_->pg->Run("SELECT last_seq FROM callrec_log_head WHERE id = 1"));
+  if (r.rows() != 1) return core::Status::Internal("callrec_log_head has no row");
+  return r.u64(0, 0);
+}
+
+core::Result<std::vector<core::Event>> PgEventLog::ReadFrom(uint64_t from_seq, size_t max) {
+  core::MutexLock lock(mu_);
+  return ReadFromLocked(std::max<uint64_t>(from_seq, 1), max);
+}
+
+core::Result<std::vector<core::Event>> PgEventLog::ReadFromLocked(uint64_t from_seq, size_t max) {
+  CALLREC_RETURN_IF_ERROR(conn_->pg->EnsureConnected());
+  std::string from = std::to_string(from_seq), limit = std::to_string(max);
+  CALLREC_ASSIGN_OR_RETURN(
+      PgRows r, conn_->pg->Run("SELECT seq, record FROM callrec_log WHERE seq >= $1::bigint ORDER BY seq LIMIT $2::bigint",
+                               {PgParam::Text(from), PgParam::Text(limit)}, true));
+  std::vector<core::Event> out;
+  out.reserve(size_t(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    uint64_t seq = r.u64(i, 0);
+    if (seq != from_seq + uint64_t(i))
+      return core::Status::Corruption("shared log: seq " + std::to_string(from_seq + i) + " is missing (next is " +
+                                      std::to_string(seq) + ")");
+    auto e = core::DecodeEventRecord(r.value(i, 1));
+    if (!e.ok()) return core::Status::Corruption("shared log seq " + std::to_string(seq) + ": " + e.status().message());
+    if (e->seq != seq)
+      return core::Status::Corruption("shared log row " + std::to_string(seq) + " holds seq " + std::to_string(e->seq));
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+core::Result<std::optional<std::string>> PgEventLog::ReadRecord(uint64_t seq) {
+  core::MutexLock lock(mu_);
+  CALLREC_RETURN_IF_ERROR(conn_->pg->EnsureConnected());
+  std::string s = std::to_string(seq);
+  CALLREC_ASSIGN_OR_RETURN(PgRows r, conn_->pg->Run("SELECT record FROM callrec_log WHERE seq = $1::bigint",
+                                                    {PgParam::Text(s)}, true));
+  if (r.rows() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(r.value(0, 0)));
+}
+
+core::Result<std::optional<uint64_t>> PgEventLog::FindIdempotencyKey(std::string_view key) {
+  core::MutexLock lock(mu_);
+  CALLREC_RETURN_IF_ERROR(conn_->pg->EnsureConnected());
+  CALLREC_ASSIGN_OR_RETURN(PgRows r, conn_->pg->Run("SELECT seq FROM callrec_log WHERE idempotency_key = $1",
+                                                    {PgParam::Bytes(key)}, true));
+  if (r.rows() == 0) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(r.u64(0, 0));
+}
+
+core::Result<core::CheckReport> PgEventLog::Check() {
+  core::MutexLock lock(mu_);
+  PgConn& pg = *conn_->pg;
+  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
+  core::CheckReport report;
+  auto fail = [&](uint64_t seq, std::string problem) {
+    report.first_bad_seq = seq;
+    report.problem = std::move(problem);
+    return report;
+  };
+  CALLREC_ASSIGN_OR_RETURN(PgRows head, pg.Run("SELECT last_seq FROM callrec_log_head WHERE id = 1"));
+  if (head.rows() != 1) return fail(0, "callrec_log_head has no row");
+  const uint64_t last = head.u64(0, 0);
+  uint64_t expected = 1;
+  while (true) {
+    std::string from = std::to_string(expected);
+    CALLREC_ASSIGN_OR_RETURN(
+        PgRows r, pg.Run("SELECT seq, record, idempotency_key, intake_id FROM callrec_log WHERE seq >= $1::bigint "
+                         "ORDER BY seq LIMIT 2000",
+                         {PgParam::Text(from)}, true));
+    if (r.rows() == 0) break;
+    for (int i = 0; i < r.rows(); ++i, ++expected) {
+      uint64_t seq = r.u64(i, 0);
+      if (seq != expected)
+        return fail(expected, "seq " + std::to_string(expected) + " is missing (next stored is " + std::to_string(seq) + ")");
+      auto e = core::DecodeEventRecord(r.value(i, 1));
+      if (!e.ok()) return fail(seq, e.status().message());
+      if (e->seq != seq) return fail(seq, "record says seq " + std::to_string(e->seq));
+      if (std::string_view(r.null(i, 2) ? "" : r.value(i, 2)) != e->idempotency_key)
+        return fail(seq, "idempotency_key column differs from the record's");
+      if (std::string_view(r.null(i, 3) ? "" : r.value(i, 3)) != e->intake_id)
+        return fail(seq, "intake_id column differs from the record's");
+      ++report.events;
+    }
+  }
+  if (expected - 1 != last)
+    return fail(expected, "the head says seq " + std::to_string(last) + " but the log ends at " + std::to_string(expected - 1));
+  return report;
+}
+
+core::Status PgEventLog::CorruptRecordForTest(uint64_t seq, size_t byte_offset) {
+  core::MutexLock lock(mu_);
+  std::string s = std::to_string(seq), off = std::to_string(byte_offset);
+  return conn_->pg
+      ->Run("UPDATE callrec_log SET record = set_byte(record, $2::int, get_byte(record, $2::int) # 255) WHERE seq = $1::bigint",
+            {PgParam::Text(s), PgParam::Text(off)})
+      .status();
+}
+
+}  // namespace callrec::cluster
