@@ -16,6 +16,19 @@ void AddDataDirOption(CLI::App& cmd, std::string& target) {
       ->capture_default_str();
 }
 
+CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target) {
+  return cmd.add_option("--event-log", target,
+                 "Cluster mode: the shared log, postgres://... (--data-dir is then this machine's replica "
+                 "of it, brought up to date first); unset: the embedded store")
+      ->envname("CALLREC_EVENT_LOG")
+      ->check(CLI::Validator(
+          [](std::string& url) {
+            bool pg = url.empty() || url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+            return pg ? std::string() : std::string("expected a postgres:// URL (unset: the embedded store)");
+          },
+          "URL"));
+}
+
 const CLI::Validator& IntakeIdValidator() {
   static const CLI::Validator validator(
       [](std::string& id) {
@@ -89,6 +102,7 @@ int RunCallrec(int argc, char** argv) {
   AddStoreCommands(app, action);
   AddReplayCommand(app, action);
   AddPgSyncCommand(app, action);
+  AddClusterCommands(app, action);
   if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
   if (!action) return Fail("no command chosen (see --help)");
   return action();

@@ -25,6 +25,10 @@ using Action = std::function<int()>;
 // Registers --data-dir on `cmd`, bound to `target` (flag, then CALLREC_DATA_DIR, then data/store).
 void AddDataDirOption(CLI::App& cmd, std::string& target);
 
+// Registers --event-log on `cmd` (env CALLREC_EVENT_LOG; unset: the embedded store). A value
+// must be a postgres:// or postgresql:// URL (cluster mode, INTERFACE §8), else a usage error.
+CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target);
+
 // Parses argv into `app`. nullopt when the program should go on; otherwise the exit code: 0 after
 // --help/--version, kExitUsage (after CLI11's message) for any parse or validation error.
 // Shared by `callrec` and `telnyx-sim`, so both answer usage errors the same way.
@@ -46,6 +50,11 @@ void AddAuditCommands(CLI::App& app, Action& action);   // timeline, show, intak
 void AddReplayCommand(CLI::App& app, Action& action);   // replay
 void AddIntakeCommand(CLI::App& app, Action& action);   // intake create
 void AddPgSyncCommand(CLI::App& app, Action& action);   // pg-sync
+void AddClusterCommands(CLI::App& app, Action& action); // migrate-log
+
+// `callrec check --event-log URL`: the shared log, then its agreement with the store in
+// `data_dir` when there is one (cmd_cluster.cc).
+int RunClusterCheck(const std::string& data_dir, const std::string& event_log);
 
 int RunCallrec(int argc, char** argv);
 

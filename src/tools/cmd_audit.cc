@@ -17,6 +17,7 @@
 #include "core/time_format.h"
 #include "core/timeline.h"
 #include "tools/cli.h"
+#include "tools/replica_sync.h"
 
 namespace callrec::tools {
 namespace {
@@ -57,7 +58,9 @@ std::string PadRight(std::string s, size_t width) {
   return s;
 }
 
-core::Result<std::unique_ptr<core::EventStore>> OpenForReading(const std::string& dir) {
+// In cluster mode (`--event-log`) the replica in `dir` is brought up to date first.
+core::Result<std::unique_ptr<core::EventStore>> OpenForReading(const std::string& dir, const std::string& event_log) {
+  CALLREC_RETURN_IF_ERROR(SyncReplica(dir, event_log));
   return core::EventStore::OpenReader(dir);
 }
 
@@ -70,12 +73,13 @@ core::Result<std::string> IntakeJson(core::EventStore& store, const std::string&
 
 struct IdOptions {
   std::string data_dir;
+  std::string event_log;
   std::string id;
   bool json = false;
 };
 
 int RunTimeline(const IdOptions& o) {
-  auto store = OpenForReading(o.data_dir);
+  auto store = OpenForReading(o.data_dir, o.event_log);
   if (!store.ok()) return Fail(store.status().message());
   auto intake = IntakeJson(**store, o.id);
   if (!intake.ok()) return Fail(intake.status().message());
@@ -109,7 +113,7 @@ std::string FieldText(simdjson::dom::element value) {
 }
 
 int RunShow(const IdOptions& o) {
-  auto store = OpenForReading(o.data_dir);
+  auto store = OpenForReading(o.data_dir, o.event_log);
   if (!store.ok()) return Fail(store.status().message());
   auto intake = IntakeJson(**store, o.id);
   if (!intake.ok()) return Fail(intake.status().message());
@@ -142,6 +146,7 @@ int RunShow(const IdOptions& o) {
 
 struct ListOptions {
   std::string data_dir;
+  std::string event_log;
   std::string state;
   bool json = false;
 };
@@ -177,7 +182,7 @@ void PrintIntakeTable(core::EventStore& store, const std::vector<std::string>& i
 }
 
 int RunIntakes(const ListOptions& o) {
-  auto store = OpenForReading(o.data_dir);
+  auto store = OpenForReading(o.data_dir, o.event_log);
   if (!store.ok()) return Fail(store.status().message());
   std::vector<std::string> ids;
   core::Status s;
@@ -218,6 +223,7 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   CLI::App* tl = app.add_subcommand("timeline", "One line per event of an intake: time, +offset, "
                                                 "seq, source and what happened");
   AddDataDirOption(*tl, timeline->data_dir);
+  AddEventLogOption(*tl, timeline->event_log);
   tl->add_option("id", timeline->id, "Intake id")->required()->check(IntakeIdValidator());
   tl->add_flag("--json", timeline->json, "The same events as GET /api/intakes/{id}/timeline");
   tl->callback([timeline, &action] { action = [timeline] { return RunTimeline(*timeline); }; });
@@ -225,6 +231,7 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   auto show = std::make_shared<IdOptions>();
   CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (INTERFACE §4)");
   AddDataDirOption(*sh, show->data_dir);
+  AddEventLogOption(*sh, show->event_log);
   sh->add_option("id", show->id, "Intake id")->required()->check(IntakeIdValidator());
   sh->add_flag("--json", show->json, "Print the intake JSON");
   sh->callback([show, &action] { action = [show] { return RunShow(*show); }; });
@@ -232,6 +239,7 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   auto list = std::make_shared<ListOptions>();
   CLI::App* ls = app.add_subcommand("intakes", "List intakes as an aligned table (by id)");
   AddDataDirOption(*ls, list->data_dir);
+  AddEventLogOption(*ls, list->event_log);
   ls->add_option("--state", list->state, "Only intakes in this state")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(kStates), std::end(kStates))));
   ls->add_flag("--json", list->json, "Print {\"intakes\":[...]}");

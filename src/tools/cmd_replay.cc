@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "projector/projection.h"
 #include "tools/cli.h"
+#include "tools/replica_sync.h"
 
 namespace callrec::tools {
 namespace {
@@ -26,6 +27,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 struct ReplayOptions {
   std::string data_dir;
+  std::string event_log;
   bool verify = false;
 };
 
@@ -156,6 +158,7 @@ int Verify(core::EventStore& store) {
 }
 
 int RunReplay(const ReplayOptions& o) {
+  if (core::Status synced = SyncReplica(o.data_dir, o.event_log); !synced.ok()) return Fail(synced.message());
   // EventStore::Open creates a missing store; a mistyped --data-dir must not get an empty one.
   // The test is the one EventStore::OpenReader makes. Not OpenReader itself: right after `serve`
   // stops, opening replays the write-ahead log, and replay would pay that twice (2-3 s at 1M
@@ -191,6 +194,7 @@ void AddReplayCommand(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "replay", "Rebuild every projection from the log (refused while `serve` holds the store)");
   AddDataDirOption(*cmd, o->data_dir);
+  AddEventLogOption(*cmd, o->event_log);
   cmd->add_flag("--verify", o->verify,
                 "Rebuild aside and compare with the live projection; exit 1 on any difference");
   cmd->callback([o, &action] { action = [o] { return RunReplay(*o); }; });

@@ -8,6 +8,7 @@
 #include "core/event_store.h"
 #include "core/json.h"
 #include "tools/cli.h"
+#include "tools/replica_sync.h"
 
 namespace callrec::tools {
 namespace {
@@ -30,11 +31,13 @@ std::string EventLine(const core::Event& e) {
 
 struct EventsOptions {
   std::string data_dir;
+  std::string event_log;
   uint64_t from = 1;
   std::string intake;
 };
 
 int RunEvents(const EventsOptions& o) {
+  if (core::Status synced = SyncReplica(o.data_dir, o.event_log); !synced.ok()) return Fail(synced.message());
   auto store = core::EventStore::OpenReader(o.data_dir);
   if (!store.ok()) return Fail(store.status().message());
   auto print = [](const core::Event& e) {
@@ -50,7 +53,8 @@ int RunEvents(const EventsOptions& o) {
   return kExitOk;
 }
 
-int RunCheck(const std::string& data_dir) {
+int RunCheck(const std::string& data_dir, const std::string& event_log) {
+  if (!event_log.empty()) return RunClusterCheck(data_dir, event_log);
   auto store = core::EventStore::OpenReader(data_dir);
   if (!store.ok()) return Fail(store.status().message());
   auto report = (*store)->Check();
@@ -71,15 +75,22 @@ void AddStoreCommands(CLI::App& app, Action& action) {
   auto events = std::make_shared<EventsOptions>();
   CLI::App* ev = app.add_subcommand("events", "Print the event log as JSON lines");
   AddDataDirOption(*ev, events->data_dir);
+  AddEventLogOption(*ev, events->event_log);
   ev->add_option("--from", events->from, "First seq to print")->check(CLI::PositiveNumber);
   ev->add_option("--intake", events->intake, "Only events appended with this intake id");
   ev->callback([events, &action] { action = [events] { return RunEvents(*events); }; });
 
   auto check_dir = std::make_shared<std::string>();
+  auto check_log = std::make_shared<std::string>();
   CLI::App* ck = app.add_subcommand(
       "check", "Verify the log: contiguous seqs, checksums, indexes agree (exit 1 on damage)");
   AddDataDirOption(*ck, *check_dir);
-  ck->callback([check_dir, &action] { action = [check_dir] { return RunCheck(*check_dir); }; });
+  AddEventLogOption(*ck, *check_log);
+  ck->footer("With --event-log: verifies the shared log in PostgreSQL, then compares it with the store in\n"
+             "--data-dir when there is one (a replica, or the embedded store `migrate-log` copied).");
+  ck->callback([check_dir, check_log, &action] {
+    action = [check_dir, check_log] { return RunCheck(*check_dir, *check_log); };
+  });
 }
 
 }  // namespace callrec::tools

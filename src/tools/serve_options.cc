@@ -5,6 +5,7 @@
 
 #include "core/time_format.h"
 #include "ingest/signature.h"
+#include "tools/cli.h"
 
 namespace callrec::tools {
 namespace {
@@ -82,6 +83,7 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
       ->envname("CALLREC_POSTGRES_URL");
   cmd.add_option("--pg-merge-into", o.pg_merge_into,
                  "Also merge the recording metadata keys into this table's metadata JSONB by id");
+  AddEventLogOption(cmd, o.event_log);
   cmd.add_option("--max-body-bytes", o.max_body_bytes, "Largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t(1024), size_t(64) << 20))->capture_default_str();
   cmd.add_option("--workers", o.workers,
@@ -110,6 +112,11 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535)
     return core::Status::InvalidArgument("--listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got '" +
                                          o.listen + "'");
+  // Never serve from the embedded store when the operator asked for the shared log.
+  if (!o.event_log.empty())
+    return core::Status::InvalidArgument(
+        "--event-log: `serve` does not run on the shared log in this version (`migrate-log`, `check` and "
+        "the readers do); unset --event-log and CALLREC_EVENT_LOG to serve from the embedded store");
   s.host = o.listen.substr(0, colon);
   s.port = port;
   if (o.telnyx_public_key.empty() && !o.insecure_skip_signature)

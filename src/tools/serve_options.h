@@ -38,6 +38,7 @@ struct ServeOptions {
   std::string supabase_bucket = "call-recordings";
   bool delete_after_upload = false;
   std::string postgres_url;
+  std::string event_log;  // cluster mode: refused until `serve` runs on the shared log
   std::string pg_merge_into;
   size_t max_body_bytes = 1u << 20;
   int workers = 4;        // default size of the query and copy lanes
