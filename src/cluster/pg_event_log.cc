@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS callrec_log_head (
   last_seq bigint NOT NULL
 );
 INSERT INTO callrec_log_head (id, last_seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+CREATE TABLE IF NOT EXISTS callrec_leader (
+  id         integer PRIMARY KEY CHECK (id = 1),
+  term       bigint NOT NULL,
+  holder     text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+INSERT INTO callrec_leader (id, term, holder, expires_at) VALUES (1, 0, '', '-infinity')
+  ON CONFLICT (id) DO NOTHING;
 )sql";
 
 constexpr const char* kLockHead = "BEGIN; SELECT last_seq FROM callrec_log_head WHERE id = 1 FOR UPDATE";
@@ -79,31 +87,45 @@ core::Result<std::unique_ptr<PgEventLog>> PgEventLog::Connect(const std::string&
   return std::unique_ptr<PgEventLog>(new PgEventLog(std::move(conn), std::move(masked), clock));
 }
 
-core::Result<core::AppendResult> PgEventLog::Append(core::Event event) {
+core::Result<core::AppendResult> PgEventLog::Append(core::Event event, std::optional<uint64_t> fence_term) {
   std::vector<core::Event> one;
   one.push_back(std::move(event));
-  CALLREC_ASSIGN_OR_RETURN(auto results, AppendAll(std::move(one)));
+  CALLREC_ASSIGN_OR_RETURN(auto results, AppendAll(std::move(one), fence_term));
   return results[0];
 }
 
-core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<core::Event> events) {
+core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<core::Event> events,
+                                                                     std::optional<uint64_t> fence_term) {
   for (auto& e : events) {
     if (e.intake_id.size() > core::kMaxIntakeIdBytes)
       return core::Status::InvalidArgument("intake id longer than 255 bytes");
     if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_.WallMillis();
   }
   core::MutexLock lock(mu_);
-  return AppendLocked(events);
+  return AppendLocked(events, fence_term);
 }
 
 // One transaction: lock the head, insert each event (or find its key stored), move the head.
-core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events) {
+core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events,
+                                                                        std::optional<uint64_t> fence_term) {
   PgConn& pg = *conn_->pg;
   CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
   auto head = pg.Run(kLockHead);
   if (!head.ok() || head->rows() != 1) {
     pg.Rollback();
     return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
+  }
+  if (fence_term) {
+    // Under the head lock, which a takeover also takes: the term cannot change until we commit.
+    std::string term = std::to_string(*fence_term);
+    auto leads = pg.Run("SELECT term = $1::bigint AND expires_at > clock_timestamp() FROM callrec_leader WHERE id = 1",
+                        {PgParam::Text(term)});
+    if (!leads.ok() || leads->rows() != 1 || leads->value(0, 0) != "t") {
+      pg.Rollback();
+      if (!leads.ok()) return leads.status();
+      return core::Status::FailedPrecondition("fenced: this node no longer leads (term " + term +
+                                              " is over or its lease expired); nothing appended");
+    }
   }
   const uint64_t first = head->u64(0, 0) + 1;
   uint64_t next = first;

@@ -22,6 +22,7 @@
 //   callrec_log      (seq bigint PRIMARY KEY, idempotency_key bytea UNIQUE (NULL: none),
 //                     intake_id bytea, record bytea NOT NULL, committed_at timestamptz)
 //   callrec_log_head (id = 1, last_seq bigint)    the one row every writer locks
+//   callrec_leader   (id = 1, term bigint, holder text, expires_at timestamptz)  leader_lease.h
 // Each commit that appends also sends NOTIFY callrec_log (payload: the new last seq), which a
 // tailing node LISTENs to; it must still read to catch up, NOTIFY is only a wake-up.
 //
@@ -63,8 +64,12 @@ class PgEventLog {
 
   // As EventStore::Append / AppendAll: assigns seqs (and recorded_at when 0), skips duplicates of
   // stored idempotency keys (duplicate = true, the first copy's seq), all in one transaction.
-  core::Result<core::AppendResult> Append(core::Event event);
-  core::Result<std::vector<core::AppendResult>> AppendAll(std::vector<core::Event> events);
+  // With `fence_term` (the actor's appends, leader_lease.h): the transaction first checks that
+  // `callrec_leader` still names this term with an unexpired lease, under the head lock; else
+  // kFailedPrecondition ("fenced") and nothing is written. A deposed leader appends nothing.
+  core::Result<core::AppendResult> Append(core::Event event, std::optional<uint64_t> fence_term = std::nullopt);
+  core::Result<std::vector<core::AppendResult>> AppendAll(std::vector<core::Event> events,
+                                                          std::optional<uint64_t> fence_term = std::nullopt);
 
   // Stores events that already carry their seqs (`callrec migrate-log`): in one transaction,
   // requires events[0].seq == head + 1 and contiguous seqs, else kFailedPrecondition and nothing
@@ -91,8 +96,8 @@ class PgEventLog {
  private:
   struct Conn;
   PgEventLog(std::unique_ptr<Conn> conn, std::string masked_url, core::Clock& clock);
-  core::Result<std::vector<core::AppendResult>> AppendLocked(std::vector<core::Event>& events)
-      REQUIRES(mu_);
+  core::Result<std::vector<core::AppendResult>> AppendLocked(std::vector<core::Event>& events,
+                                                             std::optional<uint64_t> fence_term) REQUIRES(mu_);
   core::Status ImportLocked(const std::vector<core::Event>& events) REQUIRES(mu_);
   core::Result<std::vector<core::Event>> ReadFromLocked(uint64_t from_seq, size_t max) REQUIRES(mu_);
 

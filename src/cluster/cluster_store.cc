@@ -1,0 +1,185 @@
+// ClusterStore (cluster_store.h).
+#include "cluster/cluster_store.h"
+
+#include <poll.h>
+
+#include <algorithm>
+
+#include "cluster/pg_conn.h"
+#include "core/log.h"
+
+namespace callrec::cluster {
+namespace {
+
+// The actor's view: every method is the ClusterStore's, but appends carry the leader term.
+class FencedStore final : public core::EventStore {
+ public:
+  explicit FencedStore(ClusterStore& s) : s_(s) {}
+  core::Result<core::AppendResult> Append(core::Event event, core::Durability) override {
+    std::vector<core::Event> one;
+    one.push_back(std::move(event));
+    CALLREC_ASSIGN_OR_RETURN(auto r, s_.AppendShared(std::move(one), s_.leader_term(), true));
+    return r[0];
+  }
+  core::Result<std::vector<core::AppendResult>> AppendAll(std::vector<core::Event> events,
+                                                          core::Durability) override {
+    return s_.AppendShared(std::move(events), s_.leader_term(), true);
+  }
+  uint64_t LastSeq() const override { return s_.LastSeq(); }
+  uint64_t WaitForAppend(uint64_t after, std::chrono::milliseconds t) override { return s_.WaitForAppend(after, t); }
+  core::Result<core::Event> Read(uint64_t seq) override { return s_.Read(seq); }
+  core::Status ForEachFrom(uint64_t from, const std::function<bool(const core::Event&)>& v) override {
+    return s_.ForEachFrom(from, v);
+  }
+  core::Status ForEachOfIntake(std::string_view id, const std::function<bool(const core::Event&)>& v) override {
+    return s_.ForEachOfIntake(id, v);
+  }
+  core::Result<std::optional<uint64_t>> FindIdempotencyKey(std::string_view k) override {
+    return s_.FindIdempotencyKey(k);
+  }
+  core::Result<std::optional<std::string>> GetDerived(std::string_view k) override { return s_.GetDerived(k); }
+  core::Status ScanDerived(std::string_view p, const std::function<bool(std::string_view, std::string_view)>& v) override {
+    return s_.ScanDerived(p, v);
+  }
+  core::Status ScanDerivedFrom(std::string_view p, std::string_view start,
+                               const std::function<bool(std::string_view, std::string_view)>& v) override {
+    return s_.ScanDerivedFrom(p, start, v);
+  }
+  core::Status WriteDerived(const core::DerivedBatch& b) override { return s_.WriteDerived(b); }
+  core::Result<std::unique_ptr<core::DerivedRebuild>> BeginRebuild() override { return s_.BeginRebuild(); }
+  core::Status CatchUp() override { return core::Status::Ok(); }
+  core::Result<core::CheckReport> Check() override { return s_.Check(); }
+  const std::string& dir() const override { return s_.dir(); }
+  core::Status CorruptRecordForTest(uint64_t seq, size_t off) override { return s_.CorruptRecordForTest(seq, off); }
+
+ private:
+  ClusterStore& s_;
+};
+
+}  // namespace
+
+ClusterStore::ClusterStore(std::unique_ptr<core::EventStore> local, std::vector<std::unique_ptr<PgEventLog>> appenders,
+                           std::unique_ptr<PgEventLog> reader, std::string url)
+    : local_(std::move(local)), appenders_(std::move(appenders)), url_(std::move(url)), reader_(std::move(reader)),
+      fenced_(std::make_unique<FencedStore>(*this)) {}
+
+ClusterStore::~ClusterStore() { StopTailing(); }
+
+core::Result<std::unique_ptr<ClusterStore>> ClusterStore::Open(std::unique_ptr<core::EventStore> local,
+                                                               const std::string& url, core::Clock& clock,
+                                                               size_t appenders) {
+  std::vector<std::unique_ptr<PgEventLog>> pool;
+  for (size_t i = 0; i < std::max<size_t>(appenders, 1); ++i) {
+    CALLREC_ASSIGN_OR_RETURN(auto log, PgEventLog::Connect(url, clock));
+    pool.push_back(std::move(log));
+  }
+  CALLREC_ASSIGN_OR_RETURN(auto reader, PgEventLog::Connect(url, clock));
+  std::unique_ptr<ClusterStore> store(new ClusterStore(std::move(local), std::move(pool), std::move(reader), url));
+  CALLREC_RETURN_IF_ERROR(store->SyncFromShared().status());
+  return store;
+}
+
+core::Result<CatchUpReport> ClusterStore::SyncFromShared() {
+  core::MutexLock lock(sync_mu_);
+  CALLREC_ASSIGN_OR_RETURN(uint64_t head, reader_->LastSeq());
+  shared_last_.store(std::max(shared_last_.load(), head));
+  return CatchUpReplica(*reader_, *local_);
+}
+
+void ClusterStore::SetLeaderTerm(std::optional<uint64_t> term) {
+  core::MutexLock lock(term_mu_);
+  term_ = term;
+}
+
+std::optional<uint64_t> ClusterStore::leader_term() const {
+  core::MutexLock lock(term_mu_);
+  return term_;
+}
+
+core::Result<core::AppendResult> ClusterStore::Append(core::Event event, core::Durability) {
+  std::vector<core::Event> one;
+  one.push_back(std::move(event));
+  CALLREC_ASSIGN_OR_RETURN(auto r, AppendShared(std::move(one), std::nullopt, false));
+  return r[0];
+}
+
+core::Result<std::vector<core::AppendResult>> ClusterStore::AppendAll(std::vector<core::Event> events,
+                                                                      core::Durability) {
+  return AppendShared(std::move(events), std::nullopt, false);
+}
+
+core::Result<std::vector<core::AppendResult>> ClusterStore::AppendShared(std::vector<core::Event> events,
+                                                                         std::optional<uint64_t> fence_term,
+                                                                         bool fenced) {
+  if (fenced && !fence_term)
+    return core::Status::FailedPrecondition("fenced: this node does not lead; nothing appended");
+  PgEventLog& log = *appenders_[next_appender_.fetch_add(1) % appenders_.size()];
+  CALLREC_ASSIGN_OR_RETURN(auto results, log.AppendAll(std::move(events), fence_term));
+  uint64_t top = 0;
+  for (const auto& r : results) top = std::max(top, r.seq);
+  // Read-your-writes: the replica reaches the appended seq before the caller hears "done".
+  while (local_->LastSeq() < top) {
+    auto synced = SyncFromShared();
+    if (!synced.ok()) {
+      core::LogWarn("cluster.replica_behind", {{"seq", top}, {"error", synced.status().message()}});
+      break;
+    }
+    if (synced->copied == 0) break;
+  }
+  return results;
+}
+
+void ClusterStore::StartTailing(std::chrono::milliseconds poll) {
+  stop_ = false;
+  tail_ = std::thread([this, poll] { Tail(poll); });
+}
+
+void ClusterStore::StopTailing() {
+  stop_ = true;
+  if (tail_.joinable()) tail_.join();
+}
+
+// LISTEN for appends by any node; copy on each notification and every `poll` anyway.
+void ClusterStore::Tail(std::chrono::milliseconds poll) {
+  std::unique_ptr<PgConn> listen;
+  std::chrono::milliseconds backoff{100};
+  bool healthy = true;
+  auto since_sync = std::chrono::steady_clock::now() - poll;
+  while (!stop_) {
+    core::Status problem;
+    if (!listen) {
+      auto conn = PgConn::Connect(url_, "-c client_min_messages=warning");
+      if (conn.ok() && (*conn)->Run("LISTEN callrec_log").ok()) listen = std::move(*conn);
+      else problem = conn.ok() ? core::Status::Unavailable("LISTEN failed") : conn.status();
+    }
+    bool woken = false;
+    if (listen) {
+      struct pollfd p = {listen->socket(), POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0) {
+        auto notes = listen->TakeNotifications();
+        if (!notes.ok()) {
+          problem = notes.status();
+          listen.reset();
+        } else {
+          woken = !notes->empty();
+        }
+      }
+    }
+    if (problem.ok() && (woken || std::chrono::steady_clock::now() - since_sync >= poll)) {
+      since_sync = std::chrono::steady_clock::now();
+      if (auto synced = SyncFromShared(); !synced.ok()) problem = synced.status();
+    }
+    if (!problem.ok()) {
+      if (healthy) core::LogWarn("cluster.tail_failed", {{"error", problem.message()}});
+      healthy = false;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+      continue;
+    }
+    if (!healthy) core::LogInfo("cluster.tail_resumed", {{"last_seq", local_->LastSeq()}});
+    healthy = true;
+    backoff = std::chrono::milliseconds(100);
+  }
+}
+
+}  // namespace callrec::cluster

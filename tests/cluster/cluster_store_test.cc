@@ -1,0 +1,105 @@
+// ClusterStore: two nodes on one shared log (the real PostgreSQL of ./scripts/test), each with its
+// own RocksDB replica.
+#include "cluster/cluster_store.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cluster/leader_lease.h"
+#include "fakes/manual_clock.h"
+#include "fakes/temp_dir.h"
+#include "fakes/test_postgres.h"
+#include "matchers/status_matchers.h"
+
+namespace callrec::cluster {
+namespace {
+
+using core::StatusCode;
+using testing::StatusIs;
+using namespace std::chrono_literals;
+
+core::Event Webhook(const std::string& data_id) {
+  core::Event e;
+  e.type = "telnyx.webhook";
+  e.source = std::string(core::source::kTelnyxWebhook);
+  e.payload = "{\"id\":\"" + data_id + "\"}";
+  e.idempotency_key = "telnyx:" + data_id;
+  return e;
+}
+
+class ClusterStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = testing::CreateTestDatabase();
+    ASSERT_OK(db);
+    url_ = *db;
+  }
+  std::unique_ptr<ClusterStore> Node(const std::string& name) {
+    auto local = core::EventStore::Open(dir_.Sub(name), clock_);
+    EXPECT_OK(local);
+    auto store = ClusterStore::Open(std::move(*local), url_, clock_, 2);
+    EXPECT_OK(store);
+    return std::move(*store);
+  }
+  static bool WaitFor(const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
+    return done();
+  }
+
+  testing::ManualClock clock_;
+  testing::TempDir dir_;
+  std::string url_;
+};
+
+TEST_F(ClusterStoreTest, EachNodeReadsItsOwnWritesAndTailsTheOthers) {
+  auto a = Node("a"), b = Node("b");
+  b->StartTailing(5s);  // a long poll: only NOTIFY can wake b in time
+  auto r = a->Append(Webhook("1"), core::Durability::kSync);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->seq, 1u);
+  EXPECT_EQ(a->LastSeq(), 1u) << "read-your-writes: the replica has it when Append returns";
+  ASSERT_OK(a->Read(1));
+  ASSERT_TRUE(WaitFor([&] { return b->LastSeq() == 1; })) << "b heard the NOTIFY and copied seq 1";
+
+  auto dup = b->Append(Webhook("1"), core::Durability::kSync);
+  ASSERT_OK(dup);
+  EXPECT_TRUE(dup->duplicate) << "a redelivery to another node is a duplicate";
+  EXPECT_EQ(dup->seq, 1u);
+  ASSERT_OK(b->Append(Webhook("2"), core::Durability::kSync));
+  EXPECT_EQ(b->WaitForAppend(1, 1s), 2u);
+  ASSERT_OK(a->SyncFromShared());
+  EXPECT_EQ(core::EncodeEventRecord(*a->Read(2)), core::EncodeEventRecord(*b->Read(2)))
+      << "both replicas hold the same record at the same seq";
+}
+
+TEST_F(ClusterStoreTest, TheActorsViewAppendsOnlyWithALiveLeaderTerm) {
+  auto a = Node("a");
+  core::Event step;
+  step.type = "telnyx.record_start";
+  step.source = std::string(core::source::kTelnyxApi);
+  step.payload = "{}";
+  EXPECT_THAT(a->Fenced().Append(step, core::Durability::kSync).status(), StatusIs(StatusCode::kFailedPrecondition))
+      << "not leading: nothing appended";
+  auto lease = LeaderLease::Connect(url_, "a", 5s);
+  ASSERT_OK(lease);
+  auto term = (*lease)->TryAcquireOrRenew();
+  ASSERT_OK(term);
+  a->SetLeaderTerm(*term);
+  auto r = a->Fenced().Append(step, core::Durability::kSync);
+  ASSERT_OK(r);
+  EXPECT_EQ(a->LastSeq(), r->seq);
+  a->SetLeaderTerm(**term + 7);  // a term this node does not hold
+  EXPECT_THAT(a->Fenced().Append(step, core::Durability::kSync).status(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_F(ClusterStoreTest, AStoreThatIsNotAReplicaIsRefused) {
+  auto a = Node("a");
+  ASSERT_OK(a->Append(Webhook("1"), core::Durability::kSync));
+  auto local = core::EventStore::Open(dir_.Sub("embedded"), clock_);
+  ASSERT_OK((*local)->Append(Webhook("mine"), core::Durability::kSync));
+  EXPECT_THAT(ClusterStore::Open(std::move(*local), url_, clock_).status(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
+}  // namespace callrec::cluster
