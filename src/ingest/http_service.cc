@@ -163,10 +163,11 @@ void HttpService::RegisterRoutes() {
   AddGet("/readyz", "/readyz", [this](const Request&, Response& res) {
     // The store is open for the service's whole life (it is borrowed by reference).
     if (server_->stopping()) return SetJson(res, 503, R"({"status":"stopping"})");
+    std::string detail = config_.ready_detail ? "," + config_.ready_detail() : "";
     if (config_.ready && !config_.ready()) {
-      return SetJson(res, 503, R"({"status":"not_ready","reason":"scheduler not running"})");
+      return SetJson(res, 503, R"({"status":"not_ready","reason":"scheduler not running")" + detail + "}");
     }
-    SetJson(res, 200, R"({"status":"ready"})");
+    SetJson(res, 200, R"({"status":"ready")" + detail + "}");
   });
   AddGet("/metrics", "/metrics", [this](const Request&, Response& res) {
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8");

@@ -81,6 +81,8 @@ struct HttpServiceConfig {
 
   // /readyz: empty means "ready while serving"; tools sets e.g. "the scheduler is running".
   std::function<bool()> ready;
+  // /readyz: extra JSON members appended to its object (cluster mode: `"leader":true,...`).
+  std::function<std::string()> ready_detail;
 
   ServerTuning tuning;
 };

@@ -6,6 +6,8 @@
 //                                   projector::FetchScheduler (StepRunner: Telnyx, storage)
 //                                   projector::PgSync thread (with --postgres-url)
 //
+// Cluster mode (--event-log postgres://...): the store is a ClusterStore over this node's replica
+// and only the leader starts the scheduler (serve_cluster.h).
 // Shutdown on SIGTERM/SIGINT: stop accepting and answer in-flight requests, stop starting steps
 // (running ones finish), let the projector apply what was appended, close the store, exit 0.
 #include <pthread.h>
@@ -38,6 +40,7 @@
 #include "projector/temp_files.h"
 #include "tools/cli.h"
 #include "tools/memory_upkeep.h"
+#include "tools/serve_cluster.h"
 #include "tools/serve_options.h"
 
 namespace callrec::tools {
@@ -210,8 +213,11 @@ int RunServe(const ServeOptions& o) {
   // Before any thread (RocksDB's included) exists: arenas made before the cap would stay.
   core::LimitMallocArenas(core::kServeMallocArenas);
   core::SystemClock clock;
-  auto store = core::EventStore::Open(o.data_dir, clock);
+  // Cluster mode (--event-log): a ClusterStore over this node's replica (serve_cluster.h).
+  auto store = OpenServeStore(o, clock);
   if (!store.ok()) return Fail(store.status().message());
+  auto* cluster_store = dynamic_cast<cluster::ClusterStore*>(store->get());
+  core::EventStore& local_store = cluster_store ? cluster_store->local() : **store;
   if (o.storage != "none") {
     std::error_code ec;
     std::filesystem::create_directories(settings->pipeline.temp_dir, ec);
@@ -228,7 +234,13 @@ int RunServe(const ServeOptions& o) {
   if (!started.ok()) return Fail("cannot record service.started: " + started.status().ToString());
 
   core::Metrics metrics;
-  MemoryUpkeep memory_upkeep(**store, metrics, kMemoryUpkeepInterval);
+  MemoryUpkeep memory_upkeep(local_store, metrics, kMemoryUpkeepInterval);
+  std::unique_ptr<ClusterNode> cluster;
+  if (cluster_store) {
+    auto node = ClusterNode::Create(**store, o, *settings, metrics);
+    if (!node.ok()) return Fail(node.status().message());
+    cluster = std::move(*node);
+  }
   core::Gauge* applied_gauge = metrics.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
   core::Gauge* unmatched_gauge = metrics.GetGauge(
       "callrec_projector_unmatched_webhooks", "Webhooks that matched no intake (kept in the log)");
@@ -267,7 +279,9 @@ int RunServe(const ServeOptions& o) {
   projector::StepRunner runner(settings->pipeline, clock, telnyx, transport, storage.get(), random);
   projector::SchedulerOptions lanes;
   lanes.workers = {settings->workers_live, settings->workers_query, settings->workers_copy};
-  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics, lanes);
+  // The actor appends through the fenced view in cluster mode: a deposed leader appends nothing.
+  projector::FetchScheduler scheduler(settings->pipeline, cluster ? cluster->actor_store() : **store, clock,
+                                      **projector, runner, metrics, lanes);
 
   ingest::HttpServiceConfig http_config;
   http_config.listen_host = settings->host;
@@ -281,7 +295,11 @@ int RunServe(const ServeOptions& o) {
   http_config.fresh_recording_url = [&](const std::string& intake_id, const std::string& recording_id) {
     return FreshRecordingUrl(telnyx, **store, o.record_format, intake_id, recording_id);
   };
-  http_config.ready = [&] { return scheduler.running() && (*projector)->health().ok(); };
+  http_config.ready = [&] {
+    bool acting = cluster ? !cluster->leading() || scheduler.running() : scheduler.running();
+    return acting && (*projector)->health().ok();
+  };
+  if (cluster) http_config.ready_detail = [&] { return cluster->ReadyJson(); };
   auto http = ingest::HttpService::Create(http_config, **store, clock, metrics, projector->get());
   if (!http.ok()) {
     std::cerr << "callrec serve: " << core::MaskSecrets(http.status().message()) << "\n";
@@ -290,7 +308,7 @@ int RunServe(const ServeOptions& o) {
 
   std::unique_ptr<PgSyncLoop> pg;
   if (!o.postgres_url.empty()) {
-    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, **store, metrics);
+    pg = std::make_unique<PgSyncLoop>(o.postgres_url, o.pg_merge_into, local_store, metrics);
     pg_ptr = pg.get();
   }
   // Every way out once threads run (a failed listen too) stops them in dependency order before
@@ -300,6 +318,7 @@ int RunServe(const ServeOptions& o) {
     (*http)->Stop();
     scheduler_ptr = nullptr;
     scheduler.Stop();
+    if (cluster) cluster->Stop();  // after the steps' last appends: releasing the lease fences them
     if (catch_up) (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it
     applied_gauge->Set(int64_t((*projector)->applied_seq()));
     (*projector)->Stop();
@@ -311,7 +330,19 @@ int RunServe(const ServeOptions& o) {
   // open intakes once (resuming whatever was pending before a restart).
   scheduler_ptr = &scheduler;
   (*projector)->Start();
-  scheduler.Start();
+  std::atomic<bool> deposed{false};
+  if (cluster) {
+    // Only the leader acts; a deposed one stops and exits 1 (its supervisor restarts it).
+    cluster->Start([&] { return (*projector)->applied_seq(); },
+                   [&](uint64_t seq) { return (*projector)->WaitApplied(seq, std::chrono::milliseconds(200)); },
+                   [&](uint64_t) { scheduler.Start(); },
+                   [&] {
+                     deposed = true;
+                     ::kill(::getpid(), SIGTERM);
+                   });
+  } else {
+    scheduler.Start();
+  }
   core::Status listening = (*http)->Start();
   if (!listening.ok()) {
     core::LogError("serve.start_failed", {{"error", listening.message()}});
@@ -323,14 +354,15 @@ int RunServe(const ServeOptions& o) {
                 {{"host", settings->host}, {"port", (*http)->port()}, {"data_dir", o.data_dir},
                  {"telnyx_api_base", o.telnyx_api_base}, {"record_mode", o.record_mode},
                  {"storage", o.storage}, {"postgres", !o.postgres_url.empty()},
+                 {"cluster_node", cluster ? cluster->node_id() : std::string()},
                  {"telnyx_api_key_set", !Env("TELNYX_API_KEY").empty()}});
 
   int sig = 0;
   sigwait(&signals, &sig);
   core::LogInfo("serve.stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   stop_threads(/*catch_up=*/true);
-  core::LogInfo("serve.stopped", {{"last_seq", (*store)->LastSeq()}});
-  return kExitOk;
+  core::LogInfo("serve.stopped", {{"last_seq", (*store)->LastSeq()}, {"deposed", deposed.load()}});
+  return deposed ? kExitFailure : kExitOk;
 }
 
 }  // namespace

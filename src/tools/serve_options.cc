@@ -84,6 +84,11 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--pg-merge-into", o.pg_merge_into,
                  "Also merge the recording metadata keys into this table's metadata JSONB by id");
   AddEventLogOption(cmd, o.event_log);
+  cmd.add_option("--leader-lease", o.leader_lease,
+                 "Cluster mode: how long a leader's lease lasts; another node takes over this long after "
+                 "the leader stops renewing it (it renews every third of it)")
+      ->check(kDuration)->capture_default_str();
+  cmd.add_option("--node-id", o.node_id, "Cluster mode: this node's name in the leader row (default host-pid)");
   cmd.add_option("--max-body-bytes", o.max_body_bytes, "Largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t(1024), size_t(64) << 20))->capture_default_str();
   cmd.add_option("--workers", o.workers,
@@ -112,11 +117,9 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535)
     return core::Status::InvalidArgument("--listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got '" +
                                          o.listen + "'");
-  // Never serve from the embedded store when the operator asked for the shared log.
-  if (!o.event_log.empty())
-    return core::Status::InvalidArgument(
-        "--event-log: `serve` does not run on the shared log in this version (`migrate-log`, `check` and "
-        "the readers do); unset --event-log and CALLREC_EVENT_LOG to serve from the embedded store");
+  s.leader_lease = Duration(o.leader_lease);
+  if (s.leader_lease < std::chrono::milliseconds(300))
+    return core::Status::InvalidArgument("--leader-lease: at least 300ms, got '" + o.leader_lease + "'");
   s.host = o.listen.substr(0, colon);
   s.port = port;
   if (o.telnyx_public_key.empty() && !o.insecure_skip_signature)

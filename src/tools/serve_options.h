@@ -38,7 +38,9 @@ struct ServeOptions {
   std::string supabase_bucket = "call-recordings";
   bool delete_after_upload = false;
   std::string postgres_url;
-  std::string event_log;  // cluster mode: refused until `serve` runs on the shared log
+  std::string event_log;     // cluster mode (serve_cluster.h): the shared log's URL
+  std::string leader_lease = "5s";
+  std::string node_id;       // "": <hostname>-<pid>
   std::string pg_merge_into;
   size_t max_body_bytes = 1u << 20;
   int workers = 4;        // default size of the query and copy lanes
@@ -57,6 +59,7 @@ struct ServeSettings {
   std::chrono::milliseconds signature_tolerance{0};
   std::chrono::milliseconds match_window{0};
   projector::PipelineConfig pipeline;
+  std::chrono::milliseconds leader_lease{5000};  // cluster mode only
   // Worker threads of the actor's lanes (fetch_scheduler.h): live, query, copy.
   int workers_live = 2;
   int workers_query = 4;

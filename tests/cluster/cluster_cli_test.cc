@@ -119,17 +119,18 @@ TEST_F(ClusterCli, ABadOrUnreachableEventLogIsAClearError) {
   EXPECT_FALSE(Contains(r.err, "s3cret")) << r.err;
 }
 
-// Until `serve` runs on the shared log it must not quietly serve from the embedded store.
-TEST_F(ClusterCli, ServeWithAnEventLogStopsAtStartInsteadOfServingEmbedded) {
-  std::string dir = dir_.Sub("serve");
-  auto r = Callrec({"serve", "--event-log", url_, "--data-dir", dir, "--listen", "127.0.0.1:0",
-                    "--insecure-skip-signature"});
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_TRUE(Contains(r.err, "--event-log")) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(dir)) << "nothing opened, nothing appended";
-  r = RunCommand({BinaryPath("callrec"), "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--insecure-skip-signature"},
+// A node that cannot reach the shared log does not start (and never serves from its replica alone).
+TEST_F(ClusterCli, ServeWithAnUnreachableEventLogStopsAtStart) {
+  auto r = Callrec({"serve", "--event-log", "postgresql://callrec:s3cret@127.0.0.1:1/x", "--data-dir", dir_.Sub("serve"),
+                    "--listen", "127.0.0.1:0", "--insecure-skip-signature"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "cannot reach PostgreSQL")) << r.err;
+  EXPECT_FALSE(Contains(r.err, "s3cret")) << r.err;
+  r = RunCommand({BinaryPath("callrec"), "serve", "--data-dir", dir_.Sub("serve"), "--listen", "127.0.0.1:0",
+                  "--insecure-skip-signature", "--leader-lease", "10ms"},
                  {"CALLREC_EVENT_LOG=" + url_});
-  EXPECT_EQ(r.exit_code, 2) << "the environment variable too: " << r.err;
+  EXPECT_EQ(r.exit_code, 2) << "a lease too short to renew is a usage error: " << r.err;
+  EXPECT_TRUE(Contains(r.err, "--leader-lease")) << r.err;
 }
 
 }  // namespace
