@@ -79,11 +79,18 @@ core::Result<std::unique_ptr<ClusterStore>> ClusterStore::Open(std::unique_ptr<c
   return store;
 }
 
-core::Result<CatchUpReport> ClusterStore::SyncFromShared() {
+core::Result<CatchUpReport> ClusterStore::SyncFromShared(uint64_t until) {
   core::MutexLock lock(sync_mu_);
-  CALLREC_ASSIGN_OR_RETURN(uint64_t head, reader_->LastSeq());
-  shared_last_.store(std::max(shared_last_.load(), head));
-  return CatchUpReplica(*reader_, *local_);
+  if (until != 0 && local_->LastSeq() >= until) return CatchUpReport{0, local_->LastSeq()};
+  if (until == 0) {
+    CALLREC_ASSIGN_OR_RETURN(uint64_t head, reader_->LastSeq());
+    shared_last_.store(std::max(shared_last_.load(), head));
+  }
+  // Verified once: from then on only this store appends to the replica, in the log's order.
+  CALLREC_ASSIGN_OR_RETURN(CatchUpReport r, CatchUpReplica(*reader_, *local_, 0, 1000, !verified_));
+  verified_ = true;
+  shared_last_.store(std::max(shared_last_.load(), r.last_seq));
+  return r;
 }
 
 void ClusterStore::SetLeaderTerm(std::optional<uint64_t> term) {
@@ -119,7 +126,7 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::AppendShared(std::ve
   for (const auto& r : results) top = std::max(top, r.seq);
   // Read-your-writes: the replica reaches the appended seq before the caller hears "done".
   while (local_->LastSeq() < top) {
-    auto synced = SyncFromShared();
+    auto synced = SyncFromShared(top);
     if (!synced.ok()) {
       core::LogWarn("cluster.replica_behind", {{"seq", top}, {"error", synced.status().message()}});
       break;

@@ -48,7 +48,9 @@ class ClusterStore final : public core::EventStore {
   void StartTailing(std::chrono::milliseconds poll = std::chrono::milliseconds(1000));
   void StopTailing();
   // Copies what the shared log has beyond the replica (one copy at a time); returns its report.
-  core::Result<CatchUpReport> SyncFromShared();
+  // With `until`, returns at once when the replica already has that seq (another caller's copy
+  // brought it), and skips reading the shared log's head.
+  core::Result<CatchUpReport> SyncFromShared(uint64_t until = 0);
 
   // The store the actor appends through; appends carry the term set by SetLeaderTerm.
   core::EventStore& Fenced() { return *fenced_; }
@@ -114,6 +116,7 @@ class ClusterStore final : public core::EventStore {
 
   core::Mutex sync_mu_;  // one copy into the replica at a time
   std::unique_ptr<PgEventLog> reader_ GUARDED_BY(sync_mu_);
+  bool verified_ GUARDED_BY(sync_mu_) = false;  // the replica was checked against the log once
   std::atomic<uint64_t> shared_last_{0};
 
   mutable core::Mutex term_mu_;

@@ -29,10 +29,11 @@ struct CatchUpReport {
   uint64_t last_seq = 0;  // the local store's last seq afterwards
 };
 
-// Verifies the local store is a prefix of `log`, then copies up to `max_events` (0: everything)
-// in batches of `batch` events.
+// Verifies the local store is a prefix of `log` (unless `verify` is false: a caller that
+// verified it once and is the only writer of `local` may skip the extra read), then copies up to
+// `max_events` (0: everything) in batches of `batch` events.
 core::Result<CatchUpReport> CatchUpReplica(PgEventLog& log, core::EventStore& local, uint64_t max_events = 0,
-                                           size_t batch = 1000);
+                                           size_t batch = 1000, bool verify = true);
 
 // kFailedPrecondition when `local` is not a prefix of `log` (see above); Ok for an empty store.
 core::Status VerifyReplica(PgEventLog& log, core::EventStore& local);
