@@ -11,6 +11,8 @@
 namespace callrec::cluster {
 namespace {
 
+constexpr size_t kMaxGroup = 512;  // events per group transaction: bounds one commit's latency
+
 // The actor's view: every method is the ClusterStore's, but appends carry the leader term.
 class FencedStore final : public core::EventStore {
  public:
@@ -115,25 +117,85 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::AppendAll(std::vecto
   return AppendShared(std::move(events), std::nullopt, false);
 }
 
+struct ClusterStore::Writer {
+  std::vector<core::Event>* events = nullptr;
+  std::vector<core::AppendResult> results;
+  core::Status status;
+  bool done = false;
+  std::condition_variable_any cv;  // waits on group_mu_
+};
+
 core::Result<std::vector<core::AppendResult>> ClusterStore::AppendShared(std::vector<core::Event> events,
                                                                          std::optional<uint64_t> fence_term,
                                                                          bool fenced) {
   if (fenced && !fence_term)
     return core::Status::FailedPrecondition("fenced: this node does not lead; nothing appended");
-  PgEventLog& log = *appenders_[next_appender_.fetch_add(1) % appenders_.size()];
-  CALLREC_ASSIGN_OR_RETURN(auto results, log.AppendAll(std::move(events), fence_term));
+  std::vector<core::AppendResult> results;
+  if (fenced) {  // the actor's appends carry the term: their own transaction
+    PgEventLog& log = *appenders_[next_appender_.fetch_add(1) % appenders_.size()];
+    CALLREC_ASSIGN_OR_RETURN(results, log.AppendAll(std::move(events), fence_term));
+  } else {
+    CALLREC_ASSIGN_OR_RETURN(results, AppendGrouped(std::move(events)));
+  }
+  ReachLocally(results).IgnoreError();  // committed either way; logged inside
+  return results;
+}
+
+// Read-your-writes: the replica reaches the appended seqs before the caller hears "done".
+core::Status ClusterStore::ReachLocally(const std::vector<core::AppendResult>& results) {
   uint64_t top = 0;
   for (const auto& r : results) top = std::max(top, r.seq);
-  // Read-your-writes: the replica reaches the appended seq before the caller hears "done".
   while (local_->LastSeq() < top) {
     auto synced = SyncFromShared(top);
     if (!synced.ok()) {
       core::LogWarn("cluster.replica_behind", {{"seq", top}, {"error", synced.status().message()}});
-      break;
+      return synced.status();
     }
-    if (synced->copied == 0) break;
+    if (synced->copied == 0 && local_->LastSeq() < top) break;
   }
-  return results;
+  return core::Status::Ok();
+}
+
+core::Result<std::vector<core::AppendResult>> ClusterStore::AppendGrouped(std::vector<core::Event> events) {
+  for (const auto& e : events)
+    if (e.intake_id.size() > core::kMaxIntakeIdBytes)
+      return core::Status::InvalidArgument("intake id longer than 255 bytes");
+  Writer w;
+  w.events = &events;
+  core::MutexLock lock(group_mu_);
+  writers_.push_back(&w);
+  while (!w.done && &w != writers_.front()) w.cv.wait(lock);
+  if (!w.done) LeadGroup();
+  if (!w.status.ok()) return w.status;
+  return std::move(w.results);
+}
+
+// The writer at the front commits every queued writer's events (up to kMaxGroup) in one
+// transaction, unlocked meanwhile so others keep queueing, then hands out the results.
+void ClusterStore::LeadGroup() {
+  std::vector<Writer*> group;
+  std::vector<core::Event> all;
+  for (Writer* w : writers_) {
+    if (!group.empty() && all.size() + w->events->size() > kMaxGroup) break;
+    group.push_back(w);
+    for (auto& e : *w->events) all.push_back(std::move(e));
+  }
+  group_mu_.Unlock();
+  auto results = appenders_[0]->AppendAll(std::move(all));
+  group_mu_.Lock();
+  size_t at = 0;
+  for (Writer* w : group) {
+    writers_.pop_front();
+    if (!results.ok()) {
+      w->status = results.status();
+    } else {
+      w->results.assign(results->begin() + at, results->begin() + at + w->events->size());
+      at += w->events->size();
+    }
+    w->done = true;
+    if (w != group.front()) w->cv.notify_one();
+  }
+  if (!writers_.empty()) writers_.front()->cv.notify_one();
 }
 
 void ClusterStore::StartTailing(std::chrono::milliseconds poll) {

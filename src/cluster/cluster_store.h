@@ -3,9 +3,10 @@
 //
 // ClusterStore implements core::EventStore, so ingest, the projector and the actor work on it as
 // on the embedded store:
-//   - Append/AppendAll commit in the shared log (pg_event_log.h; one of `appenders` PostgreSQL
-//     sessions, so concurrent requests do not queue behind one connection), then bring the
-//     replica up to the appended seq before returning: what this node appended it can read at
+//   - Append/AppendAll commit in the shared log (pg_event_log.h) with group commit, as the
+//     embedded store does: appends queue, the first in line folds every queued one (up to
+//     kMaxGroup events) into one transaction, so concurrent webhooks share one commit and one
+//     trip through the head lock. Then each brings the replica up to its seq before returning: what this node appended it can read at
 //     once (read-your-writes), and WaitForAppend wakes the projector. A failed replica copy after
 //     the commit is logged and not reported: the append IS committed, and the tail retries.
 //   - Reads, idempotency lookups and derived data are the replica's (cluster/replica.h).
@@ -20,6 +21,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -108,10 +111,16 @@ class ClusterStore final : public core::EventStore {
   ClusterStore(std::unique_ptr<core::EventStore> local, std::vector<std::unique_ptr<PgEventLog>> appenders,
                std::unique_ptr<PgEventLog> reader, std::string url);
   void Tail(std::chrono::milliseconds poll);
+  struct Writer;
+  core::Result<std::vector<core::AppendResult>> AppendGrouped(std::vector<core::Event> events);
+  void LeadGroup() REQUIRES(group_mu_);
+  core::Status ReachLocally(const std::vector<core::AppendResult>& results);
 
   std::unique_ptr<core::EventStore> local_;
   std::vector<std::unique_ptr<PgEventLog>> appenders_;
   std::atomic<size_t> next_appender_{0};
+  core::Mutex group_mu_;  // also guards each queued Writer's hand-off
+  std::deque<Writer*> writers_ GUARDED_BY(group_mu_);  // front: the one committing
   const std::string url_;
 
   core::Mutex sync_mu_;  // one copy into the replica at a time

@@ -47,6 +47,29 @@ constexpr const char* kInsert =
 
 PgParam OptionalBytes(const std::string& s) { return s.empty() ? PgParam::Null() : PgParam::Bytes(s); }
 
+// One element of a text-format bytea[] literal: "\\x<hex>" (the array quoting halves the
+// backslashes, leaving bytea's hex input \x<hex>), or NULL for an empty value when `null_when_empty`.
+// Text arrays keep the statement to one round trip per group however many events it holds.
+void AppendByteaElement(std::string& out, std::string_view bytes, bool null_when_empty = true) {
+  if (bytes.empty() && null_when_empty) {
+    out.append("NULL");
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.append("\"\\\\x");
+  for (char c : bytes) {
+    out.push_back(kHex[uint8_t(c) >> 4]);
+    out.push_back(kHex[uint8_t(c) & 15]);
+  }
+  out.push_back('"');
+}
+
+std::string ByteaArray(const std::vector<std::string_view>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) AppendByteaElement(out.append(i ? "," : ""), values[i], false);
+  return out + "}";
+}
+
 // Moves the head to `last`, wakes the tailing nodes, commits. A connection lost during COMMIT
 // leaves the outcome unknown, and the caller must say so rather than report either.
 core::Status MoveHeadAndCommit(PgConn& conn, uint64_t last) {
@@ -127,41 +150,53 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vect
                                               " is over or its lease expired); nothing appended");
     }
   }
+  auto fail = [&](core::Status st) {
+    pg.Rollback();
+    return st;
+  };
+  // Keys already stored (one query, under the head lock: no other writer can add one meanwhile).
+  std::map<std::string, uint64_t, std::less<>> stored;
+  std::vector<std::string_view> keys;
+  for (const core::Event& e : events)
+    if (!e.idempotency_key.empty()) keys.push_back(e.idempotency_key);
+  if (!keys.empty()) {
+    std::string array = ByteaArray(keys);
+    auto found = pg.Run("SELECT idempotency_key, seq FROM callrec_log WHERE idempotency_key = ANY($1::bytea[])",
+                        {PgParam::Text(array)}, true);
+    if (!found.ok()) return fail(found.status());
+    for (int i = 0; i < found->rows(); ++i) stored.emplace(std::string(found->value(i, 0)), found->u64(i, 1));
+  }
+  // Seqs for the new events, in order; a key seen earlier in the log or in this batch is a duplicate.
   const uint64_t first = head->u64(0, 0) + 1;
   uint64_t next = first;
   std::vector<core::AppendResult> results;
-  std::map<std::string, uint64_t, std::less<>> in_batch;
-  auto fail = [&](core::Status s) {
-    pg.Rollback();
-    return s;
-  };
+  std::string seqs = "{", ids = "{", intakes = "{", records = "{";
   for (core::Event& e : events) {
-    if (auto it = in_batch.find(e.idempotency_key); !e.idempotency_key.empty() && it != in_batch.end()) {
-      results.push_back({it->second, true});
-      continue;
+    if (!e.idempotency_key.empty()) {
+      auto [it, fresh] = stored.emplace(e.idempotency_key, next);
+      if (!fresh) {
+        results.push_back({it->second, true});
+        continue;
+      }
     }
     e.seq = next;
-    std::string record = core::EncodeEventRecord(e);
-    std::string seq_text = std::to_string(next);
-    auto inserted = pg.Run(kInsert, {PgParam::Text(seq_text), OptionalBytes(e.idempotency_key),
-                                     OptionalBytes(e.intake_id), PgParam::Bytes(record)});
-    if (!inserted.ok()) return fail(inserted.status());
-    if (inserted->rows() == 0) {  // the key is stored: a duplicate, forever
-      e.seq = 0;
-      auto found = pg.Run("SELECT seq FROM callrec_log WHERE idempotency_key = $1",
-                          {PgParam::Bytes(e.idempotency_key)}, true);
-      if (!found.ok()) return fail(found.status());
-      if (found->rows() != 1) return fail(core::Status::Internal("idempotency key conflict without a row"));
-      results.push_back({found->u64(0, 0), true});
-      continue;
-    }
-    if (!e.idempotency_key.empty()) in_batch.emplace(e.idempotency_key, next);
+    const char* sep = next == first ? "" : ",";
+    seqs.append(sep).append(std::to_string(next));
+    AppendByteaElement(ids.append(sep), e.idempotency_key);
+    AppendByteaElement(intakes.append(sep), e.intake_id);
+    AppendByteaElement(records.append(sep), core::EncodeEventRecord(e), /*null_when_empty=*/false);
     results.push_back({next++, false});
   }
   if (next == first) {  // only duplicates: nothing to commit
     pg.Rollback();
     return results;
   }
+  for (std::string* a : {&seqs, &ids, &intakes, &records}) a->push_back('}');
+  auto inserted = pg.Run(
+      "INSERT INTO callrec_log (seq, idempotency_key, intake_id, record) "
+      "SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[])",
+      {PgParam::Text(seqs), PgParam::Text(ids), PgParam::Text(intakes), PgParam::Text(records)});
+  if (!inserted.ok()) return fail(inserted.status());
   CALLREC_RETURN_IF_ERROR(MoveHeadAndCommit(pg, next - 1));
   return results;
 }
