@@ -317,6 +317,7 @@ int RunServe(const ServeOptions& o) {
   auto stop_threads = [&](bool catch_up) {
     (*http)->Stop();
     scheduler_ptr = nullptr;
+    if (cluster) cluster->StopActivating();  // no scheduler.Start() after the Stop() below
     scheduler.Stop();
     if (cluster) cluster->Stop();  // after the steps' last appends: releasing the lease fences them
     if (catch_up) (*projector)->CatchUp().IgnoreError();  // best effort: replay would redo it

@@ -46,6 +46,11 @@ void ClusterNode::Start(std::function<uint64_t()> applied_seq, std::function<boo
   loop_ = std::thread([this] { Run(); });
 }
 
+void ClusterNode::StopActivating() {
+  core::MutexLock lock(activation_mu_);
+  no_activation_ = true;
+}
+
 void ClusterNode::Stop() {
   {
     core::MutexLock lock(mu_);
@@ -78,7 +83,8 @@ void ClusterNode::Elected(uint64_t term) {
   const uint64_t head = store_.LastSeq();
   while (!wait_applied_(head))
     if (stopping()) return;
-  if (stopping()) return;
+  core::MutexLock lock(activation_mu_);
+  if (stopping() || no_activation_) return;
   leading_ = true;
   UpdateGauges();
   core::LogInfo("cluster.leader_elected", {{"node_id", node_id()}, {"term", term}, {"last_seq", store_.LastSeq()}});

@@ -53,6 +53,9 @@ class ClusterNode {
   // to reach seq and says whether it did.
   void Start(std::function<uint64_t()> applied_seq, std::function<bool(uint64_t)> wait_applied,
              std::function<void(uint64_t term)> become_leader, std::function<void()> deposed);
+  // From now on `become_leader` is never called (it has returned if it ran): call it before
+  // stopping what become_leader starts. The lease is still renewed until Stop.
+  void StopActivating();
   // Stops the loop, releases a held lease (the next node takes over at once) and stops tailing.
   void Stop();
 
@@ -81,6 +84,8 @@ class ClusterNode {
   std::atomic<bool> leading_{false};
   std::atomic<uint64_t> term_{0};
   std::atomic<bool> was_deposed_{false};
+  core::Mutex activation_mu_;  // held while become_leader runs
+  bool no_activation_ GUARDED_BY(activation_mu_) = false;
   core::Mutex mu_;
   std::condition_variable_any cv_;
   bool stop_ GUARDED_BY(mu_) = false;
