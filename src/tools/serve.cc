@@ -329,14 +329,19 @@ int RunServe(const ServeOptions& o) {
   projector_ptr = projector->get();
   // Listening before the projector runs: a change it applies is never missed. Start() reads the
   // open intakes once (resuming whatever was pending before a restart).
-  scheduler_ptr = &scheduler;
+  // A follower's scheduler never runs: it is told of changes only from when it leads (Start()
+  // then reads the open intakes), so nothing piles up in it meanwhile.
+  if (!cluster) scheduler_ptr = &scheduler;
   (*projector)->Start();
   std::atomic<bool> deposed{false};
   if (cluster) {
     // Only the leader acts; a deposed one stops and exits 1 (its supervisor restarts it).
     cluster->Start([&] { return (*projector)->applied_seq(); },
                    [&](uint64_t seq) { return (*projector)->WaitApplied(seq, std::chrono::milliseconds(200)); },
-                   [&](uint64_t) { scheduler.Start(); },
+                   [&](uint64_t) {
+                     scheduler_ptr = &scheduler;
+                     scheduler.Start();
+                   },
                    [&] {
                      deposed = true;
                      ::kill(::getpid(), SIGTERM);
