@@ -107,9 +107,15 @@ std::vector<std::string> Projection::Apply(const core::Event& e) {
   return std::move(changed_);
 }
 
-void Projection::Put(std::string key, std::string value) { pending_[std::move(key)] = std::move(value); }
+void Projection::Put(std::string key, std::string value) {
+  if (!store_) KeepIndexKey(key, value);
+  pending_[std::move(key)] = std::move(value);
+}
 
-void Projection::Delete(std::string key) { pending_[std::move(key)] = std::nullopt; }
+void Projection::Delete(std::string key) {
+  if (!store_) KeepIndexKey(key, std::nullopt);
+  pending_[std::move(key)] = std::nullopt;
+}
 
 void Projection::Mutate(const std::string& id, int64_t now_ms,
                         const std::function<void(IntakeState&)>& change) {
@@ -212,7 +218,6 @@ bool Projection::has_unflushed_changes() const {
 
 void Projection::AppendChangesTo(core::DerivedBatch& batch) {
   for (auto& [key, value] : pending_) {
-    if (!store_) KeepIndexKey(key, value);
     if (value) {
       batch.Put(key, std::move(*value));
     } else {
