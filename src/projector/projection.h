@@ -171,7 +171,9 @@ class Projection {
   static core::Result<Projection> Rebuild(core::EventStore& store,
                                           const RebuildProgress& progress = {});
   // Applies the whole log from seq 1 in memory, writing the derived data into `out` every
-  // `events_per_batch` events (for `callrec replay`; the caller commits `out`).
+  // `events_per_batch` events (for `callrec replay`; the caller commits `out`). The writes run
+  // on a thread of their own, overlapping with applying the next batch; `out` is written by
+  // that thread only, and is idle again when this returns.
   static core::Result<Projection> RebuildInto(core::EventStore& store, core::DerivedRebuild& out,
                                               const RebuildProgress& progress = {},
                                               size_t events_per_batch = 4096);
