@@ -39,9 +39,9 @@ inline constexpr int kFormatVersion = 3;
 
 // 8 big-endian bytes: bytewise order is numeric order.
 inline std::string Be64(uint64_t v) {
-  std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xFF));
-  return out;
+  char out[8];
+  for (int i = 0; i < 8; ++i) out[i] = char((v >> (56 - 8 * i)) & 0xFF);
+  return std::string(out, 8);
 }
 inline uint64_t DecodeBe64(std::string_view bytes) {
   uint64_t v = 0;
