@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "cluster/leader_lease.h"
@@ -71,6 +72,39 @@ TEST_F(ClusterStoreTest, EachNodeReadsItsOwnWritesAndTailsTheOthers) {
   ASSERT_OK(a->SyncFromShared());
   EXPECT_EQ(core::EncodeEventRecord(*a->Read(2)), core::EncodeEventRecord(*b->Read(2)))
       << "both replicas hold the same record at the same seq";
+}
+
+// Group commit: concurrent appends share transactions, and each caller still gets its own
+// answers (seq, duplicate) and can read its event at once.
+TEST_F(ClusterStoreTest, ConcurrentAppendsShareCommitsAndEachGetsItsOwnAnswer) {
+  auto a = Node("a");
+  constexpr int kThreads = 8, kEach = 40;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<uint64_t>> seqs(kThreads);
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // Every thread also redelivers thread 0's first webhook: one event, however many copies.
+        std::string id = i == kEach - 1 ? "0-0" : std::to_string(t) + "-" + std::to_string(i);
+        auto r = a->Append(Webhook(id), core::Durability::kSync);
+        if (!r.ok()) {
+          ++wrong;
+          continue;
+        }
+        auto e = a->Read(r->seq);  // read-your-writes
+        if (!e.ok() || e->idempotency_key != "telnyx:" + id) ++wrong;
+        if (!r->duplicate) seqs[t].push_back(r->seq);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  std::set<uint64_t> all;
+  for (auto& s : seqs) all.insert(s.begin(), s.end());
+  const uint64_t expected = kThreads * (kEach - 1);
+  EXPECT_EQ(all.size(), expected);
+  EXPECT_EQ(*all.rbegin(), expected) << "contiguous from 1, no seq given twice";
+  EXPECT_EQ(a->LastSeq(), expected);
 }
 
 TEST_F(ClusterStoreTest, TheActorsViewAppendsOnlyWithALiveLeaderTerm) {
