@@ -16,10 +16,11 @@ void AddDataDirOption(CLI::App& cmd, std::string& target) {
       ->capture_default_str();
 }
 
-CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target) {
+CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target, const std::string& description) {
   return cmd.add_option("--event-log", target,
-                 "Cluster mode: the shared log, postgres://... (--data-dir is then this machine's replica "
-                 "of it, brought up to date first); unset: the embedded store")
+                 description.empty() ? "Cluster mode: the shared log, postgres://... (--data-dir is then this machine's "
+                                       "replica of it, brought up to date first); unset: the embedded store"
+                                     : description)
       ->envname("CALLREC_EVENT_LOG")
       ->check(CLI::Validator(
           [](std::string& url) {

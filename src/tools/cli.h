@@ -27,7 +27,7 @@ void AddDataDirOption(CLI::App& cmd, std::string& target);
 
 // Registers --event-log on `cmd` (env CALLREC_EVENT_LOG; unset: the embedded store). A value
 // must be a postgres:// or postgresql:// URL (cluster mode, INTERFACE §8), else a usage error.
-CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target);
+CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target, const std::string& description = "");
 
 // Parses argv into `app`. nullopt when the program should go on; otherwise the exit code: 0 after
 // --help/--version, kExitUsage (after CLI11's message) for any parse or validation error.

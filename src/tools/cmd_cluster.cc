@@ -91,7 +91,8 @@ void AddClusterCommands(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "migrate-log", "Copy an embedded store's log into the shared log in PostgreSQL (same seqs, same bytes)");
   AddDataDirOption(*cmd, o->data_dir);
-  AddEventLogOption(*cmd, o->event_log)->required();
+  AddEventLogOption(*cmd, o->event_log, "The shared log to copy into, postgres://... (the store is --data-dir)")
+      ->required();
   cmd->add_option("--batch", o->batch, "Events per transaction")->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->footer(
       "Resumable and idempotent: it continues after the shared log's last seq, once it has checked\n"

@@ -83,7 +83,9 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
       ->envname("CALLREC_POSTGRES_URL");
   cmd.add_option("--pg-merge-into", o.pg_merge_into,
                  "Also merge the recording metadata keys into this table's metadata JSONB by id");
-  AddEventLogOption(cmd, o.event_log);
+  AddEventLogOption(cmd, o.event_log,
+                    "Cluster mode: the shared log, postgres://...; --data-dir is then this node's replica "
+                    "(README \"Running a cluster\"); unset: the embedded store");
   cmd.add_option("--leader-lease", o.leader_lease,
                  "Cluster mode: how long a leader's lease lasts; another node takes over this long after "
                  "the leader stops renewing it (it renews every third of it)")
