@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "cluster/pg_conn.h"
 #include "core/log.h"
@@ -221,7 +222,7 @@ void ClusterStore::Tail(std::chrono::milliseconds poll) {
       if (conn.ok() && (*conn)->Run("LISTEN callrec_log").ok()) listen = std::move(*conn);
       else problem = conn.ok() ? core::Status::Unavailable("LISTEN failed") : conn.status();
     }
-    bool woken = false;
+    uint64_t notified = 0;  // the highest committed seq a NOTIFY named (its payload)
     if (listen) {
       struct pollfd p = {listen->socket(), POLLIN, 0};
       if (::poll(&p, 1, 100) > 0) {
@@ -230,11 +231,15 @@ void ClusterStore::Tail(std::chrono::milliseconds poll) {
           problem = notes.status();
           listen.reset();
         } else {
-          woken = !notes->empty();
+          for (const auto& n : *notes) notified = std::max<uint64_t>(notified, std::strtoull(n.c_str(), nullptr, 10));
         }
       }
     }
-    if (problem.ok() && (woken || std::chrono::steady_clock::now() - since_sync >= poll)) {
+    if (problem.ok() && notified > 0) {
+      // Straight to the named seq: no head query, and nothing to do when an append already got it.
+      shared_last_.store(std::max(shared_last_.load(), notified));
+      if (auto synced = SyncFromShared(notified); !synced.ok()) problem = synced.status();
+    } else if (problem.ok() && std::chrono::steady_clock::now() - since_sync >= poll) {
       since_sync = std::chrono::steady_clock::now();
       if (auto synced = SyncFromShared(); !synced.ok()) problem = synced.status();
     }
