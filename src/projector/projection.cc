@@ -173,13 +173,37 @@ std::vector<std::string> Projection::Apply(const core::Event& e) {
 }
 
 void Projection::Put(std::string key, std::string value) {
-  if (!store_) KeepIndexKey(key, value);
+  if (!store_) {
+    KeepIndexKey(key, value);
+    pending_log_.emplace_back(std::move(key), std::move(value));
+    return;
+  }
   pending_[std::move(key)] = std::move(value);
 }
 
 void Projection::Delete(std::string key) {
-  if (!store_) KeepIndexKey(key, std::nullopt);
+  if (!store_) {
+    KeepIndexKey(key, std::nullopt);
+    pending_log_.emplace_back(std::move(key), std::nullopt);
+    return;
+  }
   pending_[std::move(key)] = std::nullopt;
+}
+
+Projection::Entry* Projection::FindResident(std::string_view id) const {
+  auto it = intake_index_.find(id);
+  return it == intake_index_.end() ? nullptr : it->second;
+}
+
+Projection::Entry& Projection::SetResident(std::string id, Entry entry) const {
+  auto [it, inserted] = intakes_.insert_or_assign(std::move(id), std::move(entry));
+  if (inserted) intake_index_.emplace(it->first, &it->second);
+  return it->second;
+}
+
+void Projection::DropResident(std::map<std::string, Entry, std::less<>>::iterator it) {
+  intake_index_.erase(it->first);
+  intakes_.erase(it);
 }
 
 void Projection::Mutate(const std::string& id, int64_t now_ms,
@@ -250,9 +274,9 @@ const IntakeState* Projection::Find(std::string_view id) const {
 }
 
 const IntakeState* Projection::FindOpen(std::string_view id) const {
-  auto it = intakes_.find(id);
-  if (it == intakes_.end() || !IsOpenUnder(it->second.intake, policy_)) return nullptr;
-  return &it->second.intake;
+  Entry* entry = FindResident(id);
+  if (entry == nullptr || !IsOpenUnder(entry->intake, policy_)) return nullptr;
+  return &entry->intake;
 }
 
 void Projection::ForEachIntake(const std::function<void(const IntakeState&)>& visit) const {
@@ -278,20 +302,33 @@ std::optional<std::string> Projection::IntakeForCall(std::string_view call_id) c
 // ---- flushing -------------------------------------------------------------------------------
 
 bool Projection::has_unflushed_changes() const {
-  return seq_dirty_ || !pending_.empty() || !dirty_intakes_.empty();
+  return seq_dirty_ || !pending_.empty() || !pending_log_.empty() || !dirty_intakes_.empty();
 }
 
-void Projection::AppendChangesTo(core::DerivedBatch& batch) {
-  for (auto& [key, value] : pending_) {
+// The unflushed keys in key order, each with its last value: the same batch either way.
+void Projection::AppendPendingTo(core::DerivedBatch& batch) {
+  auto emit = [&](const std::string& key, std::optional<std::string>& value) {
     if (value) {
       batch.Put(key, std::move(*value));
     } else {
       batch.Delete(key);
     }
-  }
+  };
+  for (auto& [key, value] : pending_) emit(key, value);
   pending_.clear();
+  std::stable_sort(pending_log_.begin(), pending_log_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < pending_log_.size(); ++i) {
+    if (i + 1 < pending_log_.size() && pending_log_[i + 1].first == pending_log_[i].first) continue;
+    emit(pending_log_[i].first, pending_log_[i].second);  // the last write of its key
+  }
+  pending_log_.clear();
+}
+
+void Projection::AppendChangesTo(core::DerivedBatch& batch) {
+  AppendPendingTo(batch);
   for (const auto& id : dirty_intakes_) {
-    AppendIntakeChanges(id, intakes_.find(id)->second, batch);
+    AppendIntakeChanges(id, *FindResident(id), batch);
     if (store_) evictable_.insert(id);
   }
   dirty_intakes_.clear();
@@ -337,7 +374,7 @@ void Projection::EvictFlushed() {
   for (const std::string& id : evictable_) {
     auto it = intakes_.find(id);
     if (it == intakes_.end() || dirty_intakes_.count(id)) continue;
-    if (!IsOpenUnder(it->second.intake, policy_)) intakes_.erase(it);
+    if (!IsOpenUnder(it->second.intake, policy_)) DropResident(it);
   }
   evictable_.clear();
 }
@@ -381,7 +418,7 @@ core::Status Projection::LoadOpenSet(const OpenPolicy& policy) {
       else if (!*entry) bad = Status::Corruption(std::string(k) + " names a missing intake");
       else {
         std::string id = (*entry)->intake.id;
-        intakes_.emplace(std::move(id), std::move(**entry));
+        if (!FindResident(id)) SetResident(std::move(id), std::move(**entry));
       }
       return bad.ok();
     }));

@@ -304,7 +304,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
   // newest/<~seq:be64>/<id>: a forward scan lists intakes newest first (the console's listing).
   Put(SeqKey("newest/", ~e.seq) + "/" + s.id, "");
   std::string key = s.id;
-  Entry& entry = intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0, std::nullopt, e164.ok()};
+  Entry& entry = SetResident(key, Entry{std::move(s), e.seq, e.seq, std::nullopt, 0, std::nullopt, e164.ok()});
   if (e164.ok()) {
     Put(keys::PhoneKey(*e164, key), std::to_string(e.seq));
     IndexUnbound(entry, /*add=*/true);

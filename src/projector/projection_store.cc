@@ -18,7 +18,7 @@ void Projection::NoteReadError(const Status& status) const {
 }
 
 Projection::Entry* Projection::EntryFor(std::string_view id) const {
-  if (auto it = intakes_.find(id); it != intakes_.end()) return &it->second;
+  if (Entry* resident = FindResident(id)) return resident;
   if (!store_ || !IsValidIntakeId(id)) return nullptr;
   auto entry = ReadEntry(id);
   if (!entry.ok()) {
@@ -27,7 +27,7 @@ Projection::Entry* Projection::EntryFor(std::string_view id) const {
   }
   if (!*entry) return nullptr;
   evictable_.insert(std::string(id));
-  return &intakes_.emplace(std::string(id), std::move(**entry)).first->second;
+  return &SetResident(std::string(id), std::move(**entry));
 }
 
 // Reads intake/<id> and the bookkeeping beside it. Only clean intakes are ever out of memory,
