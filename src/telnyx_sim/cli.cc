@@ -1,4 +1,4 @@
-#include "tools/sim_cli.h"
+#include "telnyx_sim/cli.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,12 +12,12 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/command_line.h"
 #include "core/log.h"
 #include "core/time_format.h"
-#include "tools/cli.h"
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 constexpr const char* kDescription = R"(telnyx-sim: a local simulator of Telnyx Call Control, the Telnyx recordings API and
@@ -233,7 +233,7 @@ bool FinishServeFlags(ServeFlags& f) {
 }
 
 int RunServe(ServeFlags& f) {
-  if (!FinishServeFlags(f)) return 2;
+  if (!FinishServeFlags(f)) return cli::kExitUsage;
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -249,27 +249,27 @@ int RunServe(ServeFlags& f) {
   if (!f.port_file.empty() &&
       !WriteFileAtomically(f.port_file, std::to_string((*sim)->port()) + "\n", 0644)) {
     core::LogError("sim.port_file_failed", {{"path", f.port_file}});
-    return 1;
+    return cli::kExitFailure;
   }
   if (!f.public_key_file.empty() &&
       !WriteFileAtomically(f.public_key_file, (*sim)->public_key_base64() + "\n", 0644)) {
     core::LogError("sim.public_key_file_failed", {{"path", f.public_key_file}});
-    return 1;
+    return cli::kExitFailure;
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   core::LogInfo("sim.stopping", {{"signal", sig}});
   (*sim)->Stop();
-  return 0;
+  return cli::kExitOk;
 }
 
 int RunCall(CallFlags& f) {
   std::chrono::milliseconds answer, hangup, delay;
   if (!Duration("--answer-after", f.answer_after, answer) ||
       !Duration("--hangup-after", f.hangup_after, hangup))
-    return 2;
+    return cli::kExitUsage;
   if (!f.recording_delay.empty()) {
-    if (!Duration("--recording-delay", f.recording_delay, delay)) return 2;
+    if (!Duration("--recording-delay", f.recording_delay, delay)) return cli::kExitUsage;
     f.spec.recording_delay_ms = delay.count();
   }
   f.spec.answer_after_ms = f.no_answer ? -1 : answer.count();
@@ -279,7 +279,7 @@ int RunCall(CallFlags& f) {
   std::string body = CallSpecToJson(f.spec);
   if (auto checked = ParseCallSpecJson(body); !checked.ok()) {
     std::cerr << "telnyx-sim call: " << checked.status().message() << "\n";
-    return 2;
+    return cli::kExitUsage;
   }
   httplib::Client client(f.sim);
   client.set_connection_timeout(5, 0);
@@ -288,37 +288,37 @@ int RunCall(CallFlags& f) {
   if (!res) {
     std::cerr << "telnyx-sim call: no answer from " << f.sim << ": " << httplib::to_string(res.error())
               << "\n";
-    return 1;
+    return cli::kExitFailure;
   }
   if (res->status != 201) {
     std::cerr << "telnyx-sim call: HTTP " << res->status << ": " << res->body << "\n";
-    return 1;
+    return cli::kExitFailure;
   }
   std::cout << res->body << "\n";
-  return 0;
+  return cli::kExitOk;
 }
 
 int RunKeygen(const KeyFlags& f) {
   auto signer = Ed25519Signer::Generate();
-  if (!signer.ok()) return 1;
+  if (!signer.ok()) return cli::kExitFailure;
   auto pem = (*signer)->PrivateKeyPem();
   if (!pem.ok() || !WriteFileAtomically(f.private_out, *pem, 0600) ||
       !WriteFileAtomically(f.public_out, (*signer)->public_key_base64() + "\n", 0644)) {
     std::cerr << "telnyx-sim keygen: cannot write the key files\n";
-    return 1;
+    return cli::kExitFailure;
   }
   std::cout << (*signer)->public_key_base64() << "\n";
-  return 0;
+  return cli::kExitOk;
 }
 
 int RunPublicKey(const KeyFlags& f) {
   auto signer = Ed25519Signer::FromPemFile(f.signing_key);
   if (!signer.ok()) {
     std::cerr << "telnyx-sim public-key: --signing-key: " << signer.status().message() << "\n";
-    return 2;
+    return cli::kExitUsage;
   }
   std::cout << (*signer)->public_key_base64() << "\n";
-  return 0;
+  return cli::kExitOk;
 }
 
 }  // namespace
@@ -338,11 +338,11 @@ int TelnyxSimMain(int argc, char** argv) {
   keygen_cmd->add_option("--public-out", keys.public_out, "base64 public key path")->required();
   CLI::App* pub_cmd = app.add_subcommand("public-key", "print the base64 public key of a PEM private key");
   pub_cmd->add_option("--signing-key", keys.signing_key, "PEM private key")->required();
-  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (auto exit_code = cli::ParseCommandLine(app, argc, argv)) return *exit_code;
   if (serve_cmd->parsed()) return RunServe(serve);
   if (call_cmd->parsed()) return RunCall(call);
   if (keygen_cmd->parsed()) return RunKeygen(keys);
   return RunPublicKey(keys);
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

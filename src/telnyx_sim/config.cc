@@ -1,11 +1,11 @@
-#include "tools/sim_config.h"
+#include "telnyx_sim/config.h"
 
 #include <limits>
 #include <random>
 
 #include "core/json.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 using core::JsonWriter;
@@ -341,4 +341,4 @@ bool FaultBox::TakeRecordStartLoseAnswer() {
   return true;
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

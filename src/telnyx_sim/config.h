@@ -1,4 +1,4 @@
-// sim_config.h — what a telnyx-sim instance is told at start, and what a test call looks like.
+// config.h — what a telnyx-sim instance is told at start, and what a test call looks like.
 //
 // SimConfig is fixed for the life of a TelnyxSim; SimFaults is the part that can also change at
 // runtime (POST /sim/faults), so it is a separate value that the sim copies under its lock.
@@ -18,7 +18,7 @@
 
 #include "core/status.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 // Faults the sim injects. Counters ("next N") count down as requests consume them.
 struct SimFaults {
@@ -174,4 +174,4 @@ class FaultBox {
   SimFaults faults_;  // guarded by mu_
 };
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

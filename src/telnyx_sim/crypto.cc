@@ -1,4 +1,4 @@
-#include "tools/sim_crypto.h"
+#include "telnyx_sim/crypto.h"
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -14,7 +14,7 @@
 
 #include "core/json.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 using core::Result;
 using core::Status;
@@ -140,4 +140,4 @@ bool SecureEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,4 +1,4 @@
-// sim_crypto.h — the simulator's signing keys and random identifiers, on OpenSSL 3.
+// crypto.h — the simulator's signing keys and random identifiers, on OpenSSL 3.
 //
 // Ed25519Signer signs webhooks the way Telnyx does: the signature covers
 // "<telnyx-timestamp>|<raw body>", and the public key is shown as base64 of its 32 raw bytes (what
@@ -20,7 +20,7 @@
 
 typedef struct evp_pkey_st EVP_PKEY;
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 class Ed25519Signer {
  public:
@@ -59,4 +59,4 @@ std::string NewCallControlId();
 // Constant-time comparison of two equal-length strings (false when lengths differ).
 bool SecureEquals(std::string_view a, std::string_view b);
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,5 +1,5 @@
-// telnyx-sim — the local Telnyx + Supabase Storage simulator; see src/tools/sim_cli.h and
+// telnyx-sim — the local Telnyx + Supabase Storage simulator; see src/telnyx_sim/cli.h and
 // docs/telnyx-sim.md.
-#include "tools/sim_cli.h"
+#include "telnyx_sim/cli.h"
 
-int main(int argc, char** argv) { return callrec::tools::TelnyxSimMain(argc, argv); }
+int main(int argc, char** argv) { return callrec::telnyx_sim::TelnyxSimMain(argc, argv); }

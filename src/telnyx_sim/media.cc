@@ -1,4 +1,4 @@
-#include "tools/sim_media.h"
+#include "telnyx_sim/media.h"
 
 #include <algorithm>
 #include <charconv>
@@ -6,9 +6,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tools/sim_crypto.h"
+#include "telnyx_sim/crypto.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 constexpr int kWavRate = 8000;
@@ -147,4 +147,4 @@ std::string S3ErrorXml(std::string_view code, std::string_view message) {
   return out;
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

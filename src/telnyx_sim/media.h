@@ -1,4 +1,4 @@
-// sim_media.h — the audio files the simulator serves and the S3-style URLs that point at them.
+// media.h — the audio files the simulator serves and the S3-style URLs that point at them.
 //
 // Telnyx hands out recording download URLs presigned on S3: they expire (X-Amz-Expires, 600 s)
 // and a stale one answers 403 with an XML error. MediaUrlSigner reproduces that contract for the
@@ -18,7 +18,7 @@
 
 #include "core/status.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 enum class MediaCheck {
   kOk,
@@ -60,4 +60,4 @@ std::string MakeMp3(int channels, int64_t duration_ms);
 // <?xml ...?><Error><Code>code</Code><Message>message</Message></Error>, as S3 answers.
 std::string S3ErrorXml(std::string_view code, std::string_view message);
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

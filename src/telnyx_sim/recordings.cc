@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "core/json.h"
-#include "tools/sim_world.h"
+#include "telnyx_sim/world.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 using core::JsonWriter;
@@ -222,4 +222,4 @@ std::string SimWorld::RecordingJson(const SimRecording& rec) {
   return w.Take();
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -7,9 +7,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 using core::JsonWriter;
@@ -246,4 +246,4 @@ void TelnyxSim::HandleMedia(const httplib::Request& req, httplib::Response& res)
   else res.set_content(MakeWav(channels, duration, faults_.Get().wav_streaming_header), "audio/wav");
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,13 +1,13 @@
 // TelnyxSim's lifecycle, scheduler and /sim/* control routes. The Telnyx API and media routes
-// are in telnyx_sim_routes.cc.
-#include "tools/telnyx_sim.h"
+// are in routes.cc.
+#include "telnyx_sim/server.h"
 
 #include <httplib.h>
 
 #include "core/json.h"
 #include "core/log.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 using core::JsonWriter;
@@ -84,7 +84,7 @@ Status TelnyxSim::Init() {
   server_->set_keep_alive_timeout(2);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
-  // Storage uploads stream through their own size checks (sim_storage.h), so a too-large one
+  // Storage uploads stream through their own size checks (storage.h), so a too-large one
   // gets Supabase's 400/413 answer rather than httplib's bare 413.
   server_->set_payload_max_length(size_t{8} << 30);
   int threads = config_.server_threads;
@@ -281,4 +281,4 @@ void TelnyxSim::RegisterFallbacks() {
   server_->Delete(".*", not_found);
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

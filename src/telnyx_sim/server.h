@@ -1,4 +1,4 @@
-// telnyx_sim.h — a local stand-in for Telnyx Call Control, its recordings API and Supabase Storage.
+// server.h — a local stand-in for Telnyx Call Control, its recordings API and Supabase Storage.
 //
 // One HTTP server (cpp-httplib) that behaves like the documented services, faults included, so
 // tests, the demo (`./scripts/run` without TELNYX_API_KEY) and people without a Telnyx account
@@ -7,7 +7,7 @@
 //   /v2/calls/{call_control_id}/actions/record_start   POST   Telnyx command
 //   /v2/recordings, /v2/recordings/{id}                 GET, DELETE
 //   /media/<account>/<date>/<file>?X-Amz-...            GET    presigned audio (403 when expired)
-//   /storage/v1/object/...                              Supabase Storage (sim_storage.h)
+//   /storage/v1/object/...                              Supabase Storage (storage.h)
 //   /sim/calls, /sim/calls/{id}[/answer|/hangup]        the sim's own control surface
 //   /sim/faults, /sim/stats, /sim/webhooks, /sim/public-key
 //
@@ -38,13 +38,13 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "tools/sim_config.h"
-#include "tools/sim_crypto.h"
-#include "tools/sim_media.h"
-#include "tools/sim_stats.h"
-#include "tools/sim_storage.h"
-#include "tools/sim_webhooks.h"
-#include "tools/sim_world.h"
+#include "telnyx_sim/config.h"
+#include "telnyx_sim/crypto.h"
+#include "telnyx_sim/media.h"
+#include "telnyx_sim/stats.h"
+#include "telnyx_sim/storage.h"
+#include "telnyx_sim/webhooks.h"
+#include "telnyx_sim/world.h"
 
 namespace httplib {
 class Server;
@@ -52,7 +52,7 @@ struct Request;
 struct Response;
 }  // namespace httplib
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 class TelnyxSim {
  public:
@@ -81,7 +81,7 @@ class TelnyxSim {
   // The same as POST /sim/faults: a partial JSON update; returns the faults afterwards.
   core::Result<std::string> SetFaults(std::string_view json) { return faults_.Apply(json); }
 
-  // Requests received on one route (names in sim_stats.h), and on all /v2/ routes together.
+  // Requests received on one route (names in stats.h), and on all /v2/ routes together.
   uint64_t RequestCount(std::string_view route) const { return stats_.Get(route); }
   uint64_t ApiRequestCount() const { return stats_.SumWithPathPrefix("/v2/"); }
 
@@ -104,7 +104,7 @@ class TelnyxSim {
   void Kick();  // wakes the scheduler: a call's script changed
   void RunScheduler();
 
-  // Route groups (telnyx_sim_routes.cc and telnyx_sim.cc).
+  // Route groups (routes.cc and server.cc).
   void RegisterApiRoutes();
   void RegisterMediaRoute();
   void RegisterSimRoutes();
@@ -137,4 +137,4 @@ class TelnyxSim {
   bool stopped_ = false;  // guarded by sched_mu_
 };
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,4 +1,4 @@
-// sim_stats.h — how many requests each telnyx-sim route received (GET /sim/stats).
+// stats.h — how many requests each telnyx-sim route received (GET /sim/stats).
 //
 // Tests assert on these ("no recordings query was made", "exactly two record_start calls").
 // Route names are the method plus the route pattern, e.g. "GET /v2/recordings",
@@ -15,7 +15,7 @@
 
 #include "core/json.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 class SimStats {
  public:
@@ -58,4 +58,4 @@ class SimStats {
   std::map<std::string, uint64_t, std::less<>> counts_;
 };
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,13 +1,13 @@
-#include "tools/sim_storage.h"
+#include "telnyx_sim/storage.h"
 
 #include <httplib.h>
 
 #include "core/json.h"
 #include "core/log.h"
 #include "projector/recording_storage.h"
-#include "tools/sim_crypto.h"
+#include "telnyx_sim/crypto.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 constexpr const char* kJson = "application/json";
@@ -457,4 +457,4 @@ size_t SimStorage::object_count() {
   return objects_.size();
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

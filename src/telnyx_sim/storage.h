@@ -1,4 +1,4 @@
-// sim_storage.h — an in-memory Supabase Storage object API for telnyx-sim.
+// storage.h — an in-memory Supabase Storage object API for telnyx-sim.
 //
 // Routes (registered on the sim's httplib server):
 //   POST   /storage/v1/object/{bucket}/{path}   create; 400 {"statusCode":"409","error":"Duplicate",..}
@@ -38,8 +38,8 @@
 #include <string>
 
 #include "core/clock.h"
-#include "tools/sim_config.h"
-#include "tools/sim_stats.h"
+#include "telnyx_sim/config.h"
+#include "telnyx_sim/stats.h"
 
 namespace httplib {
 class Server;
@@ -48,7 +48,7 @@ struct Response;
 class ContentReader;
 }  // namespace httplib
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 class SimStorage {
  public:
@@ -116,4 +116,4 @@ class SimStorage {
   std::atomic<uint64_t> tus_stored_{0};
 };
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

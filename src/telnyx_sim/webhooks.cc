@@ -1,4 +1,4 @@
-#include "tools/sim_webhooks.h"
+#include "telnyx_sim/webhooks.h"
 
 #include <httplib.h>
 
@@ -6,7 +6,7 @@
 #include "core/log.h"
 #include "core/time_format.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 using core::JsonWriter;
@@ -272,4 +272,4 @@ DeliveryRecord WebhookDispatcher::Deliver(const Pending& p) {
   return rec;
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,4 +1,4 @@
-// sim_webhooks.h — Telnyx Call Control webhooks: their bodies, signatures and delivery.
+// webhooks.h — Telnyx Call Control webhooks: their bodies, signatures and delivery.
 //
 // Bodies follow the documented envelope exactly (samples in data/webhooks/):
 //   {"data":{"event_type","id","occurred_at","payload":{...},"record_type":"event"},
@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "tools/sim_config.h"
-#include "tools/sim_crypto.h"
+#include "telnyx_sim/config.h"
+#include "telnyx_sim/crypto.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 // "2026-11-20T15:04:12.411000Z": Telnyx writes microseconds; the sim's clock has milliseconds.
 std::string FormatTelnyxTime(int64_t unix_ms);
@@ -135,4 +135,4 @@ class WebhookDispatcher final : public WebhookSink {
   std::thread thread_;
 };
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

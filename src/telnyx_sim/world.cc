@@ -1,12 +1,12 @@
-#include "tools/sim_world.h"
+#include "telnyx_sim/world.h"
 
 #include <algorithm>
 
 #include "core/json.h"
 #include "core/log.h"
-#include "tools/sim_crypto.h"
+#include "telnyx_sim/crypto.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 namespace {
 
 using core::JsonWriter;
@@ -382,4 +382,4 @@ void SimWorld::AddForeignRecordings(Call& call, const SimRecording& real, int co
   }
 }
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -1,4 +1,4 @@
-// sim_world.h — the simulated Telnyx account: calls, their state machine, and recordings.
+// world.h — the simulated Telnyx account: calls, their state machine, and recordings.
 //
 // A call moves initiated -> answered -> hangup (or initiated -> hangup when never answered).
 // record_start is valid only while answered; each accepted one registers a recording that ends
@@ -7,7 +7,7 @@
 // ManualClock decides when calls answer, hang up and when recordings appear; RunDue() performs
 // whatever scripted step has come due and is called by TelnyxSim's scheduler thread.
 //
-// The HTTP layer (telnyx_sim.cc) parses requests and renders answers; this class decides.
+// The HTTP layer (server.cc, routes.cc) parses requests and renders answers; this class decides.
 //
 // Thread-safety: every public method takes the world's mutex; call from any thread. Webhooks
 // are handed to the WebhookSink while the mutex is held (the sink only queues them).
@@ -24,11 +24,11 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "tools/sim_config.h"
-#include "tools/sim_media.h"
-#include "tools/sim_webhooks.h"
+#include "telnyx_sim/config.h"
+#include "telnyx_sim/media.h"
+#include "telnyx_sim/webhooks.h"
 
-namespace callrec::tools {
+namespace callrec::telnyx_sim {
 
 // A Telnyx API error: {"errors":[{"code","title","detail"[,"source"]}]} with an HTTP status.
 struct ApiError {
@@ -166,4 +166,4 @@ class SimWorld {
   std::multimap<int64_t, Due> timeline_;                               // by due wall ms
 };
 
-}  // namespace callrec::tools
+}  // namespace callrec::telnyx_sim

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "fakes/temp_dir.h"
-#include "tools/sim_test_support.h"
+#include "telnyx_sim/test_support.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {

@@ -1,9 +1,9 @@
 // telnyx-sim's presigned media: real WAV/MP3 bytes, S3-style expiry and signature errors.
-#include "tools/sim_media.h"
+#include "telnyx_sim/media.h"
 
 #include <gtest/gtest.h>
 
-#include "tools/sim_test_support.h"
+#include "telnyx_sim/test_support.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {
@@ -40,7 +40,7 @@ uint32_t ExpectWav(const std::string& wav, int channels) {
 }
 
 TEST(SimMedia, WavIsPcm16At8kHzWithATone) {
-  std::string wav = tools::MakeWav(2, 1500);
+  std::string wav = telnyx_sim::MakeWav(2, 1500);
   EXPECT_EQ(ExpectWav(wav, 2), 12000u);
   // Not silence: some sample on each channel is loud.
   int16_t max_left = 0, max_right = 0;
@@ -50,11 +50,11 @@ TEST(SimMedia, WavIsPcm16At8kHzWithATone) {
   }
   EXPECT_GT(max_left, 5000);
   EXPECT_GT(max_right, 5000);
-  EXPECT_EQ(ExpectWav(tools::MakeWav(1, 0), 1), 0u);
+  EXPECT_EQ(ExpectWav(telnyx_sim::MakeWav(1, 0), 1), 0u);
 }
 
 TEST(SimMedia, Mp3HasAnId3TagAndFrameSyncs) {
-  std::string mp3 = tools::MakeMp3(1, 1000);
+  std::string mp3 = telnyx_sim::MakeMp3(1, 1000);
   ASSERT_GT(mp3.size(), 10u);
   EXPECT_EQ(mp3.substr(0, 3), "ID3");
   size_t tag = 10 + size_t(uint8_t(mp3[9]));
@@ -66,11 +66,11 @@ TEST(SimMedia, Mp3HasAnId3TagAndFrameSyncs) {
 }
 
 TEST(SimMedia, AmzDateRoundTripsAndRejectsJunk) {
-  EXPECT_EQ(tools::FormatAmzDate(ManualClock::kStartMillis + 1234), "20261120T150001Z");
-  EXPECT_EQ(*tools::ParseAmzDate("20261120T150001Z"), ManualClock::kStartMillis + 1000);
+  EXPECT_EQ(telnyx_sim::FormatAmzDate(ManualClock::kStartMillis + 1234), "20261120T150001Z");
+  EXPECT_EQ(*telnyx_sim::ParseAmzDate("20261120T150001Z"), ManualClock::kStartMillis + 1000);
   for (const char* bad : {"", "20261120150001Z", "20261320T150001Z", "2026112xT150001Z",
                           "20261120T250001Z"})
-    EXPECT_FALSE(tools::ParseAmzDate(bad).ok()) << bad;
+    EXPECT_FALSE(telnyx_sim::ParseAmzDate(bad).ok()) << bad;
 }
 
 class SimMediaServeTest : public ::testing::Test {

@@ -1,10 +1,10 @@
 // telnyx-sim's Telnyx API: record_start, recordings listing/get/delete, auth and API faults.
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 
 #include <gtest/gtest.h>
 
 #include "core/time_format.h"
-#include "tools/sim_test_support.h"
+#include "telnyx_sim/test_support.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {

@@ -1,10 +1,10 @@
 // telnyx-sim's Supabase Storage emulation: create/duplicate/upsert/replace, auth, buckets,
 // keys, size limit and the storage fault.
-#include "tools/sim_storage.h"
+#include "telnyx_sim/storage.h"
 
 #include <gtest/gtest.h>
 
-#include "tools/sim_test_support.h"
+#include "telnyx_sim/test_support.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {

@@ -18,15 +18,15 @@
 
 #include "core/json.h"
 #include "fakes/manual_clock.h"
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {
 
-using tools::CallIds;
-using tools::CallSpec;
-using tools::SimConfig;
-using tools::TelnyxSim;
+using telnyx_sim::CallIds;
+using telnyx_sim::CallSpec;
+using telnyx_sim::SimConfig;
+using telnyx_sim::TelnyxSim;
 
 inline std::unique_ptr<TelnyxSim> StartSim(core::Clock& clock, SimConfig config = {}) {
   auto sim = TelnyxSim::Start(std::move(config), clock);

@@ -1,6 +1,6 @@
 // telnyx-sim's call webhooks: documented bodies, Ed25519 signatures, redelivery, duplicates
 // and reordering, checked by a real HTTP receiver.
-#include "tools/sim_webhooks.h"
+#include "telnyx_sim/webhooks.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "tools/sim_test_support.h"
+#include "telnyx_sim/test_support.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {
