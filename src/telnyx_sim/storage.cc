@@ -4,7 +4,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "projector/recording_storage.h"
+#include "projector/clients/recording_storage.h"
 #include "telnyx_sim/crypto.h"
 
 namespace callrec::telnyx_sim {

@@ -16,7 +16,7 @@
 
 #include "core/event_store.h"
 #include "core/json.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 #include "tools/cli.h"
 
 namespace callrec::tools {

@@ -3,7 +3,7 @@
 //   ingest::HttpService ──appends──► EventStore ◄──tails── projector::Projector
 //                                                    │ listener
 //                                                    ▼
-//                                   projector::FetchScheduler (StepRunner: Telnyx, storage)
+//                                   projector::StepScheduler (StepRunner: Telnyx, storage)
 //                                   projector::PgSync thread (with --postgres-url)
 //
 // Shutdown on SIGTERM/SIGINT: stop accepting and answer in-flight requests, stop starting steps
@@ -27,15 +27,15 @@
 #include "core/mask.h"
 #include "core/metrics.h"
 #include "ingest/http_service.h"
-#include "projector/backoff.h"
-#include "projector/curl_transport.h"
-#include "projector/fetch_scheduler.h"
-#include "projector/pg_sync.h"
-#include "projector/projector.h"
-#include "projector/recording_storage.h"
-#include "projector/step_runner.h"
-#include "projector/telnyx_client.h"
-#include "projector/temp_files.h"
+#include "projector/actor/step_runner.h"
+#include "projector/actor/step_scheduler.h"
+#include "projector/clients/backoff.h"
+#include "projector/clients/curl_transport.h"
+#include "projector/clients/pg_sync.h"
+#include "projector/clients/recording_storage.h"
+#include "projector/clients/telnyx_client.h"
+#include "projector/clients/temp_files.h"
+#include "projector/projection/projector.h"
 #include "tools/cli.h"
 #include "tools/memory_upkeep.h"
 #include "tools/serve_options.h"
@@ -235,7 +235,7 @@ int RunServe(const ServeOptions& o) {
   core::Gauge* ambiguous_gauge = metrics.GetGauge(
       "callrec_projector_ambiguous_matches",
       "Calls matched by phone while more than one intake could have taken them (metadata.match ambiguous)");
-  std::atomic<projector::FetchScheduler*> scheduler_ptr{nullptr};
+  std::atomic<projector::StepScheduler*> scheduler_ptr{nullptr};
   std::atomic<PgSyncLoop*> pg_ptr{nullptr};
   core::Gauge* resident_gauge = metrics.GetGauge(
       "callrec_projector_resident_intakes", "Intakes held in memory (the open ones; finished ones stay in the store)");
@@ -267,7 +267,7 @@ int RunServe(const ServeOptions& o) {
   projector::StepRunner runner(settings->pipeline, clock, telnyx, transport, storage.get(), random);
   projector::SchedulerOptions lanes;
   lanes.workers = {settings->workers_live, settings->workers_query, settings->workers_copy};
-  projector::FetchScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics, lanes);
+  projector::StepScheduler scheduler(settings->pipeline, **store, clock, **projector, runner, metrics, lanes);
 
   ingest::HttpServiceConfig http_config;
   http_config.listen_host = settings->host;

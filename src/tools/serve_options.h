@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/status.h"
-#include "projector/pipeline_config.h"
+#include "projector/actor/pipeline_config.h"
 
 namespace callrec::tools {
 
@@ -56,7 +56,7 @@ struct ServeSettings {
   std::chrono::milliseconds signature_tolerance{0};
   std::chrono::milliseconds match_window{0};
   projector::PipelineConfig pipeline;
-  // Worker threads of the actor's lanes (fetch_scheduler.h): live, query, copy.
+  // Worker threads of the actor's lanes (step_scheduler.h): live, query, copy.
   int workers_live = 2;
   int workers_query = 4;
   int workers_copy = 4;

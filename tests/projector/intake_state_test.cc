@@ -1,9 +1,9 @@
-#include "projector/intake_state.h"
+#include "projector/projection/intake_state.h"
 
 #include <gtest/gtest.h>
 
-#include "projector/event_builders.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
 
 namespace callrec::projector {
 namespace {

@@ -1,5 +1,5 @@
 // PgSync against the real PostgreSQL that ./scripts/test starts.
-#include "projector/pg_sync.h"
+#include "projector/clients/pg_sync.h"
 
 #include <gtest/gtest.h>
 

@@ -1,16 +1,16 @@
 // Projection: the intake lifecycle through API results, scheduler decisions and operator actions.
 // Call matching and webhook orderings are in projection_webhooks_test.cc.
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "projector/event_builders.h"
-#include "projector/pg_sync.h"
-#include "projector/projection_harness.h"
 #include "matchers/status_matchers.h"
+#include "projector/clients/pg_sync.h"
+#include "projector/event_builders.h"
+#include "projector/projection_harness.h"
 
 namespace callrec::projector {
 namespace {

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "projector/event_builders.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 #include "projector/projection_harness.h"
 
 namespace callrec::projector {

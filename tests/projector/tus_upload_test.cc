@@ -2,7 +2,7 @@
 // from the server's offset after a broken PATCH (no byte sent twice), 409 resynchronisation,
 // the fallback from a single upload refused as too large, expiry. Chunks are 64 KiB here (the
 // sim is configured alike) so the files stay small; production uses Supabase's 6 MB.
-#include "projector/tus_upload.h"
+#include "projector/clients/tus_upload.h"
 
 #include <gtest/gtest.h>
 
@@ -13,9 +13,9 @@
 
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
-#include "projector/curl_transport.h"
-#include "projector/media.h"
-#include "projector/recording_storage.h"
+#include "projector/clients/curl_transport.h"
+#include "projector/clients/media.h"
+#include "projector/clients/recording_storage.h"
 #include "telnyx_sim/server.h"
 
 namespace callrec::projector {
