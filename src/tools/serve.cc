@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "core/event_store.h"
+#include "core/event_types.h"
 #include "core/heap.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -67,7 +68,7 @@ core::Event ServiceStartedEvent(const ServeOptions& o, const ServeSettings& s) {
   w.Key("telnyx_api_base").String(o.telnyx_api_base);
   w.EndObject();
   core::Event e;
-  e.type = "service.started";
+  e.type = core::event_type::kServiceStarted;
   e.source = std::string(core::source::kOperator);
   e.payload = w.Take();
   return e;
@@ -173,7 +174,7 @@ core::Result<std::string> FreshRecordingUrl(projector::TelnyxClient& telnyx, cor
                                             const std::string& recording_id) {
   projector::RecordingLookup lookup = telnyx.GetRecording(recording_id);
   core::Event e;
-  e.type = "telnyx.recording_get";
+  e.type = core::event_type::kTelnyxRecordingGet;
   e.source = std::string(core::source::kTelnyxApi);
   e.intake_id = intake_id;
   e.payload = lookup.api.EnvelopeJson(std::nullopt);

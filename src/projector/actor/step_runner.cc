@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
@@ -17,10 +18,10 @@ namespace callrec::projector {
 using core::Event;
 using core::JsonWriter;
 
-Event MakeEvent(std::string type, std::string_view source, const std::string& intake_id,
+Event MakeEvent(std::string_view type, std::string_view source, const std::string& intake_id,
                 std::string payload) {
   Event e;
-  e.type = std::move(type);
+  e.type = std::string(type);
   e.source = std::string(source);
   e.intake_id = intake_id;
   e.payload = std::move(payload);
@@ -36,7 +37,7 @@ Event FetchScheduledEvent(const std::string& intake_id, int64_t query, int64_t f
   w.Key("due_at").String(core::FormatRfc3339Millis(due_at_ms));
   w.Key("reason").String(reason);
   w.EndObject();
-  return MakeEvent("recording.fetch_scheduled", core::source::kScheduler, intake_id, w.Take());
+  return MakeEvent(core::event_type::kRecordingFetchScheduled, core::source::kScheduler, intake_id, w.Take());
 }
 
 Event IntakeFailedEvent(const std::string& intake_id, std::string_view reason,
@@ -47,7 +48,7 @@ Event IntakeFailedEvent(const std::string& intake_id, std::string_view reason,
   w.Key("error").String(error);
   if (fetch_attempts) w.Key("fetch_attempts").Int(*fetch_attempts);
   w.EndObject();
-  return MakeEvent("intake.failed", core::source::kScheduler, intake_id, w.Take());
+  return MakeEvent(core::event_type::kIntakeFailed, core::source::kScheduler, intake_id, w.Take());
 }
 
 Event PresumedEndedEvent(const std::string& intake_id, std::string_view reason,
@@ -63,12 +64,12 @@ Event PresumedEndedEvent(const std::string& intake_id, std::string_view reason,
   else w.Null();
   w.Key("checks").Int(checks);
   w.EndObject();
-  return MakeEvent("call.presumed_ended", core::source::kScheduler, intake_id, w.Take());
+  return MakeEvent(core::event_type::kCallPresumedEnded, core::source::kScheduler, intake_id, w.Take());
 }
 
 namespace {
 
-Event ApiEvent(const char* type, const std::string& intake_id, const ApiResult& r,
+Event ApiEvent(std::string_view type, const std::string& intake_id, const ApiResult& r,
                std::optional<int64_t> retry_at_ms) {
   return MakeEvent(type, core::source::kTelnyxApi, intake_id, r.EnvelopeJson(retry_at_ms));
 }
@@ -120,7 +121,7 @@ std::vector<Event> StepRunner::RecordStart(const IntakeState& s) {
   core::LogInfo("record_start", {{"intake", s.id}, {"status", r.status},
                                  {"outcome", ApiOutcomeName(r.outcome)},
                                  {"duration_ms", int64_t(r.duration.count())}});
-  return {ApiEvent("telnyx.record_start", s.id, r, retry_at)};
+  return {ApiEvent(core::event_type::kTelnyxRecordStart, s.id, r, retry_at)};
 }
 
 std::vector<Event> StepRunner::ScheduleFirstFetch(const IntakeState& s) {
@@ -146,7 +147,7 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
   const ApiResult& last = listing.requests.back();
   bool answered = listing.outcome == ApiOutcome::kOk || listing.outcome == ApiOutcome::kNotFound;
   if (!answered) {
-    for (const ApiResult& r : listing.requests) out.push_back(ApiEvent("telnyx.recordings_list", s.id, r, {}));
+    for (const ApiResult& r : listing.requests) out.push_back(ApiEvent(core::event_type::kTelnyxRecordingsList, s.id, r, {}));
     out.push_back(TransientDecision(s, last));
     return out;
   }
@@ -155,7 +156,7 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
   for (size_t i = 0; i < listing.requests.size(); ++i) {
     ApiResult r = listing.requests[i];
     if (i + 1 < listing.requests.size()) {
-      out.push_back(ApiEvent("telnyx.recordings_list", s.id, r, {}));
+      out.push_back(ApiEvent(core::event_type::kTelnyxRecordingsList, s.id, r, {}));
       continue;
     }
     // Recordings came back but none is this call's: for us that answer is "not found".
@@ -177,7 +178,7 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
     }
     w.EndArray();
     w.EndObject();
-    out.push_back(MakeEvent("telnyx.recordings_list", core::source::kTelnyxApi, s.id, w.Take()));
+    out.push_back(MakeEvent(core::event_type::kTelnyxRecordingsList, core::source::kTelnyxApi, s.id, w.Take()));
   }
   if (!sel.chosen) {
     out.push_back(NotFoundDecision(s, sel.candidates, sel.verified_ids.size()));
@@ -205,7 +206,7 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
   core::LogInfo("recording.matched", {{"intake", s.id}, {"recording_id", rec.id},
                                       {"candidates", uint64_t(sel.candidates)},
                                       {"verified", uint64_t(sel.verified_ids.size())}});
-  out.push_back(MakeEvent("recording.matched", core::source::kScheduler, s.id, w.Take()));
+  out.push_back(MakeEvent(core::event_type::kRecordingMatched, core::source::kScheduler, s.id, w.Take()));
   return out;
 }
 
@@ -270,7 +271,7 @@ std::vector<Event> StepRunner::CallStatus(const IntakeState& s) {
       if (auto t = core::ParseRfc3339Millis(*r.end_time); t.ok()) ended_at = *t;
     }
     core::LogWarn("call.presumed_ended", {{"intake", s.id}, {"reason", reason}, {"checks", checks}});
-    return {ApiEvent("telnyx.call_status", s.id, r.api, {}),
+    return {ApiEvent(core::event_type::kTelnyxCallStatus, s.id, r.api, {}),
             PresumedEndedEvent(s.id, reason, detail, ended_at, r.call_duration_s, checks)};
   }
   std::chrono::milliseconds delay;
@@ -285,7 +286,7 @@ std::vector<Event> StepRunner::CallStatus(const IntakeState& s) {
                                 {"outcome", ApiOutcomeName(r.api.outcome)},
                                 {"alive", r.is_alive.value_or(false)},
                                 {"delay_ms", int64_t(delay.count())}});
-  return {ApiEvent("telnyx.call_status", s.id, r.api, now + delay.count())};
+  return {ApiEvent(core::event_type::kTelnyxCallStatus, s.id, r.api, now + delay.count())};
 }
 
 std::vector<Event> StepRunner::Delete(const IntakeState& s) {
@@ -295,7 +296,7 @@ std::vector<Event> StepRunner::Delete(const IntakeState& s) {
     retry_at = Now() + FullJitterDelay(uint32_t(s.delete_attempts + 1), config_.backoff, random_()).count();
   core::LogInfo("recording.delete", {{"intake", s.id}, {"status", r.status},
                                      {"outcome", ApiOutcomeName(r.outcome)}});
-  return {ApiEvent("telnyx.recording_delete", s.id, r, retry_at)};
+  return {ApiEvent(core::event_type::kTelnyxRecordingDelete, s.id, r, retry_at)};
 }
 
 }  // namespace callrec::projector

@@ -67,7 +67,7 @@ class StepRunner {
 };
 
 // Event builders shared with tests: the payload shapes of docs/ARCHITECTURE.md.
-core::Event MakeEvent(std::string type, std::string_view source, const std::string& intake_id,
+core::Event MakeEvent(std::string_view type, std::string_view source, const std::string& intake_id,
                       std::string payload);
 core::Event FetchScheduledEvent(const std::string& intake_id, int64_t query, int64_t fetch_attempts,
                                 int64_t due_at_ms, std::string_view reason);

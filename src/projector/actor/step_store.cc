@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
@@ -62,7 +63,7 @@ Event StorageEvent(const std::string& intake_id, const char* outcome, const char
   else w.Key("retry_at").Null();
   w.Key("attempt").Int(attempt);
   w.EndObject();
-  return MakeEvent("storage.upload", core::source::kStorage, intake_id, w.Take());
+  return MakeEvent(core::event_type::kStorageUpload, core::source::kStorage, intake_id, w.Take());
 }
 
 }  // namespace
@@ -103,7 +104,7 @@ std::vector<Event> StepRunner::Store(const IntakeState& s) {
   DownloadResult download;
   for (int round = 0; round < 2; ++round) {
     RecordingLookup lookup = telnyx_.GetRecording(*s.recording_id);
-    out.push_back(MakeEvent("telnyx.recording_get", core::source::kTelnyxApi, s.id,
+    out.push_back(MakeEvent(core::event_type::kTelnyxRecordingGet, core::source::kTelnyxApi, s.id,
                             lookup.api.EnvelopeJson(std::nullopt)));
     if (!lookup.recording) {
       bool gone = lookup.api.status == 404;

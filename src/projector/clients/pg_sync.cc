@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "core/derived_keys.h"
 #include "core/json_nul.h"
 #include "core/log.h"
 #include "core/mask.h"
@@ -63,12 +64,6 @@ ON CONFLICT (id) DO UPDATE SET patient_phone = EXCLUDED.patient_phone,
 WHERE t.last_seq <= EXCLUDED.last_seq
 )sql";
 
-uint64_t DecodeBe64(std::string_view s) {
-  uint64_t v = 0;
-  for (char c : s.substr(0, 8)) v = (v << 8) | uint8_t(c);
-  return v;
-}
-
 }  // namespace
 
 struct PgSync::Conn {
@@ -77,14 +72,6 @@ struct PgSync::Conn {
     if (pg) PQfinish(pg);
   }
 };
-
-std::string UpdatedKey(uint64_t seq, std::string_view intake_id) {
-  std::string k = "updated/";
-  for (int i = 7; i >= 0; --i) k.push_back(char((seq >> (8 * i)) & 0xFF));
-  k.push_back('/');
-  k.append(intake_id);
-  return k;
-}
 
 core::Result<std::string> QuoteTableName(std::string_view name) {
   auto ident = [](std::string_view part) {
@@ -248,7 +235,7 @@ core::Status PgSync::UpsertChunk(core::EventStore& store, const std::vector<std:
   std::string sqlstate;
   for (const auto& [seq, id] : chunk) {
     if (skipped_.count({seq, id})) continue;
-    auto json = store.GetDerived("intake/" + id);
+    auto json = store.GetDerived(core::keys::IntakeKey(id));
     if (!json.ok()) return fail(json.status());
     if (!json->has_value()) continue;  // an intake never disappears; tolerate a torn read
     std::string text = std::move(**json);
@@ -295,11 +282,11 @@ core::Result<PgSyncReport> PgSync::SyncOnce(core::EventStore& store) {
   report.checkpoint = cp.seq;
   // Every intake changed after the checkpoint, in the order of its latest change.
   std::vector<std::pair<uint64_t, std::string>> changed;
-  std::string start = UpdatedKey(report.checkpoint + 1, "");
+  std::string start = core::keys::UpdatedKey(report.checkpoint + 1, "");
   start.pop_back();  // drop the '/': seek to the first key at or after seq checkpoint+1
-  core::Status s = store.ScanDerivedFrom("updated/", start, [&](std::string_view key, std::string_view) {
+  core::Status s = store.ScanDerivedFrom(core::keys::kUpdated, start, [&](std::string_view key, std::string_view) {
     if (key.size() < 8 + 8 + 1) return true;
-    uint64_t seq = DecodeBe64(key.substr(8));
+    uint64_t seq = core::keys::DecodeBe64(key.substr(core::keys::kUpdated.size()));
     if (seq > report.checkpoint) changed.emplace_back(seq, std::string(key.substr(17)));
     return true;
   });

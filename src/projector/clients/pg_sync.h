@@ -49,9 +49,6 @@ struct PgCheckpoint {
   std::string store_id;  // "" when never synced or written before store ids
 };
 
-// The derived key PgSync scans: intake `id` last changed at `seq`.
-std::string UpdatedKey(uint64_t seq, std::string_view intake_id);
-
 class PgSync {
  public:
   // Connects and creates the tables when missing. kUnavailable when the server cannot be

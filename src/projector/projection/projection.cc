@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/event_types.h"
 #include "core/json.h"
-#include "projector/clients/pg_sync.h"
 #include "projector/projection/projection_keys.h"
 
 namespace callrec::projector {
@@ -91,11 +91,11 @@ std::vector<std::string> Projection::Apply(const core::Event& e) {
   if (e.seq <= last_seq_) return {};  // already applied (or seq 0: never stored)
   changed_.clear();
   applying_seq_ = e.seq;
-  if (e.type == "service.started") {
+  if (e.type == core::event_type::kServiceStarted) {
     ApplyServiceStarted(e);
-  } else if (e.type == "intake.created") {
+  } else if (e.type == core::event_type::kIntakeCreated) {
     ApplyIntakeCreated(e);
-  } else if (e.type == "telnyx.webhook") {
+  } else if (e.type == core::event_type::kTelnyxWebhook) {
     ApplyWebhook(e);
   } else if (!e.intake_id.empty()) {
     ApplyIntakeEvent(e);
@@ -248,8 +248,8 @@ void Projection::AppendIntakeChanges(const std::string& id, Entry& entry, core::
     entry.flushed_open = open;
   }
   if (entry.flushed_updated_seq != entry.updated_seq) {
-    if (entry.flushed_updated_seq) batch.Delete(UpdatedKey(entry.flushed_updated_seq, id));
-    batch.Put(UpdatedKey(entry.updated_seq, id), "");
+    if (entry.flushed_updated_seq) batch.Delete(keys::UpdatedKey(entry.flushed_updated_seq, id));
+    batch.Put(keys::UpdatedKey(entry.updated_seq, id), "");
     batch.Put(keys::IntakeSeqKey(id), std::to_string(entry.updated_seq));
     entry.flushed_updated_seq = entry.updated_seq;
   }

@@ -59,7 +59,7 @@
 //   state/<state>/<id>               -> ""   (the old state's key deleted when it changes)
 //   open/<state>/<id>                -> ""   the open intakes (above), by state
 //   updated/<seq:be64>/<id>          -> ""   one per intake: the seq of its last change (the old
-//                                            key deleted), for pg-sync (pg_sync.h UpdatedKey)
+//                                            key deleted), for pg-sync (core/derived_keys.h UpdatedKey)
 //   link/<id>/<seq:be64>             -> ""   webhooks tied to the intake
 //   newest/<~seq:be64>/<id>          -> ""   written once at intake.created (seq inverted, so a
 //                                            forward scan is newest first: GET /api/intakes?order=newest)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/phone.h"
 #include "core/time_format.h"
@@ -302,7 +303,7 @@ void Projection::ApplyIntakeCreated(const core::Event& e) {
     }
   }
   // newest/<~seq:be64>/<id>: a forward scan lists intakes newest first (the console's listing).
-  Put(SeqKey("newest/", ~e.seq) + "/" + s.id, "");
+  Put(SeqKey(keys::kNewest, ~e.seq) + "/" + s.id, "");
   std::string key = s.id;
   Entry& entry = intakes_[key] = Entry{std::move(s), e.seq, e.seq, std::nullopt, 0, std::nullopt, e164.ok()};
   if (e164.ok()) {
@@ -322,17 +323,17 @@ void Projection::ApplyIntakeEvent(const core::Event& e) {
   const int64_t now = e.recorded_at_ms;
   const std::string& t = e.type;
   Mutate(e.intake_id, now, [&](IntakeState& s) {
-    if (t == "telnyx.record_start") RecordStart(s, p, now);
-    else if (t == "recording.fetch_scheduled") FetchScheduled(s, p);
-    else if (t == "telnyx.recordings_list") RecordingsList(s, p, now);
-    else if (t == "recording.matched") Matched(s, p, now);
-    else if (t == "telnyx.recording_get") RecordingGet(s, p);
-    else if (t == "storage.upload") StorageUpload(s, p, now);
-    else if (t == "telnyx.recording_delete") RecordingDelete(s, p, now);
-    else if (t == "intake.failed") Failed(s, p);
-    else if (t == "intake.retry_requested") RetryRequested(s);
-    else if (t == "telnyx.call_status") CallStatus(s, p);
-    else if (t == "call.presumed_ended") PresumedEnded(s, p, now);
+    if (t == core::event_type::kTelnyxRecordStart) RecordStart(s, p, now);
+    else if (t == core::event_type::kRecordingFetchScheduled) FetchScheduled(s, p);
+    else if (t == core::event_type::kTelnyxRecordingsList) RecordingsList(s, p, now);
+    else if (t == core::event_type::kRecordingMatched) Matched(s, p, now);
+    else if (t == core::event_type::kTelnyxRecordingGet) RecordingGet(s, p);
+    else if (t == core::event_type::kStorageUpload) StorageUpload(s, p, now);
+    else if (t == core::event_type::kTelnyxRecordingDelete) RecordingDelete(s, p, now);
+    else if (t == core::event_type::kIntakeFailed) Failed(s, p);
+    else if (t == core::event_type::kIntakeRetryRequested) RetryRequested(s);
+    else if (t == core::event_type::kTelnyxCallStatus) CallStatus(s, p);
+    else if (t == core::event_type::kCallPresumedEnded) PresumedEnded(s, p, now);
   });
 }
 

@@ -1,5 +1,6 @@
 // projection_keys.h — the derived-data keys the projection writes, in one place (internal to
-// projection*.cc; readers outside the projector use the documented public keys directly).
+// projection*.cc). The keys other modules read, and the seq encoding, are core's
+// (core/derived_keys.h); this file names them here and adds the projector-private ones.
 // docs/ARCHITECTURE.md has the table; projection.h says what each holds and who reads it.
 #pragma once
 
@@ -7,21 +8,23 @@
 #include <string>
 #include <string_view>
 
+#include "core/derived_keys.h"
 #include "projector/projection/intake_state.h"
 
 namespace callrec::projector::keys {
 
 // Stored names: never rename (old stores would need a replay).
-inline constexpr std::string_view kIntake = "intake/";
-inline constexpr std::string_view kState = "state/";
-inline constexpr std::string_view kLink = "link/";
-inline constexpr std::string_view kUpdated = "updated/";
-inline constexpr std::string_view kOpen = "open/";
-inline constexpr std::string_view kLastSeq = "projector/last_seq";
+using core::keys::kIntake;
+using core::keys::kLastSeq;
+using core::keys::kLink;
+using core::keys::kNewest;
+using core::keys::kOpen;
+using core::keys::kState;
+using core::keys::kUnmatched;
+using core::keys::kUnmatchedTotal;
+using core::keys::kUpdated;
 inline constexpr std::string_view kFormat = "projector/format";
 inline constexpr std::string_view kSettings = "projector/settings";
-inline constexpr std::string_view kUnmatchedTotal = "projector/unmatched_total";
-inline constexpr std::string_view kUnmatched = "projector/unmatched/";
 inline constexpr std::string_view kPhone = "projector/phone/";
 inline constexpr std::string_view kUnbound = "projector/unbound/";
 inline constexpr std::string_view kCall = "projector/call/";
@@ -37,23 +40,15 @@ inline constexpr std::string_view kWaitingCall = "projector/waiting_call/";
 // projector/waiting_call/ and projector/ambiguous_total.
 inline constexpr int kFormatVersion = 3;
 
-// 8 big-endian bytes: bytewise order is numeric order.
-inline std::string Be64(uint64_t v) {
-  std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xFF));
-  return out;
-}
-inline uint64_t DecodeBe64(std::string_view bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < bytes.size(); ++i) v = (v << 8) | uint8_t(bytes[i]);
-  return v;
-}
+using core::keys::Be64;
+using core::keys::DecodeBe64;
+using core::keys::IntakeKey;
+using core::keys::UpdatedKey;
 // A signed time as 8 bytes that sort in numeric order (sign bit flipped).
 inline std::string TimeBe64(int64_t ms) { return Be64(uint64_t(ms) ^ (uint64_t(1) << 63)); }
 
-inline std::string IntakeKey(std::string_view id) { return std::string(kIntake) + std::string(id); }
 inline std::string StateKey(State state, std::string_view id) {
-  return std::string(kState) + std::string(StateName(state)) + "/" + std::string(id);
+  return core::keys::StateKey(StateName(state), id);
 }
 inline std::string OpenPrefix(State state) {
   return std::string(kOpen) + std::string(StateName(state)) + "/";
