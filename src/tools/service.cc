@@ -93,75 +93,86 @@ std::unique_ptr<Service> Service::Create(const ServeOptions& o, const ServeSetti
                                          int& exit_code) {
   exit_code = kExitFailure;
   std::unique_ptr<Service> s(new Service(o, settings));
-  // The log and what it records first.
-  auto store = core::EventStore::Open(o.data_dir, s->clock_);
-  if (!store.ok()) {
-    Fail(store.status().message());
-    return nullptr;
-  }
-  s->store_ = std::move(*store);
-  if (o.storage != "none") PrepareTempDir(o, s->settings_);
-  auto started = s->store_->Append(ServiceStartedEvent(o, s->settings_));
-  if (!started.ok()) {
-    Fail("cannot record service.started: " + started.status().ToString());
-    return nullptr;
-  }
-
-  // Metrics, then the projection (its listener runs only once Start() starts its thread).
-  core::Metrics& m = s->metrics_;
-  s->memory_upkeep_ = std::make_unique<MemoryUpkeep>(*s->store_, m, kMemoryUpkeepInterval);
-  s->applied_gauge_ = m.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
-  s->unmatched_gauge_ = m.GetGauge("callrec_projector_unmatched_webhooks",
-                                   "Webhooks that matched no intake (kept in the log)");
-  s->ambiguous_gauge_ = m.GetGauge(
-      "callrec_projector_ambiguous_matches",
-      "Calls matched by phone while more than one intake could have taken them (metadata.match ambiguous)");
-  s->resident_gauge_ = m.GetGauge("callrec_projector_resident_intakes",
-                                  "Intakes held in memory (the open ones; finished ones stay in the store)");
-  projector::ProjectorOptions projector_options;
-  // Memory holds only the open intakes this configuration acts on (projection.h).
-  projector_options.open.fetched = o.storage != "none";
-  projector_options.open.stored = o.delete_after_upload;
-  Service* self = s.get();
-  auto projector = projector::Projector::Open(
-      *s->store_, [self](const std::vector<std::string>& changed) { self->OnChanged(changed); },
-      projector_options);
-  if (!projector.ok()) {
-    Fail(projector.status().ToString() + " (try `callrec replay`)");
-    return nullptr;
-  }
-  s->projector_ = std::move(*projector);
-  s->UpdateGauges();
-
-  // The actor and the clients it drives.
-  s->telnyx_ = std::make_unique<projector::TelnyxClient>(s->transport_, s->clock_, o.telnyx_api_base,
-                                                         Env("TELNYX_API_KEY"));
-  s->storage_ = MakeStorage(o, s->transport_, s->clock_);
-  s->runner_ = std::make_unique<projector::StepRunner>(s->settings_.pipeline, s->clock_, *s->telnyx_,
-                                                       s->transport_, s->storage_.get(), s->random_);
-  projector::SchedulerOptions lanes;
-  lanes.workers = {settings.workers_live, settings.workers_query, settings.workers_copy};
-  s->scheduler_ = std::make_unique<projector::StepScheduler>(s->settings_.pipeline, *s->store_, s->clock_,
-                                                             *s->projector_, *s->runner_, m, lanes);
-
-  // The front door (not listening yet).
-  ingest::HttpServiceConfig http_config = HttpConfig(o, s->settings_);
-  http_config.fresh_recording_url = [self](const std::string& intake_id, const std::string& recording_id) {
-    return self->FreshRecordingUrl(intake_id, recording_id);
-  };
-  http_config.ready = [self] { return self->scheduler_->running() && self->projector_->health().ok(); };
-  auto http = ingest::HttpService::Create(http_config, *s->store_, s->clock_, m, s->projector_.get());
-  if (!http.ok()) {
-    std::cerr << "callrec serve: " << core::MaskSecrets(http.status().message()) << "\n";
+  if (!s->OpenLog() || !s->OpenProjection()) return nullptr;
+  s->BuildActor();
+  if (!s->BuildHttp()) {
     exit_code = kExitUsage;
     return nullptr;
   }
-  s->http_ = std::move(*http);
-
   if (!o.postgres_url.empty())
-    s->pg_ = std::make_unique<projector::PgSyncLoop>(o.postgres_url, o.pg_merge_into, *s->store_, m, s->clock_);
+    s->pg_ = std::make_unique<projector::PgSyncLoop>(o.postgres_url, o.pg_merge_into, *s->store_, s->metrics_,
+                                                     s->clock_);
   exit_code = kExitOk;
   return s;
+}
+
+bool Service::OpenLog() {
+  auto store = core::EventStore::Open(options_.data_dir, clock_);
+  if (!store.ok()) {
+    Fail(store.status().message());
+    return false;
+  }
+  store_ = std::move(*store);
+  if (options_.storage != "none") PrepareTempDir(options_, settings_);
+  auto started = store_->Append(ServiceStartedEvent(options_, settings_));
+  if (!started.ok()) {
+    Fail("cannot record service.started: " + started.status().ToString());
+    return false;
+  }
+  return true;
+}
+
+bool Service::OpenProjection() {
+  memory_upkeep_ = std::make_unique<MemoryUpkeep>(*store_, metrics_, kMemoryUpkeepInterval);
+  applied_gauge_ = metrics_.GetGauge("callrec_projector_applied_seq", "Last seq applied to the projection");
+  unmatched_gauge_ = metrics_.GetGauge("callrec_projector_unmatched_webhooks",
+                                       "Webhooks that matched no intake (kept in the log)");
+  ambiguous_gauge_ = metrics_.GetGauge(
+      "callrec_projector_ambiguous_matches",
+      "Calls matched by phone while more than one intake could have taken them (metadata.match ambiguous)");
+  resident_gauge_ = metrics_.GetGauge("callrec_projector_resident_intakes",
+                                      "Intakes held in memory (the open ones; finished ones stay in the store)");
+  projector::ProjectorOptions projector_options;
+  // Memory holds only the open intakes this configuration acts on (projection.h).
+  projector_options.open.fetched = options_.storage != "none";
+  projector_options.open.stored = options_.delete_after_upload;
+  // The listener runs only once Start() starts the projector's thread, after every member exists.
+  auto projector = projector::Projector::Open(
+      *store_, [this](const std::vector<std::string>& changed) { OnChanged(changed); }, projector_options);
+  if (!projector.ok()) {
+    Fail(projector.status().ToString() + " (try `callrec replay`)");
+    return false;
+  }
+  projector_ = std::move(*projector);
+  UpdateGauges();
+  return true;
+}
+
+void Service::BuildActor() {
+  telnyx_ = std::make_unique<projector::TelnyxClient>(transport_, clock_, options_.telnyx_api_base,
+                                                      Env("TELNYX_API_KEY"));
+  storage_ = MakeStorage(options_, transport_, clock_);
+  runner_ = std::make_unique<projector::StepRunner>(settings_.pipeline, clock_, *telnyx_, transport_,
+                                                    storage_.get(), random_);
+  projector::SchedulerOptions lanes;
+  lanes.workers = {settings_.workers_live, settings_.workers_query, settings_.workers_copy};
+  scheduler_ = std::make_unique<projector::StepScheduler>(settings_.pipeline, *store_, clock_, *projector_,
+                                                          *runner_, metrics_, lanes);
+}
+
+bool Service::BuildHttp() {
+  ingest::HttpServiceConfig config = HttpConfig(options_, settings_);
+  config.fresh_recording_url = [this](const std::string& intake_id, const std::string& recording_id) {
+    return FreshRecordingUrl(intake_id, recording_id);
+  };
+  config.ready = [this] { return scheduler_->running() && projector_->health().ok(); };
+  auto http = ingest::HttpService::Create(config, *store_, clock_, metrics_, projector_.get());
+  if (!http.ok()) {
+    std::cerr << "callrec serve: " << core::MaskSecrets(http.status().message()) << "\n";
+    return false;
+  }
+  http_ = std::move(*http);
+  return true;
 }
 
 core::Status Service::Start() {

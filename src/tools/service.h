@@ -63,6 +63,11 @@ class Service {
 
  private:
   Service(const ServeOptions& options, const ServeSettings& settings);
+  // Create()'s phases, in member order. Each prints why it failed and returns false.
+  bool OpenLog();          // the store, temp files, `service.started`
+  bool OpenProjection();   // memory upkeep, gauges, the projector (not started)
+  void BuildActor();       // Telnyx client, storage, StepRunner, StepScheduler (not started)
+  bool BuildHttp();        // the HTTP service (not listening)
   // The projector's listener: gauges, the actor, PostgreSQL.
   void OnChanged(const std::vector<std::string>& changed);
   void UpdateGauges();
