@@ -225,7 +225,7 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   tl->callback([timeline, &action] { action = [timeline] { return RunTimeline(*timeline); }; });
 
   auto show = std::make_shared<IdOptions>();
-  CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (INTERFACE §4)");
+  CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (README \"HTTP\")");
   AddDataDirOption(*sh, show->data_dir);
   sh->add_option("id", show->id, "Intake id")->required()->check(IntakeIdValidator());
   sh->add_flag("--json", show->json, "Print the intake JSON");

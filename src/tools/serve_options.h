@@ -1,4 +1,4 @@
-// serve_options.h — the flags of `callrec serve` (INTERFACE §2), parsed and checked.
+// serve_options.h — the flags of `callrec serve` (README "Configuration"), parsed and checked.
 //
 // Precedence: flag, then environment variable, then default. A bad value stops the program at
 // start with a message naming the flag (exit 2), before anything is opened.

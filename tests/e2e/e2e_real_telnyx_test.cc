@@ -153,7 +153,7 @@ TEST(E2eRealTelnyx, ARecordingsList404IsNotFoundYet) {
   EXPECT_EQ(env.StopServe(), 0);
 }
 
-// INTERFACE §4: recording_duration is Telnyx's duration_millis (an integer), and with Supabase
+// README "HTTP" (the intake): recording_duration is Telnyx's duration_millis (an integer), and with Supabase
 // recording_url_supabase is the object's public URL, what the seed's getPublicUrl gives.
 TEST(E2eRealTelnyx, DurationIsIntegerMillisAndTheSupabaseUrlIsThePublicOne) {
   E2eEnv env;

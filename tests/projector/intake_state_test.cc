@@ -111,7 +111,7 @@ TEST(IntakeStateTest, DurationsUseTheShortestExactText) {
     s.recording_duration_ms = ms;
     std::string json = IntakeToJson(s);
     EXPECT_NE(json.find("\"recording_duration\":" + std::to_string(ms) + ","), std::string::npos)
-        << "an integer, milliseconds (INTERFACE §4)";
+        << "an integer, milliseconds (README \"HTTP\", the intake)";
     auto back = IntakeFromJson(json);
     ASSERT_OK(back);
     EXPECT_EQ(back->recording_duration_ms, ms);

@@ -1,5 +1,5 @@
 // `callrec replay [--verify]` as an operator runs it: the real binary over real stores whose
-// derived data the real projector wrote (INTERFACE §5: a replay gives the same state byte for
+// derived data the real projector wrote (docs/ARCHITECTURE.md "Flow": a replay gives the same state byte for
 // byte and performs no API call; §6: refuses while the store is held, --verify exits 1 on any
 // difference, progress and events/s on long runs).
 #include <fcntl.h>

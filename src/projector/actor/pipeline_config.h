@@ -1,6 +1,6 @@
 // pipeline_config.h — the settings of what the actor does after the projection changes.
 //
-// Built by src/tools from the `serve` flags (INTERFACE §2) and recorded in the `service.started`
+// Built by src/tools from the `serve` flags (README "Configuration") and recorded in the `service.started`
 // event, so a timeline shows which settings decided each step.
 //
 // Thread-safety: a value type.

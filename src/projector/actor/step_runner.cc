@@ -192,7 +192,7 @@ std::vector<Event> StepRunner::Query(const IntakeState& s) {
       .String(config_.record_format == "mp3" && !rec.download_url_mp3.empty() ? rec.download_url_mp3
               : !rec.download_url_wav.empty()                               ? rec.download_url_wav
                                                                             : rec.download_url_mp3);
-  // duration_millis is what metadata.recording_duration holds (INTERFACE §4); the seconds stay
+  // duration_millis is what metadata.recording_duration holds (README "HTTP", the intake); the seconds stay
   // for readers of the event catalogue from before it.
   w.Key("duration_millis").Int(rec.duration_millis);
   w.Key("recording_duration").Double(double(rec.duration_millis) / 1000.0);

@@ -1,4 +1,4 @@
-// pg_sync.h — keeps a PostgreSQL copy of the intake projection (INTERFACE §7).
+// pg_sync.h — keeps a PostgreSQL copy of the intake projection (README "PostgreSQL (optional)").
 //
 // PostgreSQL is a follower, never the source of truth: the projection in the store is. Each
 // SyncOnce() reads the intakes the projector changed since the checkpoint (derived keys

@@ -57,7 +57,7 @@ namespace callrec::projector {
 struct StoredCopy {
   std::string location;  // file:///... or the Supabase object URL (where it was uploaded)
   // Supabase: <url>/storage/v1/object/public/<bucket>/<path>, what the seed's getPublicUrl
-  // gives and metadata.recording_url_supabase holds (INTERFACE §4); "" for fs.
+  // gives and metadata.recording_url_supabase holds (README "HTTP", the intake); "" for fs.
   std::string public_url;
   uint64_t bytes = 0;
   std::string sha256;                     // of the stored copy as read back (fs) or of the upload
@@ -89,7 +89,7 @@ core::Status SupabaseAnswer(std::string_view stage, const core::Result<HttpRespo
 // A JWT is three non-empty base64url segments joined by '.'; `sb_secret_...` keys are not.
 bool IsJwt(std::string_view key);
 
-// The intake id rule of INTERFACE.md, which also makes the id safe as a path segment.
+// The intake id rule (core/intake_id.h, README "HTTP"), which also makes the id safe as a path segment.
 core::Status ValidateIntakeIdForStorage(std::string_view intake_id);
 
 class FsStorage final : public RecordingStorage {

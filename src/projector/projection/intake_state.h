@@ -1,6 +1,6 @@
 // intake_state.h — one intake's recording state, as the projection derives it from the log.
 //
-// An IntakeState is what `GET /api/intakes/{id}` shows (INTERFACE §4) plus the facts the actor
+// An IntakeState is what `GET /api/intakes/{id}` shows (README "HTTP": "The intake, as every reader shows it") plus the facts the actor
 // needs to decide its next step (hangup seen, attempts, first query time). Every field lives in the
 // §4 JSON — the projector-private ones inside `metadata` — so the persisted projection
 // (`intake/<id>`) can be parsed back into exactly the state that wrote it: IntakeToJson and
@@ -153,7 +153,7 @@ struct IntakeState {
   int64_t delete_attempts = 0;  // telnyx.recording_delete results of any outcome
   int64_t call_status_checks = 0;  // telnyx.call_status results; in the JSON only when > 0
   std::vector<std::string> verified_ids;
-  // How the call was tied to this intake (INTERFACE §9): client_state | sip_header | phone |
+  // How the call was tied to this intake (README "How a call finds its intake"): client_state | sip_header | phone |
   // ambiguous; with ambiguous, the other intakes that could have taken the call.
   std::optional<std::string> match;
   std::vector<std::string> match_candidates;

@@ -38,7 +38,7 @@
 //   settings      record_mode, match_window and match_header from the last service.started
 //   unmatched     how many webhooks matched no intake (each also kept as projector/unmatched/<seq>)
 //
-// Matching a call.answered to an intake (first rule that applies; INTERFACE §9):
+// Matching a call.answered to an intake (first rule that applies; README "How a call finds its intake"):
 //   1. its call is already bound (duplicate delivery, or another leg of the session): no rebind;
 //   2. client_state base64-decodes to "intake:<id>" of an existing intake: that intake, unless it
 //      is bound to another call (then unmatched)                          -> match "client_state";

@@ -108,7 +108,7 @@ std::optional<int64_t> DurationMillis(element p) {
   return std::nullopt;
 }
 
-// The object's public URL (INTERFACE §4: what the seed's getPublicUrl gives). Events since
+// The object's public URL (README "HTTP", the intake: what the seed's getPublicUrl gives). Events since
 // 2026-11 carry it as "public_url"; older ones only the upload URL
 // (<base>/storage/v1/object/<bucket>/<path>), from which it follows.
 std::string SupabasePublicUrl(element p, const std::string& location) {
