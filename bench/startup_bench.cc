@@ -10,7 +10,10 @@
 //   ready      fork+exec of `callrec serve` until GET /readyz answers 200 (polled every 2 ms)
 //   RSS        VmRSS of the serve process from /proc: at ready, after 1,000 calls (caches warm),
 //              after all --calls calls, and its peak (VmHWM); beside each, serve's own memory
-//              gauges (heap in use / free, arenas, RocksDB cache, memtables, table readers)
+//              gauges (heap in use / free, arenas, RocksDB cache, memtables, table readers);
+//              and, since one reading lands anywhere in the allocator's trim cycle and the
+//              memtables' fill-and-flush (+-10 MB), the flatness figure: the median of VmRSS
+//              sampled every 200 ms while calls 1,000-2,000 ran vs while the last 1,000 ran
 //   calls      each call is real HTTP on loopback, as a clinic and Telnyx would send it:
 //              POST /api/intakes, then Ed25519-signed webhooks call.answered, call.hangup and
 //              call.recording.saved (record mode auto, so no Telnyx API call is needed for it; the
@@ -22,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -193,6 +197,8 @@ bool PlaceCall(httplib::Client& c, const testing::WebhookSigner& signer, int cal
          PostWebhook(c, signer, Webhook("call.recording.saved", call, now + 2));
 }
 
+std::atomic<int> g_calls_done{0};  // calls finished so far, for the RSS sampler
+
 // Places calls [from, to) from `clients` threads; returns the failures.
 int PlaceCalls(int port, const testing::WebhookSigner& signer, int from, int to, int clients) {
   std::atomic<int> next{from}, failed{0};
@@ -202,8 +208,10 @@ int PlaceCalls(int port, const testing::WebhookSigner& signer, int from, int to,
       httplib::Client c("127.0.0.1", port);
       c.set_keep_alive(true);
       c.set_read_timeout(30, 0);
-      for (int i = next++; i < to; i = next++)
+      for (int i = next++; i < to; i = next++) {
         if (!PlaceCall(c, signer, i)) ++failed;
+        ++g_calls_done;
+      }
     });
   }
   for (auto& t : threads) t.join();
@@ -236,6 +244,38 @@ void PrintRss(const char* when, pid_t pid, int port) {
               Metric(port, "callrec_store_memory_bytes{kind=\"table_readers\"}") / kMb);
 }
 
+// VmRSS every 200 ms with the number of calls finished at that moment, until stopped.
+class RssSampler {
+ public:
+  explicit RssSampler(pid_t pid)
+      : thread_([this, pid] {
+          while (!stop_) {
+            samples_.emplace_back(g_calls_done.load(), ProcStatusKb(pid, "VmRSS:"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          }
+        }) {}
+  // Stops sampling; then the median RSS (kB) of the samples taken while calls [from, to) ran.
+  long MedianKb(int from, int to) {
+    Stop();
+    std::vector<long> in;
+    for (auto [done, kb] : samples_)
+      if (done >= from && done < to && kb > 0) in.push_back(kb);
+    if (in.empty()) return -1;
+    std::nth_element(in.begin(), in.begin() + in.size() / 2, in.end());
+    return in[in.size() / 2];
+  }
+  ~RssSampler() { Stop(); }
+
+ private:
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::atomic<bool> stop_{false};
+  std::vector<std::pair<int, long>> samples_;  // written by thread_ only until Stop()
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,6 +295,7 @@ int main(int argc, char** argv) {
 
   int warm = std::min(1000, o.calls);
   Steady::time_point calls_start = Steady::now();
+  RssSampler sampler(pid);
   int failed = PlaceCalls(port, signer, 0, warm, o.clients);
   PrintRss(("after " + std::to_string(warm) + " calls").c_str(), pid, port);
   long rss_warm = ProcStatusKb(pid, "VmRSS:");
@@ -268,6 +309,14 @@ int main(int argc, char** argv) {
   if (rss_warm > 0)
     std::printf("RSS change from %d to %d calls: %+.1f %%\n", warm, o.calls,
                 100.0 * double(rss_end - rss_warm) / double(rss_warm));
+
+  if (o.calls >= 2 * warm && warm > 0) {
+    long first = sampler.MedianKb(warm, 2 * warm), last = sampler.MedianKb(o.calls - warm, o.calls);
+    if (first > 0 && last > 0)
+      std::printf("RSS median while calls %d-%d / %d-%d ran: %.1f / %.1f MB, change %+.1f %% (target +-10 %%)\n",
+                  warm, 2 * warm, o.calls - warm, o.calls, first / 1024.0, last / 1024.0,
+                  100.0 * double(last - first) / double(first));
+  }
 
   kill(pid, SIGTERM);
   int status = 0;

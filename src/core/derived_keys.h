@@ -40,9 +40,9 @@ inline constexpr std::string_view kUnmatchedTotal = "projector/unmatched_total";
 
 // 8 big-endian bytes: bytewise order is numeric order.
 inline std::string Be64(uint64_t v) {
-  std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xFF));
-  return out;
+  char out[8];  // one allocation-free fill, then one string (the replay's hot path)
+  for (int i = 0; i < 8; ++i) out[i] = char((v >> (56 - 8 * i)) & 0xFF);
+  return std::string(out, 8);
 }
 // The first 8 bytes of `bytes` as a big-endian number (fewer bytes: those there are).
 inline uint64_t DecodeBe64(std::string_view bytes) {

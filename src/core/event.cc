@@ -3,6 +3,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "core/json.h"
 #include "core/time_format.h"
 
@@ -83,11 +87,39 @@ class Reader {
 
 }  // namespace
 
-uint32_t Crc32c(std::string_view data) {
+uint32_t Crc32cPortable(std::string_view data) {
   const auto& table = CrcTable();
   uint32_t c = 0xFFFFFFFFu;
   for (unsigned char b : data) c = table[(c ^ b) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
+}
+
+#if defined(__x86_64__)
+namespace {
+// SSE 4.2's crc32 instruction computes CRC32C: 8 bytes per instruction instead of one table
+// step per byte. Checking every record's CRC was a tenth of `callrec replay`'s time with the table.
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(std::string_view data) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t c = 0xFFFFFFFFu;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = _mm_crc32_u64(c, word);
+  }
+  uint32_t c32 = uint32_t(c);
+  for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, uint8_t(*p));
+  return c32 ^ 0xFFFFFFFFu;
+}
+}  // namespace
+#endif
+
+uint32_t Crc32c(std::string_view data) {
+#if defined(__x86_64__)
+  static const bool kHasSse42 = __builtin_cpu_supports("sse4.2");
+  if (kHasSse42) return Crc32cSse42(data);
+#endif
+  return Crc32cPortable(data);
 }
 
 static constexpr uint32_t kMaskDelta = 0xa282ead8u;

@@ -57,8 +57,10 @@ Result<Event> DecodeEventRecord(std::string_view record);
 // the payload embedded with JsonWriter::Payload (raw JSON stays raw).
 std::string EventToJson(const Event& event);
 
-// CRC32C (Castagnoli), and LevelDB's masking of a stored CRC.
+// CRC32C (Castagnoli), and LevelDB's masking of a stored CRC. Crc32c uses the CPU's crc32
+// instruction where there is one; Crc32cPortable is the table-driven reference (same values).
 uint32_t Crc32c(std::string_view data);
+uint32_t Crc32cPortable(std::string_view data);
 uint32_t MaskCrc(uint32_t crc);
 uint32_t UnmaskCrc(uint32_t masked);
 

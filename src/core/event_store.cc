@@ -319,7 +319,10 @@ class RocksEventStore final : public EventStore {
     return WriteDerivedTo(derived_, batch);
   }
 
-  Status WriteDerivedTo(rocksdb::ColumnFamilyHandle* cf, const DerivedBatch& batch) {
+  // `logged`: through the write-ahead log. A rebuild's writes need none: CommitRebuild flushes
+  // them to SST files before the generation pointer moves, and a crash before that drops the
+  // whole generation at the next open (it was a tenth of `callrec replay`'s time).
+  Status WriteDerivedTo(rocksdb::ColumnFamilyHandle* cf, const DerivedBatch& batch, bool logged = true) {
     rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
       rocksdb::Status s = op.is_delete ? wb.Delete(cf, op.key) : wb.Put(cf, op.key, op.value);
@@ -327,6 +330,7 @@ class RocksEventStore final : public EventStore {
     }
     rocksdb::WriteOptions wo;
     wo.sync = false;  // derivable from the log: a crash only means re-applying a few events
+    wo.disableWAL = !logged;
     return FromRocks(db_->Write(wo, &wb), "write derived");
   }
 
@@ -562,7 +566,7 @@ RocksDerivedRebuild::~RocksDerivedRebuild() {
 }
 
 Status RocksDerivedRebuild::Write(const DerivedBatch& batch) {
-  return store_.WriteDerivedTo(cf_, batch);
+  return store_.WriteDerivedTo(cf_, batch, /*logged=*/false);
 }
 
 Status RocksDerivedRebuild::Commit() {

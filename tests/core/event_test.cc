@@ -62,7 +62,20 @@ TEST(EventRecord, TruncationAndUnknownVersionAreCorruption) {
 
 TEST(EventRecord, Crc32cMatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32cPortable("123456789"), 0xE3069283u);
   EXPECT_EQ(UnmaskCrc(MaskCrc(0x12345678u)), 0x12345678u);
+}
+
+// Stores written with the table-driven CRC must read back with the CPU's instruction, at every
+// length (the 8-byte steps and the byte tail) and alignment.
+TEST(EventRecord, Crc32cEqualsThePortableTableForEveryLengthAndAlignment) {
+  std::string bytes;
+  for (int i = 0; i < 600; ++i) bytes.push_back(char((i * 131 + 7) % 256));
+  for (size_t offset = 0; offset < 8; ++offset)
+    for (size_t len = 0; len + offset <= bytes.size(); len += (len < 40 ? 1 : 37)) {
+      std::string_view piece = std::string_view(bytes).substr(offset, len);
+      ASSERT_EQ(Crc32c(piece), Crc32cPortable(piece)) << "offset " << offset << " length " << len;
+    }
 }
 
 TEST(EventJson, EmbedsJsonPayloadRawAndEncodesOthers) {

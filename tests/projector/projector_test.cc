@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "fakes/faulty_store.h"
@@ -415,6 +416,38 @@ class ProjectorTest : public ::testing::Test {
   ManualClock clock;
   std::unique_ptr<core::EventStore> store;
 };
+
+// The disk failing under `callrec replay`: the rebuild reports the write error (the writer
+// thread's), writes nothing after it, and the old generation stays (the caller never commits).
+class FailingSecondWrite : public core::DerivedRebuild {
+ public:
+  explicit FailingSecondWrite(core::DerivedRebuild& real) : real_(real) {}
+  core::Status Write(const core::DerivedBatch& batch) override {
+    if (++writes == 2) return core::Status::Unavailable("disk full (injected)");
+    return real_.Write(batch);
+  }
+  core::Status Commit() override { return real_.Commit(); }
+  std::atomic<int> writes{0};
+
+ private:
+  core::DerivedRebuild& real_;
+};
+
+TEST(ProjectionStoreTest, RebuildIntoStopsAtTheFirstWriteErrorAndReportsIt) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = OpenStore(dir, clock);
+  for (auto list : {MixedHistory(), Continuation()})
+    for (const core::Event& e : list) Append(*store, e);
+  ASSERT_GE(store->LastSeq(), 8u);
+  auto rebuild = store->BeginRebuild();
+  ASSERT_OK(rebuild);
+  FailingSecondWrite failing(**rebuild);
+  auto rebuilt = Projection::RebuildInto(*store, failing, {}, 2);
+  EXPECT_THAT(rebuilt, StatusIs(core::StatusCode::kUnavailable));
+  EXPECT_NE(rebuilt.status().message().find("disk full"), std::string::npos) << rebuilt.status().message();
+  EXPECT_EQ(failing.writes.load(), 2);
+}
 
 TEST_F(ProjectorTest, ThreadAppliesAppendsAndWakesWaiters) {
   std::mutex mu;

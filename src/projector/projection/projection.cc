@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
+#include <thread>
 
 #include "core/event_types.h"
 #include "core/json.h"
+#include "core/thread_annotations.h"
 #include "projector/projection/projection_keys.h"
 
 namespace callrec::projector {
@@ -44,6 +47,68 @@ Result<std::optional<uint64_t>> GetDecimal(core::EventStore& store, std::string_
   if (!n) return Status::Corruption(std::string(key) + " is not a number: " + *text);
   return std::optional<uint64_t>(*n);
 }
+
+// Writes a rebuild's batches into `out` on a thread of its own, so RocksDB inserting one batch
+// overlaps with applying the events of the next (the inserts were a fifth of `callrec replay`'s
+// time). At most one batch waits, so memory stays at about two batches. Thread-safe.
+class BatchWriter {
+ public:
+  explicit BatchWriter(core::DerivedRebuild& out) : out_(out), thread_([this] { Run(); }) {}
+  ~BatchWriter() { (void)Finish(); }
+
+  // Queues `batch` behind the one being written; waits while another is queued. Returns the
+  // first write error so far (then the batch is dropped: the rebuild is failing anyway).
+  Status Submit(core::DerivedBatch batch) {
+    core::MutexLock lock(mu_);
+    cv_.wait(lock, [&]() REQUIRES(mu_) { return !queued_ || !status_.ok(); });
+    if (!status_.ok()) return status_;
+    queued_ = std::move(batch);
+    cv_.notify_all();
+    return Status::Ok();
+  }
+
+  // Waits until every queued batch is written; the first write error, if any.
+  Status Finish() {
+    {
+      core::MutexLock lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    core::MutexLock lock(mu_);
+    return status_;
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      core::DerivedBatch batch;
+      {
+        core::MutexLock lock(mu_);
+        cv_.wait(lock, [&]() REQUIRES(mu_) { return queued_.has_value() || done_; });
+        if (!queued_) return;  // done, and nothing left
+        batch = std::move(*queued_);
+        queued_.reset();
+      }
+      cv_.notify_all();
+      Status written = out_.Write(batch);  // only this thread touches `out_` until Finish
+      core::MutexLock lock(mu_);
+      if (!written.ok() && status_.ok()) status_ = written;
+      if (!status_.ok()) {
+        cv_.notify_all();
+        return;
+      }
+    }
+  }
+
+  core::DerivedRebuild& out_;
+  core::Mutex mu_;
+  std::condition_variable_any cv_;
+  std::optional<core::DerivedBatch> queued_ GUARDED_BY(mu_);
+  bool done_ GUARDED_BY(mu_) = false;
+  Status status_ GUARDED_BY(mu_);
+  std::thread thread_;  // last: starts after the members above exist
+};
 
 }  // namespace
 
@@ -107,9 +172,15 @@ std::vector<std::string> Projection::Apply(const core::Event& e) {
   return std::move(changed_);
 }
 
-void Projection::Put(std::string key, std::string value) { pending_[std::move(key)] = std::move(value); }
+void Projection::Put(std::string key, std::string value) {
+  if (!store_) KeepIndexKey(key, value);
+  pending_[std::move(key)] = std::move(value);
+}
 
-void Projection::Delete(std::string key) { pending_[std::move(key)] = std::nullopt; }
+void Projection::Delete(std::string key) {
+  if (!store_) KeepIndexKey(key, std::nullopt);
+  pending_[std::move(key)] = std::nullopt;
+}
 
 void Projection::Mutate(const std::string& id, int64_t now_ms,
                         const std::function<void(IntakeState&)>& change) {
@@ -212,7 +283,6 @@ bool Projection::has_unflushed_changes() const {
 
 void Projection::AppendChangesTo(core::DerivedBatch& batch) {
   for (auto& [key, value] : pending_) {
-    if (!store_) KeepIndexKey(key, value);
     if (value) {
       batch.Put(key, std::move(*value));
     } else {
@@ -350,18 +420,22 @@ Result<Projection> Projection::RebuildInto(core::EventStore& store, core::Derive
   Projection p;
   uint64_t applied = 0;
   Status write_status;
-  CALLREC_RETURN_IF_ERROR(store.ForEachFrom(1, [&](const core::Event& e) {
+  BatchWriter writer(out);
+  Status read_status = store.ForEachFrom(1, [&](const core::Event& e) {
     p.Apply(e);
     ++applied;
     if (applied % std::max<size_t>(events_per_batch, 1) == 0) {
-      write_status = out.Write(p.Flush());
+      write_status = writer.Submit(p.Flush());
       if (!write_status.ok()) return false;
       if (progress) progress(applied, e.seq);
     }
     return true;
-  }));
+  });
+  if (read_status.ok() && write_status.ok()) write_status = writer.Submit(p.Flush());
+  Status written = writer.Finish();
+  CALLREC_RETURN_IF_ERROR(read_status);
   CALLREC_RETURN_IF_ERROR(write_status);
-  CALLREC_RETURN_IF_ERROR(out.Write(p.Flush()));
+  CALLREC_RETURN_IF_ERROR(written);
   if (progress) progress(applied, p.last_seq_);
   return p;
 }

@@ -89,6 +89,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <simdjson.h>
@@ -170,7 +171,9 @@ class Projection {
   static core::Result<Projection> Rebuild(core::EventStore& store,
                                           const RebuildProgress& progress = {});
   // Applies the whole log from seq 1 in memory, writing the derived data into `out` every
-  // `events_per_batch` events (for `callrec replay`; the caller commits `out`).
+  // `events_per_batch` events (for `callrec replay`; the caller commits `out`). The writes run
+  // on a thread of their own, overlapping with applying the next batch; `out` is written by
+  // that thread only, and is idle again when this returns.
   static core::Result<Projection> RebuildInto(core::EventStore& store, core::DerivedRebuild& out,
                                               const RebuildProgress& progress = {},
                                               size_t events_per_batch = 4096);
@@ -265,7 +268,8 @@ class Projection {
   void ScanKeys(const std::string& prefix, const std::string& from, const std::string& to,
                 const KeyVisitor& visit) const;
   void NoteReadError(const core::Status& status) const;
-  // In memory only: keeps the flushed index keys that a store-backed projection reads back.
+  // In memory only: keeps the index keys a store-backed projection reads back from the store,
+  // as they are written (not at flush), so reads need not look at the unflushed changes.
   void KeepIndexKey(const std::string& key, const std::optional<std::string>& value);
 
   // ---- projection_intake_events.cc: events appended with an intake_id ----
@@ -305,7 +309,10 @@ class Projection {
   mutable std::map<std::string, Entry, std::less<>> intakes_;
   mutable std::set<std::string, std::less<>> evictable_;  // touched since the last eviction
   mutable core::Status status_;
-  // In memory only: flushed projector/call/ and projector/unbound/ keys.
+  // In memory only, the store's stand-in for the index keys (flushed or not): projector/call/
+  // keys, only ever read one at a time, in a hash map (they are most reads of a rebuild); the
+  // projector/phone/ and projector/unbound/ keys, read by range, ordered.
+  std::unordered_map<std::string, std::string> call_keys_;
   std::map<std::string, std::string, std::less<>> index_keys_;
   std::map<uint64_t, WebhookFacts> orphans_;               // by seq
   std::map<std::string, std::set<uint64_t>, std::less<>> orphans_by_call_;  // ccid -> seqs

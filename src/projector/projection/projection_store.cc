@@ -62,11 +62,18 @@ uint64_t Projection::CreatedSeq(Entry& entry) {
 }
 
 std::optional<std::string> Projection::ReadKey(const std::string& key) const {
-  if (auto it = pending_.find(key); it != pending_.end()) return it->second;
-  if (!store_) {
-    auto it = index_keys_.find(key);
-    return it == index_keys_.end() ? std::nullopt : std::optional<std::string>(it->second);
+  if (!store_) {  // the index maps hold the unflushed index keys too (KeepIndexKey)
+    if (key.starts_with(keys::kCall)) {
+      auto it = call_keys_.find(key);
+      return it == call_keys_.end() ? std::nullopt : std::optional<std::string>(it->second);
+    }
+    if (key.starts_with(keys::kPhone) || key.starts_with(keys::kUnbound)) {
+      auto it = index_keys_.find(key);
+      return it == index_keys_.end() ? std::nullopt : std::optional<std::string>(it->second);
+    }
   }
+  if (auto it = pending_.find(key); it != pending_.end()) return it->second;
+  if (!store_) return std::nullopt;  // not an index key: never read back (projection.h)
   auto value = store_->GetDerived(key);
   if (!value.ok()) {
     NoteReadError(value.status());
@@ -77,20 +84,20 @@ std::optional<std::string> Projection::ReadKey(const std::string& key) const {
 
 void Projection::ScanKeys(const std::string& prefix, const std::string& from, const std::string& to,
                           const KeyVisitor& visit) const {
+  auto in_range = [&](std::string_view k) { return k.substr(0, prefix.size()) == prefix && k <= to; };
+  if (!store_) {  // the ordered index map is the whole answer (KeepIndexKey): no copy
+    for (auto it = index_keys_.lower_bound(from); it != index_keys_.end() && in_range(it->first); ++it)
+      if (!visit(it->first)) return;
+    return;
+  }
   // Flushed keys in range, then the unflushed puts and deletes over them.
   std::set<std::string, std::less<>> found;
-  auto in_range = [&](std::string_view k) { return k.substr(0, prefix.size()) == prefix && k <= to; };
-  if (store_) {
-    Status s = store_->ScanDerivedFrom(prefix, from, [&](std::string_view k, std::string_view) {
-      if (!in_range(k)) return false;
-      found.emplace(k);
-      return true;
-    });
-    if (!s.ok()) NoteReadError(s);
-  } else {
-    for (auto it = index_keys_.lower_bound(from); it != index_keys_.end() && in_range(it->first); ++it)
-      found.insert(it->first);
-  }
+  Status s = store_->ScanDerivedFrom(prefix, from, [&](std::string_view k, std::string_view) {
+    if (!in_range(k)) return false;
+    found.emplace(k);
+    return true;
+  });
+  if (!s.ok()) NoteReadError(s);
   for (auto it = pending_.lower_bound(from); it != pending_.end() && in_range(it->first); ++it) {
     if (it->second) {
       found.insert(it->first);
@@ -102,13 +109,17 @@ void Projection::ScanKeys(const std::string& prefix, const std::string& from, co
     if (!visit(k)) return;
 }
 
-// The in-memory projection's stand-in for the store: the call, phone and unbound index keys it
-// flushed (phone keys too, beside what projection.h lists: the "no intake for the number" check).
+// The in-memory projection's stand-in for the store: the call, phone and unbound index keys as
+// they are written (phone keys too, beside what projection.h lists: the "no intake for the
+// number" check). A rebuild reads these several times per event, so they are not looked up in
+// `pending_` (a map of every key the batch changed) and then again in a map of the whole history.
 void Projection::KeepIndexKey(const std::string& key, const std::optional<std::string>& value) {
-  std::string_view k = key;
-  if (k.substr(0, keys::kCall.size()) != keys::kCall && k.substr(0, keys::kUnbound.size()) != keys::kUnbound &&
-      k.substr(0, keys::kPhone.size()) != keys::kPhone)
+  if (key.starts_with(keys::kCall)) {
+    if (value) call_keys_[key] = *value;
+    else call_keys_.erase(key);
     return;
+  }
+  if (!key.starts_with(keys::kUnbound) && !key.starts_with(keys::kPhone)) return;
   if (value) {
     index_keys_[key] = *value;
   } else {
