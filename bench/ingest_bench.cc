@@ -13,8 +13,9 @@
 //   ingest_bench service --port-file F --data-dir D --public-key-file K
 //       The real HttpService: signature check, simdjson, EventStore::Append(kSync), logs to
 //       stderr. On SIGTERM prints "stored=N duplicates=M signature_failures=K requests=R
-//       cpu_us=C": R = N + M + K the deliveries it answered, C the process's CPU time (user + system,
-//       getrusage, every thread) from listening to the stop signal.
+//       cpu_us=C peak_rss_kb=P": R = N + M + K the deliveries it answered, C the process's CPU
+//       time (user + system, getrusage, every thread) from listening to the stop signal, P its
+//       peak RSS (ru_maxrss, i.e. VmHWM) under that load.
 //   ingest_bench verify --in DIR/unique.tsv --public-key-file K [--bodies 2000] [--rounds 3]
 //       One Ed25519 verify, in a tight loop over the same signed deliveries, with OpenSSL 3's
 //       EVP_DigestVerify and with libsodium's crypto_sign_verify_detached, alternating (rounds
@@ -308,9 +309,11 @@ int Service(const std::map<std::string, std::string>& flags) {
     bad_sig += metrics.GetCounter("callrec_webhook_signature_failures_total", "", {{"reason", reason}})->value();
   }
   uint64_t requests = (*store)->LastSeq() + duplicates + bad_sig;  // every delivery it answered
-  std::printf("stored=%llu duplicates=%llu signature_failures=%llu requests=%llu cpu_us=%.0f\n",
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("stored=%llu duplicates=%llu signature_failures=%llu requests=%llu cpu_us=%.0f peak_rss_kb=%ld\n",
               (unsigned long long)(*store)->LastSeq(), (unsigned long long)duplicates,
-              (unsigned long long)bad_sig, (unsigned long long)requests, cpu_us);
+              (unsigned long long)bad_sig, (unsigned long long)requests, cpu_us, ru.ru_maxrss);
   return 0;
 }
 

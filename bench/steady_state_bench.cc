@@ -2,6 +2,10 @@
 //
 //   build/steady_state_bench [--events 1000000] [--backlog 5000] [--calls 100] [--rate 2]
 //                            [--fetch-delay 2s] [--serve-arg ARG]... [--keep]
+//                            [--no-latency] [--empty-only]
+//
+// --no-latency --empty-only --fetch-delay 0s --calls 1000: hangup -> stored over 1,000 calls
+// with zero configured delays (issue 11), i.e. callrec's own share of the path.
 //
 // Runs the same scenario twice, on an empty store and on a history of --events events
 // (history_gen.h) plus --backlog intakes with due work (half ended with their first recordings
@@ -61,6 +65,8 @@ struct Options {
   int64_t fetch_delay_ms = 2000;
   std::vector<std::string> serve_args;
   bool keep = false;
+  bool no_latency = false;  // the sim answers at once (API and media) and lists a recording at hangup
+  bool empty_only = false;  // skip the history run
 };
 
 pid_t g_serve = 0;                       // killed by Die
@@ -418,8 +424,8 @@ Figures RunOnce(const Options& o, telnyx_sim::TelnyxSim& sim, bool with_history)
 }
 
 void Print(const Options& o, const Figures& empty, const Figures& full) {
-  auto row = [](const char* what, const std::string& a, const std::string& b) {
-    std::printf("  %-44s %18s %24s\n", what, a.c_str(), b.c_str());
+  auto row = [&](const char* what, const std::string& a, const std::string& b) {
+    std::printf("  %-44s %18s %24s\n", what, a.c_str(), o.empty_only ? "" : b.c_str());
   };
   auto num = [](const char* fmt, double v) {
     char buf[64];
@@ -429,8 +435,9 @@ void Print(const Options& o, const Figures& empty, const Figures& full) {
   auto pair = [&](const std::vector<double>& v) {
     return num("%.0f", Percentile(v, 0.5)) + " / " + num("%.0f ms", Percentile(v, 0.99));
   };
-  std::printf("steady-state: %d live calls at %.1f/s (answer 50 ms, hang up 300 ms later), API 50-150 ms, "
-              "media 1-3 s, --fetch-delay %s\n", o.calls, o.rate, o.fetch_delay.c_str());
+  std::printf("steady-state: %d live calls at %.1f/s (answer 50 ms, hang up 300 ms later), %s, "
+              "--fetch-delay %s\n", o.calls, o.rate,
+              o.no_latency ? "no configured latency" : "API 50-150 ms, media 1-3 s", o.fetch_delay.c_str());
   char hist[64];
   std::snprintf(hist, sizeof hist, "%llu events", (unsigned long long)full.store_events);
   row("store", "empty", hist);
@@ -467,7 +474,10 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--fetch-delay") o.fetch_delay = value();
     else if (flag == "--serve-arg") o.serve_args.push_back(value());
     else if (flag == "--keep") o.keep = true;
-    else Die("unknown flag " + flag + " (--events N --backlog N --calls N --rate R --fetch-delay D --serve-arg A --keep)");
+    else if (flag == "--no-latency") o.no_latency = true;
+    else if (flag == "--empty-only") o.empty_only = true;
+    else Die("unknown flag " + flag + " (--events N --backlog N --calls N --rate R --fetch-delay D --serve-arg A "
+             "--keep --no-latency --empty-only)");
   }
   auto d = core::ParseDuration(o.fetch_delay);
   if (!d.ok()) Die("--fetch-delay: " + d.status().message());
@@ -488,14 +498,18 @@ int main(int argc, char** argv) {
   core::SystemClock clock;
   telnyx_sim::SimConfig config;
   config.server_threads = 64;
-  config.faults.latency_ms = 50;
-  config.faults.latency_max_ms = 150;
-  config.faults.media_latency_ms = 1000;
-  config.faults.media_latency_max_ms = 3000;
+  if (o.no_latency) {
+    config.faults.recording_delay_ms = 0;  // (Telnyx: about a second after the hangup)
+  } else {
+    config.faults.latency_ms = 50;
+    config.faults.latency_max_ms = 150;
+    config.faults.media_latency_ms = 1000;
+    config.faults.media_latency_max_ms = 3000;
+  }
   auto sim = telnyx_sim::TelnyxSim::Start(config, clock);
   if (!sim.ok()) Die("telnyx-sim: " + sim.status().ToString());
   Figures empty = RunOnce(o, **sim, false);
-  Figures full = RunOnce(o, **sim, true);
+  Figures full = o.empty_only ? Figures{} : RunOnce(o, **sim, true);
   (*sim)->Stop();
   Print(o, empty, full);
   Cleanup();
