@@ -40,7 +40,7 @@
 #include "core/event_store.h"
 #include "core/timeline.h"
 #include "history_gen.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 
 using namespace callrec;
 using Steady = std::chrono::steady_clock;

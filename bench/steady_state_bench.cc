@@ -48,7 +48,7 @@
 #include "core/log.h"
 #include "core/time_format.h"
 #include "history_gen.h"
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 
 using namespace callrec;
 using Steady = std::chrono::steady_clock;
@@ -125,7 +125,7 @@ core::Event Ev(std::string type, std::string_view source, std::string intake, in
   return e;
 }
 
-core::Event Webhook(const char* type, const tools::CallIds& c, const std::string& to, int64_t at) {
+core::Event Webhook(const char* type, const telnyx_sim::CallIds& c, const std::string& to, int64_t at) {
   core::JsonWriter w;
   std::string id = std::string(type) + "-" + c.call_leg_id;
   w.BeginObject().Key("data").BeginObject();
@@ -145,18 +145,18 @@ core::Event Webhook(const char* type, const tools::CallIds& c, const std::string
 
 // One backlog intake: created, answered, recording, hung up; then the first query due (ended)
 // or the recording matched (fetched, the copy due). Its recording is seeded in the sim.
-void AddBacklogIntake(tools::TelnyxSim& sim, int i, int64_t t, std::vector<core::Event>& out) {
+void AddBacklogIntake(telnyx_sim::TelnyxSim& sim, int i, int64_t t, std::vector<core::Event>& out) {
   char id[32], phone[32];
   std::snprintf(id, sizeof id, "backlog-%05d", i);
   std::snprintf(phone, sizeof phone, "+1557%07d", i);
-  tools::CallSpec spec;
+  telnyx_sim::CallSpec spec;
   spec.to = phone;
   spec.answer_after_ms = -1;
   spec.hangup_after_ms = -1;
   spec.send_recording_saved = false;
   auto ids = sim.PlaceCall(spec);
   if (!ids.ok()) Die("sim call: " + ids.status().ToString());
-  tools::RecordStartParams params{"wav", "dual", id, std::string("seed-") + id, std::nullopt, 0};
+  telnyx_sim::RecordStartParams params{"wav", "dual", id, std::string("seed-") + id, std::nullopt, 0};
   if (!sim.AnswerCall(ids->call_control_id).ok() || sim.world().RecordStart(ids->call_control_id, params) ||
       !sim.HangupCall(ids->call_control_id).ok())
     Die("sim: could not seed a recording");
@@ -193,7 +193,7 @@ struct Store {
   uint64_t events = 0;  // in the log before serve started
 };
 
-Store WriteStore(const Options& o, const std::string& dir, tools::TelnyxSim& sim, bool with_history) {
+Store WriteStore(const Options& o, const std::string& dir, telnyx_sim::TelnyxSim& sim, bool with_history) {
   Store s;
   if (!with_history) return s;
   core::SystemClock clock;
@@ -236,7 +236,7 @@ std::string CallrecPath() {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "callrec").string();
 }
 
-pid_t StartServe(const Options& o, const std::string& dir, tools::TelnyxSim& sim) {
+pid_t StartServe(const Options& o, const std::string& dir, telnyx_sim::TelnyxSim& sim) {
   std::vector<std::string> argv = {CallrecPath(), "serve", "--data-dir", dir + "/store",
                                    "--listen", "127.0.0.1:0", "--port-file", dir + "/port",
                                    "--telnyx-api-base", sim.base_url(),
@@ -309,7 +309,7 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
 }
 
-Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
+Figures RunOnce(const Options& o, telnyx_sim::TelnyxSim& sim, bool with_history) {
   std::string dir = (std::filesystem::temp_directory_path() /
                      ("callrec-steady-" + std::to_string(::getpid()) + (with_history ? "-history" : "-empty"))).string();
   std::filesystem::remove_all(dir);
@@ -346,7 +346,7 @@ Figures RunOnce(const Options& o, tools::TelnyxSim& sim, bool with_history) {
     std::string body = std::string(R"({"id":")") + id + R"(","patient_phone":")" + phone + "\"}";
     auto r = api.Post("/api/intakes", body, "application/json");
     if (!r || r->status != 201) Die("POST /api/intakes: " + (r ? std::to_string(r->status) + " " + r->body : "no answer"));
-    tools::CallSpec spec;
+    telnyx_sim::CallSpec spec;
     spec.to = phone;
     spec.webhook_url = hook;
     spec.answer_after_ms = 50;
@@ -496,7 +496,7 @@ int main(int argc, char** argv) {
   ::signal(SIGTERM, OnSignal);
   core::SetLogLevel(core::LogLevel::kWarn);  // the sim's lines would drown the table
   core::SystemClock clock;
-  tools::SimConfig config;
+  telnyx_sim::SimConfig config;
   config.server_threads = 64;
   if (o.no_latency) {
     config.faults.recording_delay_ms = 0;  // (Telnyx: about a second after the hangup)
@@ -506,7 +506,7 @@ int main(int argc, char** argv) {
     config.faults.media_latency_ms = 1000;
     config.faults.media_latency_max_ms = 3000;
   }
-  auto sim = tools::TelnyxSim::Start(config, clock);
+  auto sim = telnyx_sim::TelnyxSim::Start(config, clock);
   if (!sim.ok()) Die("telnyx-sim: " + sim.status().ToString());
   Figures empty = RunOnce(o, **sim, false);
   Figures full = o.empty_only ? Figures{} : RunOnce(o, **sim, true);

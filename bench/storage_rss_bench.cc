@@ -29,9 +29,9 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "projector/curl_transport.h"
-#include "projector/media.h"
-#include "projector/recording_storage.h"
+#include "projector/clients/curl_transport.h"
+#include "projector/clients/media.h"
+#include "projector/clients/recording_storage.h"
 
 extern char** environ;
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "fuzz_support.h"
-#include "projector/media.h"
+#include "projector/clients/media.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace callrec;

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "fuzz_support.h"
 #include "projector/event_builders.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 #include "core/log.h"
 #include "fuzz_support.h"
-#include "projector/telnyx_client.h"
+#include "projector/clients/telnyx_client.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   callrec::core::SetLogLevel(callrec::core::LogLevel::kError);

@@ -12,7 +12,7 @@
 
 #include "core/log.h"
 #include "fuzz_support.h"
-#include "projector/recording_storage.h"
+#include "projector/clients/recording_storage.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 
 #include "core/clock.h"
 #include "core/event_store.h"
-#include "projector/http_transport.h"
+#include "projector/clients/http_transport.h"
 
 namespace callrec::fuzz {
 

@@ -17,8 +17,8 @@
 #include "fakes/webhook_signer.h"
 #include "fuzz_support.h"
 #include "ingest/webhook_route.h"
-#include "projector/projection.h"
-#include "projector/webhook_facts.h"
+#include "projector/projection/projection.h"
+#include "projector/projection/webhook_facts.h"
 
 namespace {
 

@@ -24,7 +24,7 @@
 
 namespace callrec::core {
 
-// Where an event came from (INTERFACE §5). Stored as text, so new sources need no migration.
+// Where an event came from (docs/ARCHITECTURE.md "Event catalogue"). Stored as text, so new sources need no migration.
 namespace source {
 inline constexpr std::string_view kTelnyxWebhook = "telnyx.webhook";
 inline constexpr std::string_view kApi = "api";

@@ -1,5 +1,6 @@
 // EventStore on RocksDB. The only file that includes RocksDB headers.
 #include "core/event_store.h"
+#include "core/derived_keys.h"
 #include "core/store_id.h"
 #include "core/store_memory.h"
 #include "core/thread_annotations.h"
@@ -37,20 +38,9 @@ constexpr char kStoreIdKey[] = "store_id";
 // Largest group the leader folds into one write: bounds the latency a follower adds.
 constexpr size_t kMaxGroupBytes = 4 << 20;
 
-std::string SeqKey(uint64_t seq) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    k[i] = char(seq & 0xFF);
-    seq >>= 8;
-  }
-  return k;
-}
-
-uint64_t DecodeSeqKey(std::string_view k) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < k.size(); ++i) v = (v << 8) | uint8_t(k[i]);
-  return v;
-}
+// The seq as 8 big-endian bytes (core/derived_keys.h): iteration order is seq order.
+std::string SeqKey(uint64_t seq) { return keys::Be64(seq); }
+uint64_t DecodeSeqKey(std::string_view k) { return keys::DecodeBe64(k); }
 
 std::string IntakeIndexPrefix(std::string_view intake_id) {
   std::string k;

@@ -1,4 +1,4 @@
-// intake_id.h — the one rule for intake ids (INTERFACE §3): 1–40 of [A-Za-z0-9_-].
+// intake_id.h — the one rule for intake ids (README "HTTP"): 1–40 of [A-Za-z0-9_-].
 //
 // The id travels in URLs (/api/intakes/{id}), derived-data keys (`intake/<id>`), file names
 // (<storage-dir>/<id>/recording.wav) and Telnyx's custom_file_name, which Telnyx limits to 40

@@ -1,7 +1,7 @@
 // json_nul.h — the NUL character (U+0000) in JSON text, which PostgreSQL's jsonb and text refuse.
 //
 // Valid JSON cannot hold a raw NUL byte, only the escape "\u0000" inside a string. The intake API
-// refuses such input (INTERFACE §2: 400 naming the field); stores written before that rule may
+// refuses such input (README "HTTP": 400 naming the field); stores written before that rule may
 // still hold it, so the PostgreSQL sync replaces it on the way out instead of failing forever.
 //
 // Thread-safety: pure functions.

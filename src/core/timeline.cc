@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/derived_keys.h"
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
@@ -92,13 +94,13 @@ std::string StorageSummary(simdjson::dom::element p) {
 
 std::string PayloadSummary(const Event& e, simdjson::dom::element p) {
   const std::string& t = e.type;
-  if (t == "telnyx.webhook") return WebhookSummary(p);
-  if (t == "intake.created") return "intake created, patient " + MaskPhone(Str(p, "/patient_phone"));
-  if (t == "telnyx.record_start") return "record_start " + ApiOutcome(p);
-  if (t == "recording.fetch_scheduled")
+  if (t == event_type::kTelnyxWebhook) return WebhookSummary(p);
+  if (t == event_type::kIntakeCreated) return "intake created, patient " + MaskPhone(Str(p, "/patient_phone"));
+  if (t == event_type::kTelnyxRecordStart) return "record_start " + ApiOutcome(p);
+  if (t == event_type::kRecordingFetchScheduled)
     return "fetch #" + std::to_string(JsonInt(p, "/query").value_or(0)) + " scheduled for " +
            ClockTime(Str(p, "/due_at")) + " (" + Str(p, "/reason") + ")";
-  if (t == "telnyx.recordings_list") {
+  if (t == event_type::kTelnyxRecordingsList) {
     std::string s = "recordings list " + ApiOutcome(p);
     if (auto candidates = JsonInt(p, "/candidates")) {
       int64_t verified = JsonInt(p, "/verified").value_or(0);
@@ -107,27 +109,27 @@ std::string PayloadSummary(const Event& e, simdjson::dom::element p) {
     }
     return s;
   }
-  if (t == "recording.matched") {
+  if (t == event_type::kRecordingMatched) {
     double seconds = 0;
     if (auto millis = JsonInt(p, "/duration_millis")) seconds = double(*millis) / 1000.0;
     else if (p.at_pointer("/recording_duration").get_double().get(seconds)) seconds = 0;
     return "matched rec " + ShortId(Str(p, "/recording_id")) + ", " + Seconds(seconds);
   }
-  if (t == "telnyx.recording_get") return "fresh download URL " + ApiOutcome(p);
-  if (t == "storage.upload") return StorageSummary(p);
-  if (t == "telnyx.recording_delete") return "deleted from Telnyx " + ApiOutcome(p);
-  if (t == "intake.failed") return "FAILED " + Str(p, "/reason") + ": " + Str(p, "/error");
-  if (t == "intake.retry_requested") return "retry requested by operator (" + Str(p, "/via") + ")";
-  if (t == "telnyx.call_status") {
+  if (t == event_type::kTelnyxRecordingGet) return "fresh download URL " + ApiOutcome(p);
+  if (t == event_type::kStorageUpload) return StorageSummary(p);
+  if (t == event_type::kTelnyxRecordingDelete) return "deleted from Telnyx " + ApiOutcome(p);
+  if (t == event_type::kIntakeFailed) return "FAILED " + Str(p, "/reason") + ": " + Str(p, "/error");
+  if (t == event_type::kIntakeRetryRequested) return "retry requested by operator (" + Str(p, "/via") + ")";
+  if (t == event_type::kTelnyxCallStatus) {
     std::string s = "call status " + ApiOutcome(p);
     bool alive = false;
     if (!p.at_pointer("/body/data/is_alive").get_bool().get(alive)) s += alive ? ", alive" : ", not alive";
     if (auto next = JsonString(p, "/retry_at")) s += ", next check " + ClockTime(*next);
     return s;
   }
-  if (t == "call.presumed_ended")
+  if (t == event_type::kCallPresumedEnded)
     return "call presumed ended (" + Str(p, "/reason") + "): no call.hangup came";
-  if (t == "service.started") return "service started, record mode " + Str(p, "/record_mode");
+  if (t == event_type::kServiceStarted) return "service started, record mode " + Str(p, "/record_mode");
   return t;
 }
 
@@ -149,7 +151,7 @@ std::string ShortId(std::string_view id) {
 namespace {
 
 bool IsAnswered(const Event& e) {
-  if (e.type != "telnyx.webhook") return false;
+  if (e.type != event_type::kTelnyxWebhook) return false;
   thread_local simdjson::dom::parser parser;
   auto root = ParseJson(parser, e.payload);
   return root.ok() && Str(*root, "/data/event_type") == "call.answered";
@@ -189,7 +191,7 @@ std::string MatchNote(simdjson::dom::element md) {
 
 Status AnnotateMatch(EventStore& store, std::string_view intake_id,
                      std::vector<TimelineEntry>& entries) {
-  CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived("intake/" + std::string(intake_id)));
+  CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived(keys::IntakeKey(intake_id)));
   if (!json) return Status::Ok();
   simdjson::dom::parser parser;
   auto root = ParseJson(parser, *json);
@@ -217,13 +219,7 @@ Status AnnotateMatch(EventStore& store, std::string_view intake_id,
 
 }  // namespace
 
-std::string TimelineLinkKey(std::string_view intake_id, uint64_t seq) {
-  std::string k = "link/";
-  k.append(intake_id);
-  k.push_back('/');
-  for (int i = 7; i >= 0; --i) k.push_back(char((seq >> (8 * i)) & 0xFF));
-  return k;
-}
+std::string TimelineLinkKey(std::string_view intake_id, uint64_t seq) { return keys::LinkKey(intake_id, seq); }
 
 std::string SummarizeEvent(const Event& event) {
   thread_local simdjson::dom::parser parser;
@@ -239,13 +235,11 @@ Result<std::vector<TimelineEntry>> LoadTimeline(EventStore& store, std::string_v
     return true;
   });
   CALLREC_RETURN_IF_ERROR(s);
-  std::string prefix = "link/" + std::string(intake_id) + "/";
+  std::string prefix = keys::LinkPrefix(intake_id);
   std::vector<uint64_t> linked;
   s = store.ScanDerived(prefix, [&](std::string_view key, std::string_view) {
     if (key.size() != prefix.size() + 8) return true;
-    uint64_t seq = 0;
-    for (char c : key.substr(prefix.size())) seq = (seq << 8) | uint8_t(c);
-    linked.push_back(seq);
+    linked.push_back(keys::DecodeBe64(key.substr(prefix.size())));
     return true;
   });
   CALLREC_RETURN_IF_ERROR(s);

@@ -5,7 +5,7 @@
 // it exposes at /metrics (the projector registers its own metrics in the same registry), and the
 // ProjectionProgress the intake API waits on. src/tools builds those and wires them in.
 //
-// Routes (INTERFACE.md §3):
+// Routes (README "HTTP"):
 //   POST /api/webhooks/telnyx/call-events   webhook_route.h
 //   POST /api/intakes, GET /api/intakes, GET /api/intakes/{id}, POST /api/intakes/{id}/retry,
 //   GET /api/intakes/{id}/timeline

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 
+#include "core/derived_keys.h"
 #include "core/intake_id.h"
 #include "core/json.h"
 #include "core/time_format.h"
@@ -11,21 +12,12 @@
 namespace callrec::ingest {
 namespace {
 
-constexpr std::string_view kNewestPrefix = "newest/";
-constexpr std::string_view kUnmatchedPrefix = "projector/unmatched/";
+using core::keys::Be64;
+using core::keys::DecodeBe64;
+constexpr std::string_view kNewestPrefix = core::keys::kNewest;
+constexpr std::string_view kUnmatchedPrefix = core::keys::kUnmatched;
 constexpr std::array<std::string_view, 7> kStates = {"created", "answered", "recording", "ended",
                                                      "fetched", "stored",   "failed"};
-
-std::string Be64(uint64_t v) {
-  std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xFF));
-  return out;
-}
-uint64_t DecodeBe64(std::string_view bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < bytes.size(); ++i) v = (v << 8) | uint8_t(bytes[i]);
-  return v;
-}
 
 // One entry of newest/<~seq:be64>/<id>; nullopt for a malformed key.
 struct NewestEntry {
@@ -113,7 +105,7 @@ core::Result<std::string> ListNewest(core::EventStore& store, const NewestQuery&
   };
   simdjson::dom::parser parser;
   core::Status failed;
-  std::string state_prefix = query.state.empty() ? "" : "state/" + query.state + "/";
+  std::string state_prefix = query.state.empty() ? "" : core::keys::StatePrefix(query.state);
   bool filtering = !query.state.empty() || !query.q.empty();
   size_t examined = 0;
   auto visit = [&](uint64_t, std::string_view id) {
@@ -122,7 +114,7 @@ core::Result<std::string> ListNewest(core::EventStore& store, const NewestQuery&
       if (!member.ok()) return (failed = member.status(), false);
       if (!member->has_value()) return true;
     }
-    auto intake = store.GetDerived("intake/" + std::string(id));
+    auto intake = store.GetDerived(core::keys::IntakeKey(id));
     if (!intake.ok()) return (failed = intake.status(), false);
     if (!intake->has_value()) return true;
     if (!query.q.empty()) {
@@ -148,7 +140,7 @@ core::Result<std::string> ListNewest(core::EventStore& store, const NewestQuery&
 core::Result<std::string> CountByState(core::EventStore& store) {
   std::map<std::string, uint64_t, std::less<>> counts;
   uint64_t total = 0;
-  CALLREC_RETURN_IF_ERROR(store.ScanDerived("state/", [&](std::string_view key, std::string_view) {
+  CALLREC_RETURN_IF_ERROR(store.ScanDerived(core::keys::kState, [&](std::string_view key, std::string_view) {
     std::string_view rest = key.substr(6);
     size_t slash = rest.find('/');
     if (slash == std::string_view::npos) return true;
@@ -186,7 +178,7 @@ core::Result<std::string> RecentUnmatched(core::EventStore& store, size_t limit)
     if (found.size() >= limit || from == 0) break;
   }
   uint64_t total = 0;
-  CALLREC_ASSIGN_OR_RETURN(auto total_text, store.GetDerived("projector/unmatched_total"));
+  CALLREC_ASSIGN_OR_RETURN(auto total_text, store.GetDerived(core::keys::kUnmatchedTotal));
   if (total_text) total = std::strtoull(total_text->c_str(), nullptr, 10);
 
   simdjson::dom::parser parser;
@@ -215,7 +207,7 @@ core::Result<std::string> CallsPerDay(core::EventStore& store, int64_t now_ms, i
   core::Status failed;
   size_t examined = 0;
   auto visit = [&](uint64_t, std::string_view id) {
-    auto intake = store.GetDerived("intake/" + std::string(id));
+    auto intake = store.GetDerived(core::keys::IntakeKey(id));
     if (!intake.ok()) return (failed = intake.status(), false);
     if (!intake->has_value()) return true;
     auto root = core::ParseJson(parser, **intake);

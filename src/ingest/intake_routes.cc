@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "core/derived_keys.h"
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/timeline.h"
@@ -56,10 +58,10 @@ IntakeRoutes::IntakeRoutes(IntakeRoutesOptions options, core::EventStore& store,
   token_digest_ = Sha256(options_.admin_token);
   created_ = metrics.GetCounter("callrec_ingest_events_appended_total",
                                 "Events appended by the HTTP front door, by type",
-                                {{"type", "intake.created"}});
+                                {{"type", std::string(core::event_type::kIntakeCreated)}});
   retries_ = metrics.GetCounter("callrec_ingest_events_appended_total",
                                 "Events appended by the HTTP front door, by type",
-                                {{"type", "intake.retry_requested"}});
+                                {{"type", std::string(core::event_type::kIntakeRetryRequested)}});
   unauthorized_ = metrics.GetCounter("callrec_admin_unauthorized_total",
                                      "Requests to /api/intakes* refused for a missing or wrong token");
 }
@@ -121,7 +123,7 @@ void IntakeRoutes::Create(const httplib::Request& req, httplib::Response& res,
   }
   NewIntake& intake = std::get<NewIntake>(parsed);
   core::Event event;
-  event.type = "intake.created";
+  event.type = core::event_type::kIntakeCreated;
   event.intake_id = intake.id;
   event.source = core::source::kApi;
   event.payload = CanonicalIntakePayload(intake);
@@ -153,7 +155,7 @@ void IntakeRoutes::AnswerFromProjection(const std::string& id, uint64_t seq, int
                                         httplib::Response& res) {
   bool applied = progress_ == nullptr || progress_->WaitApplied(seq, options_.projection_wait);
   if (applied) {
-    auto derived = store_.GetDerived("intake/" + id);
+    auto derived = store_.GetDerived(core::keys::IntakeKey(id));
     if (!derived.ok()) return StoreError(res, derived.status(), "intake read");
     if (derived->has_value()) return SetJson(res, status_if_found, std::move(**derived));
   }
@@ -175,7 +177,7 @@ std::optional<std::string> IntakeRoutes::AuthorizedIntake(const httplib::Request
     SetJsonError(res, 400, std::string(core::IntakeIdRule()), "id");
     return std::nullopt;
   }
-  auto derived = store_.GetDerived("intake/" + id);
+  auto derived = store_.GetDerived(core::keys::IntakeKey(id));
   if (!derived.ok()) {
     StoreError(res, derived.status(), "intake read");
     return std::nullopt;
@@ -218,7 +220,7 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
   if (req.has_param("after") && !core::IsStoredIntakeId(after)) {
     return SetJsonError(res, 400, "after must be an intake id", "after");
   }
-  std::string prefix = state.empty() ? std::string("intake/") : "state/" + state + "/";
+  std::string prefix = state.empty() ? std::string(core::keys::kIntake) : core::keys::StatePrefix(state);
   // '\0' sorts before every id character, so prefix+after+'\0' is the first key past `after`.
   std::string start = after.empty() ? prefix : prefix + after + '\0';
 
@@ -242,7 +244,7 @@ void IntakeRoutes::List(const httplib::Request& req, httplib::Response& res) {
       return ids.size() < limit;
     });
     for (size_t i = 0; scanned.ok() && i < ids.size(); ++i) {
-      auto derived = store_.GetDerived("intake/" + ids[i]);
+      auto derived = store_.GetDerived(core::keys::IntakeKey(ids[i]));
       if (!derived.ok()) scanned = derived.status();
       else if (derived->has_value()) add(**derived);  // moved on since the scan: skip
     }
@@ -274,11 +276,11 @@ void IntakeRoutes::ListNewestFirst(const httplib::Request& req, httplib::Respons
   }
   // An exact intake id is found whatever its age (the scan below is bounded).
   if (!query.q.empty() && !query.before && IsValidIntakeId(query.q)) {
-    auto exact = store_.GetDerived("intake/" + query.q);
+    auto exact = store_.GetDerived(core::keys::IntakeKey(query.q));
     if (!exact.ok()) return StoreError(res, exact.status(), "intake read");
     bool in_state = true;
     if (exact->has_value() && !state.empty()) {
-      auto member = store_.GetDerived("state/" + state + "/" + query.q);
+      auto member = store_.GetDerived(core::keys::StateKey(state, query.q));
       if (!member.ok()) return StoreError(res, member.status(), "intake read");
       in_state = member->has_value();
     }
@@ -303,7 +305,7 @@ void IntakeRoutes::Retry(const httplib::Request& req, httplib::Response& res,
   if (!core::IsStoredIntakeId(id)) {
     return SetJsonError(res, 400, std::string(core::IntakeIdRule()), "id");
   }
-  auto derived = store_.GetDerived("intake/" + id);
+  auto derived = store_.GetDerived(core::keys::IntakeKey(id));
   if (!derived.ok()) return StoreError(res, derived.status(), "intake read");
   if (!derived->has_value()) return SetJsonError(res, 404, "no intake with id " + id);
 
@@ -319,7 +321,7 @@ void IntakeRoutes::Retry(const httplib::Request& req, httplib::Response& res,
                                       "'; only failed intakes can be retried");
   }
   core::Event event;
-  event.type = "intake.retry_requested";
+  event.type = core::event_type::kIntakeRetryRequested;
   event.intake_id = id;
   event.source = core::source::kOperator;
   event.payload = R"({"via":"api"})";

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/derived_keys.h"
 #include "core/intake_id.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -166,7 +167,7 @@ void RecordingRoute::Handle(const httplib::Request& req, httplib::Response& res)
   if (!core::IsValidIntakeId(id)) {
     return SetJsonError(res, 400, "intake ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "id");
   }
-  auto derived = store_.GetDerived("intake/" + id);
+  auto derived = store_.GetDerived(core::keys::IntakeKey(id));
   if (!derived.ok()) return SetJsonError(res, 503, "event store unavailable; retry later");
   if (!derived->has_value()) return SetJsonError(res, 404, "no intake with id " + id);
   simdjson::dom::parser parser;

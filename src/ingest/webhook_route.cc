@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "ingest/http_util.h"
@@ -11,7 +12,7 @@
 namespace callrec::ingest {
 namespace {
 
-constexpr std::string_view kEventType = "telnyx.webhook";
+constexpr std::string_view kEventType = core::event_type::kTelnyxWebhook;
 
 void AppendUint(std::string& out, uint64_t v) {
   char buf[24];

@@ -2,7 +2,7 @@
 //
 // Each Add*Commands registers its subcommands on `app` and, when one of them is chosen on the
 // command line, sets `action` to the function that runs it. RunCallrec parses, then runs the
-// action. Exit codes (INTERFACE §6): 0 ok, 1 failure, 2 usage.
+// action. Exit codes (cli/command_line.h): 0 ok, 1 failure, 2 usage.
 //
 // Every subcommand that touches the store takes --data-dir (env CALLREC_DATA_DIR). Output that is
 // data goes to stdout; diagnostics go to stderr.
@@ -14,11 +14,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/command_line.h"
+
 namespace callrec::tools {
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;
-inline constexpr int kExitUsage = 2;
+// The exit codes and the parse are shared with telnyx-sim (cli/command_line.h).
+using cli::kExitFailure;
+using cli::kExitOk;
+using cli::kExitUsage;
+using cli::ParseCommandLine;
 
 using Action = std::function<int()>;
 
@@ -26,13 +30,9 @@ using Action = std::function<int()>;
 void AddDataDirOption(CLI::App& cmd, std::string& target);
 
 // Registers --event-log on `cmd` (env CALLREC_EVENT_LOG; unset: the embedded store). A value
-// must be a postgres:// or postgresql:// URL (cluster mode, INTERFACE §8), else a usage error.
+// must be a postgres:// or postgresql:// URL (cluster mode, README "Running a cluster"), else a
+// usage error.
 CLI::Option* AddEventLogOption(CLI::App& cmd, std::string& target, const std::string& description = "");
-
-// Parses argv into `app`. nullopt when the program should go on; otherwise the exit code: 0 after
-// --help/--version, kExitUsage (after CLI11's message) for any parse or validation error.
-// Shared by `callrec` and `telnyx-sim`, so both answer usage errors the same way.
-std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv);
 
 // CLI11 check for an intake id argument (core/intake_id.h): a bad id is a usage error (exit 2)
 // before anything is opened or sent, not a malformed URL or a confusing "not found".

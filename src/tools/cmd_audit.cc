@@ -11,7 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/derived_keys.h"
 #include "core/event_store.h"
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
@@ -66,7 +68,7 @@ core::Result<std::unique_ptr<core::EventStore>> OpenForReading(const std::string
 
 // The intake's §4 JSON, or a failure naming the id.
 core::Result<std::string> IntakeJson(core::EventStore& store, const std::string& id) {
-  CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived("intake/" + id));
+  CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived(core::keys::IntakeKey(id)));
   if (!json) return core::Status::NotFound("no intake with id '" + id + "' in " + store.dir());
   return *json;
 }
@@ -93,9 +95,9 @@ int RunTimeline(const IdOptions& o) {
   int64_t first = entries->empty() ? 0 : entries->front().event.recorded_at_ms;
   for (const auto& entry : *entries) {
     const core::Event& e = entry.event;
-    const char* tint = e.type == "intake.failed"                                  ? c.red()
-                       : e.type == "recording.matched" || e.type == "storage.upload" ? c.green()
-                       : e.source == "telnyx.webhook"                             ? c.cyan()
+    const char* tint = e.type == core::event_type::kIntakeFailed                                  ? c.red()
+                       : e.type == core::event_type::kRecordingMatched || e.type == core::event_type::kStorageUpload ? c.green()
+                       : e.source == core::source::kTelnyxWebhook                             ? c.cyan()
                                                                                   : "";
     std::printf("%s%s %10s%s  #%-6llu %-14s %s%s%s\n", c.dim(),
                 core::FormatRfc3339Millis(e.recorded_at_ms).c_str(),
@@ -187,12 +189,12 @@ int RunIntakes(const ListOptions& o) {
   std::vector<std::string> ids;
   core::Status s;
   if (o.state.empty()) {
-    s = (*store)->ScanDerived("intake/", [&](std::string_view key, std::string_view) {
+    s = (*store)->ScanDerived(core::keys::kIntake, [&](std::string_view key, std::string_view) {
       ids.emplace_back(key.substr(7));
       return true;
     });
   } else {
-    std::string prefix = "state/" + o.state + "/";
+    std::string prefix = core::keys::StatePrefix(o.state);
     s = (*store)->ScanDerived(prefix, [&](std::string_view key, std::string_view) {
       ids.emplace_back(key.substr(prefix.size()));
       return true;
@@ -229,7 +231,7 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   tl->callback([timeline, &action] { action = [timeline] { return RunTimeline(*timeline); }; });
 
   auto show = std::make_shared<IdOptions>();
-  CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (INTERFACE §4)");
+  CLI::App* sh = app.add_subcommand("show", "The intake as every reader shows it (README \"HTTP\")");
   AddDataDirOption(*sh, show->data_dir);
   AddEventLogOption(*sh, show->event_log);
   sh->add_option("id", show->id, "Intake id")->required()->check(IntakeIdValidator());

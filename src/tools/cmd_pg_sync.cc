@@ -7,7 +7,7 @@
 
 #include "core/event_store.h"
 #include "core/log.h"
-#include "projector/pg_sync.h"
+#include "projector/clients/pg_sync.h"
 #include "tools/cli.h"
 
 namespace callrec::tools {

@@ -14,9 +14,10 @@
 #include <map>
 #include <memory>
 
+#include "core/derived_keys.h"
 #include "core/event_store.h"
 #include "core/json.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 #include "tools/cli.h"
 #include "tools/replica_sync.h"
 
@@ -131,8 +132,8 @@ int Verify(core::EventStore& store) {
   int differences = 0;
   auto report = [&](const std::string& key, const std::string* l, const std::string* r) {
     ++differences;
-    if (key.rfind("intake/", 0) == 0) {
-      std::printf("intake %s differs:\n", key.substr(7).c_str());
+    if (key.rfind(core::keys::kIntake, 0) == 0) {
+      std::printf("intake %s differs:\n", key.substr(core::keys::kIntake.size()).c_str());
       if (!l || !r) std::printf("  %s\n", l ? "missing from the rebuild" : "missing from the live projection");
       else
         for (const auto& f : DifferingFields(*l, *r)) std::printf("  %s\n", f.c_str());

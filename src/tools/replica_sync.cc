@@ -6,7 +6,7 @@
 #include "cluster/pg_event_log.h"
 #include "cluster/replica.h"
 #include "core/event_store.h"
-#include "projector/projector.h"
+#include "projector/projection/projector.h"
 
 namespace callrec::tools {
 

@@ -1,4 +1,4 @@
-// serve_options.h — the flags of `callrec serve` (INTERFACE §2), parsed and checked.
+// serve_options.h — the flags of `callrec serve` (README "Configuration"), parsed and checked.
 //
 // Precedence: flag, then environment variable, then default. A bad value stops the program at
 // start with a message naming the flag (exit 2), before anything is opened.
@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/status.h"
-#include "projector/pipeline_config.h"
+#include "projector/actor/pipeline_config.h"
 
 namespace callrec::tools {
 
@@ -60,7 +60,7 @@ struct ServeSettings {
   std::chrono::milliseconds match_window{0};
   projector::PipelineConfig pipeline;
   std::chrono::milliseconds leader_lease{5000};  // cluster mode only
-  // Worker threads of the actor's lanes (fetch_scheduler.h): live, query, copy.
+  // Worker threads of the actor's lanes (step_scheduler.h): live, query, copy.
   int workers_live = 2;
   int workers_query = 4;
   int workers_copy = 4;

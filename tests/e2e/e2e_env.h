@@ -34,15 +34,15 @@
 #include "e2e/serve_process.h"
 #include "fakes/run_command.h"
 #include "fakes/temp_dir.h"
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing::e2e {
 
-using tools::CallIds;
-using tools::CallSpec;
-using tools::SimConfig;
-using tools::TelnyxSim;
+using telnyx_sim::CallIds;
+using telnyx_sim::CallSpec;
+using telnyx_sim::SimConfig;
+using telnyx_sim::TelnyxSim;
 
 inline constexpr const char* kAdminToken = "e2e-admin-token";
 inline constexpr Millis kDeadline = std::chrono::seconds(15);

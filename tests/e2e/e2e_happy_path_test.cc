@@ -123,7 +123,7 @@ TEST(E2eHappyPath, ManualModeStoresEachCallsOwnRecordingOnDisk) {
 
   // Both recordings were started by callrec (manual mode), once each.
   EXPECT_EQ(env.sim().RequestCount("POST /v2/calls/{call_control_id}/actions/record_start"), 2u);
-  // The store holds patient data: owner-only, as INTERFACE §2 says (created 0700).
+  // The store holds patient data: owner-only, as README "Configuration" says (created 0700).
   EXPECT_EQ(std::filesystem::status(env.data_dir()).permissions() &
                 (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
             std::filesystem::perms::none);

@@ -38,13 +38,13 @@ TEST(E2ePolling, OtherCallsNewerRecordingsListedFirstTheRightOneIsChosen) {
 
   // The account's listing really does put the other calls' recordings first (newest first),
   // one of them even from this call's session.
-  tools::RecordingPage everything = env.sim().world().ListRecordings({}, 1, 50);
+  telnyx_sim::RecordingPage everything = env.sim().world().ListRecordings({}, 1, 50);
   ASSERT_EQ(everything.items.size(), 4u);
   EXPECT_TRUE(everything.items[0].foreign);
   EXPECT_NE(everything.items[0].id, own[0]);
-  tools::RecordingFilter by_session;
+  telnyx_sim::RecordingFilter by_session;
   by_session.call_session_id = call.call_session_id;
-  tools::RecordingPage session = env.sim().world().ListRecordings(by_session, 1, 50);
+  telnyx_sim::RecordingPage session = env.sim().world().ListRecordings(by_session, 1, 50);
   ASSERT_EQ(session.items.size(), 2u);
   EXPECT_TRUE(session.items[0].foreign) << "another leg of the same session is listed first";
 

@@ -87,8 +87,8 @@ TEST(E2eRealTelnyx, AnIntakeIdOver40CharactersIsRefusedByTheApiAndTheCli) {
   EXPECT_EQ(cli.exit_code, 2) << cli.err;
   EXPECT_NE(cli.err.find("1-40"), std::string::npos) << cli.err;
   // The sim refuses what Telnyx refuses, so a 41-character file name could never have worked.
-  tools::ApiError error;
-  auto params = tools::ParseRecordStart(
+  telnyx_sim::ApiError error;
+  auto params = telnyx_sim::ParseRecordStart(
       R"({"format":"wav","channels":"dual","custom_file_name":")" + long_id + "\"}", &error);
   EXPECT_FALSE(params.ok());
   EXPECT_EQ(error.http_status, 422);
@@ -153,7 +153,7 @@ TEST(E2eRealTelnyx, ARecordingsList404IsNotFoundYet) {
   EXPECT_EQ(env.StopServe(), 0);
 }
 
-// INTERFACE §4: recording_duration is Telnyx's duration_millis (an integer), and with Supabase
+// README "HTTP" (the intake): recording_duration is Telnyx's duration_millis (an integer), and with Supabase
 // recording_url_supabase is the object's public URL, what the seed's getPublicUrl gives.
 TEST(E2eRealTelnyx, DurationIsIntegerMillisAndTheSupabaseUrlIsThePublicOne) {
   E2eEnv env;

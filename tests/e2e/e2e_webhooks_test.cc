@@ -24,7 +24,7 @@ size_t CountSummaries(const std::vector<TimelineEvent>& events, const std::strin
 // Every delivery the sim made was answered 200 (so Telnyx would never retry or give up).
 void ExpectEveryDeliveryAnswered200(E2eEnv& env) {
   ASSERT_TRUE(env.sim().WaitWebhooksIdle(kDeadline));
-  std::vector<tools::DeliveryRecord> deliveries = env.sim().WebhookDeliveries();
+  std::vector<telnyx_sim::DeliveryRecord> deliveries = env.sim().WebhookDeliveries();
   ASSERT_FALSE(deliveries.empty());
   for (const auto& d : deliveries) EXPECT_EQ(d.status, 200) << d.event_type << " attempt " << d.attempt;
 }

@@ -1,7 +1,7 @@
 // fake_projection_progress.h — stands in for the projector behind core::ProjectionProgress.
 //
 // WaitApplied(seq) applies the `intake.created` events up to `seq` the way the real projector's
-// output looks to a reader: `intake/<id>` holds the intake JSON of INTERFACE §4 in state
+// output looks to a reader: `intake/<id>` holds the intake JSON of README "HTTP" in state
 // `created`, and `state/created/<id>` indexes it. set_stalled(true) makes it time out instead,
 // like a projector that is behind.
 //

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "fakes/manual_clock.h"
-#include "projector/http_transport.h"
+#include "projector/clients/http_transport.h"
 
 namespace callrec::testing {
 

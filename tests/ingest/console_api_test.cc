@@ -7,8 +7,8 @@
 #include "ingest/console_routes.h"
 #include "ingest/intake_queries.h"
 #include "ingest_test_env.h"
-#include "projector/projector.h"
 #include "matchers/status_matchers.h"
+#include "projector/projection/projector.h"
 
 namespace callrec::ingest {
 namespace {

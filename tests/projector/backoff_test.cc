@@ -1,4 +1,4 @@
-#include "projector/backoff.h"
+#include "projector/clients/backoff.h"
 
 #include <gtest/gtest.h>
 

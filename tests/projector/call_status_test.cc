@@ -7,8 +7,8 @@
 #include "core/time_format.h"
 #include "fakes/manual_clock.h"
 #include "fakes/scripted_transport.h"
-#include "projector/step_runner.h"
-#include "projector/telnyx_client.h"
+#include "projector/actor/step_runner.h"
+#include "projector/clients/telnyx_client.h"
 
 namespace callrec::projector {
 namespace {

@@ -1,4 +1,4 @@
-#include "projector/curl_transport.h"
+#include "projector/clients/curl_transport.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,9 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "projector/loopback_server.h"
-#include "projector/media.h"
 #include "matchers/status_matchers.h"
+#include "projector/clients/media.h"
+#include "projector/loopback_server.h"
 
 namespace callrec::projector {
 namespace {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/event.h"
+#include "core/event_types.h"
 #include "core/json.h"
 #include "core/time_format.h"
 
@@ -22,10 +23,10 @@ inline constexpr int64_t kT0 = 1795186800000;  // 2026-11-20T15:00:00.000Z
 inline constexpr int64_t kSec = 1000;
 inline constexpr int64_t kMin = 60 * kSec;
 
-inline core::Event MakeEvent(std::string type, std::string_view source, std::string intake_id,
+inline core::Event MakeEvent(std::string_view type, std::string_view source, std::string intake_id,
                              int64_t at, std::string payload) {
   core::Event e;
-  e.type = std::move(type);
+  e.type = std::string(type);
   e.source = std::string(source);
   e.intake_id = std::move(intake_id);
   e.recorded_at_ms = at;
@@ -46,7 +47,7 @@ inline core::Event ServiceStarted(int64_t at, std::string_view mode = "manual",
   w.Key("storage").String("none");
   w.Key("delete_after_upload").Bool(false);
   w.EndObject();
-  return MakeEvent("service.started", core::source::kOperator, "", at, w.Take());
+  return MakeEvent(core::event_type::kServiceStarted, core::source::kOperator, "", at, w.Take());
 }
 
 // `metadata_json` is embedded raw (a JSON object, or "" for none).
@@ -60,7 +61,7 @@ inline core::Event IntakeCreated(int64_t at, const std::string& id, std::string_
   w.Key("patient_id").OptString(patient_id);
   if (!metadata_json.empty()) w.Key("metadata").Raw(metadata_json);
   w.EndObject();
-  core::Event e = MakeEvent("intake.created", core::source::kApi, id, at, w.Take());
+  core::Event e = MakeEvent(core::event_type::kIntakeCreated, core::source::kApi, id, at, w.Take());
   e.idempotency_key = "intake.created:" + id;
   return e;
 }
@@ -139,7 +140,7 @@ inline core::Event Webhook(int64_t at, std::string_view type, const std::string&
   w.EndObject();  // data
   w.Key("meta").BeginObject().Key("attempt").Int(1).EndObject();
   w.EndObject();
-  core::Event e = MakeEvent("telnyx.webhook", core::source::kTelnyxWebhook, "", at, w.Take());
+  core::Event e = MakeEvent(core::event_type::kTelnyxWebhook, core::source::kTelnyxWebhook, "", at, w.Take());
   e.idempotency_key = "telnyx:" + data_id;
   return e;
 }
@@ -186,7 +187,7 @@ inline std::string Envelope(std::string_view method, std::string_view path,
 inline core::Event RecordStart(int64_t at, const std::string& id, std::string_view outcome,
                                int status = 200, std::string_view body = R"({"data":{"result":"ok"}})",
                                std::optional<std::string> error = std::nullopt) {
-  return MakeEvent("telnyx.record_start", core::source::kTelnyxApi, id, at,
+  return MakeEvent(core::event_type::kTelnyxRecordStart, core::source::kTelnyxApi, id, at,
                    Envelope("POST", "/v2/calls/v3%3Accid-1/actions/record_start", outcome, status,
                             body, std::move(error)));
 }
@@ -200,7 +201,7 @@ inline core::Event FetchScheduled(int64_t at, const std::string& id, int query, 
   w.Key("due_at").String(core::FormatRfc3339Millis(due_at));
   w.Key("reason").String(reason);
   w.EndObject();
-  return MakeEvent("recording.fetch_scheduled", core::source::kScheduler, id, at, w.Take());
+  return MakeEvent(core::event_type::kRecordingFetchScheduled, core::source::kScheduler, id, at, w.Take());
 }
 
 inline core::Event RecordingsList(int64_t at, const std::string& id, std::string_view outcome,
@@ -211,7 +212,7 @@ inline core::Event RecordingsList(int64_t at, const std::string& id, std::string
                              body, std::move(error));
   env.pop_back();  // the list result adds what the matcher saw
   env += R"(,"candidates":0,"verified":0,"verified_ids":[]})";
-  return MakeEvent("telnyx.recordings_list", core::source::kTelnyxApi, id, at, env);
+  return MakeEvent(core::event_type::kTelnyxRecordingsList, core::source::kTelnyxApi, id, at, env);
 }
 
 inline core::Event Matched(int64_t at, const std::string& id, std::string_view recording_id,
@@ -226,12 +227,12 @@ inline core::Event Matched(int64_t at, const std::string& id, std::string_view r
   w.Key("verified_ids").BeginArray().String(recording_id).EndArray();
   w.Key("via").String("poll");
   w.EndObject();
-  return MakeEvent("recording.matched", core::source::kScheduler, id, at, w.Take());
+  return MakeEvent(core::event_type::kRecordingMatched, core::source::kScheduler, id, at, w.Take());
 }
 
 inline core::Event RecordingGet(int64_t at, const std::string& id, std::string_view outcome,
                                 std::string_view body, int status = 200) {
-  return MakeEvent("telnyx.recording_get", core::source::kTelnyxApi, id, at,
+  return MakeEvent(core::event_type::kTelnyxRecordingGet, core::source::kTelnyxApi, id, at,
                    Envelope("GET", "/v2/recordings/rec-1", outcome, status, body));
 }
 
@@ -286,12 +287,12 @@ inline core::Event StorageUpload(int64_t at, const std::string& id, const Upload
   }
   w.Key("attempt").Int(u.attempt);
   w.EndObject();
-  return MakeEvent("storage.upload", core::source::kStorage, id, at, w.Take());
+  return MakeEvent(core::event_type::kStorageUpload, core::source::kStorage, id, at, w.Take());
 }
 
 inline core::Event RecordingDelete(int64_t at, const std::string& id, std::string_view outcome,
                                    int status = 200) {
-  return MakeEvent("telnyx.recording_delete", core::source::kTelnyxApi, id, at,
+  return MakeEvent(core::event_type::kTelnyxRecordingDelete, core::source::kTelnyxApi, id, at,
                    Envelope("DELETE", "/v2/recordings/rec-1", outcome, status, R"({"data":{}})"));
 }
 
@@ -299,7 +300,7 @@ inline core::Event IntakeFailed(int64_t at, const std::string& id, std::string_v
                                 std::string_view error) {
   core::JsonWriter w;
   w.BeginObject().Key("reason").String(reason).Key("error").String(error).EndObject();
-  return MakeEvent("intake.failed", core::source::kScheduler, id, at, w.Take());
+  return MakeEvent(core::event_type::kIntakeFailed, core::source::kScheduler, id, at, w.Take());
 }
 
 // GET /v2/calls/{id}: `alive` nullopt for a non-2xx answer; `retry_at` is the next check.
@@ -310,7 +311,7 @@ inline core::Event CallStatus(int64_t at, const std::string& id, std::optional<b
                                  (*alive ? "true" : "false") + R"(,"call_duration":50,"record_type":"call"}})"
                            : R"({"errors":[{"code":"10005","title":"Resource not found"}]})";
   std::string outcome = alive ? "ok" : status >= 500 ? "transient" : "failed";
-  return MakeEvent("telnyx.call_status", core::source::kTelnyxApi, id, at,
+  return MakeEvent(core::event_type::kTelnyxCallStatus, core::source::kTelnyxApi, id, at,
                    Envelope("GET", "/v2/calls/v3%3Accid-1", outcome, status, body, std::nullopt,
                             retry_at));
 }
@@ -323,11 +324,11 @@ inline core::Event PresumedEnded(int64_t at, const std::string& id, std::string_
   w.Key("ended_at").String(core::FormatRfc3339Millis(ended_at));
   w.Key("call_duration").Int(50).Key("checks").Int(1);
   w.EndObject();
-  return MakeEvent("call.presumed_ended", core::source::kScheduler, id, at, w.Take());
+  return MakeEvent(core::event_type::kCallPresumedEnded, core::source::kScheduler, id, at, w.Take());
 }
 
 inline core::Event RetryRequested(int64_t at, const std::string& id) {
-  return MakeEvent("intake.retry_requested", core::source::kOperator, id, at, R"({"via":"api"})");
+  return MakeEvent(core::event_type::kIntakeRetryRequested, core::source::kOperator, id, at, R"({"via":"api"})");
 }
 
 }  // namespace callrec::testing

@@ -1,9 +1,9 @@
-#include "projector/intake_state.h"
+#include "projector/projection/intake_state.h"
 
 #include <gtest/gtest.h>
 
-#include "projector/event_builders.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
 
 namespace callrec::projector {
 namespace {
@@ -111,7 +111,7 @@ TEST(IntakeStateTest, DurationsUseTheShortestExactText) {
     s.recording_duration_ms = ms;
     std::string json = IntakeToJson(s);
     EXPECT_NE(json.find("\"recording_duration\":" + std::to_string(ms) + ","), std::string::npos)
-        << "an integer, milliseconds (INTERFACE §4)";
+        << "an integer, milliseconds (README \"HTTP\", the intake)";
     auto back = IntakeFromJson(json);
     ASSERT_OK(back);
     EXPECT_EQ(back->recording_duration_ms, ms);

@@ -1,4 +1,4 @@
-#include "projector/media.h"
+#include "projector/clients/media.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

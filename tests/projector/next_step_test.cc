@@ -1,5 +1,5 @@
 // NextStep is pure: each row of the table in next_step.h, with an injected "now".
-#include "projector/next_step.h"
+#include "projector/actor/next_step.h"
 
 #include <gtest/gtest.h>
 

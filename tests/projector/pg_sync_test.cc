@@ -1,8 +1,9 @@
 // PgSync against the real PostgreSQL that ./scripts/test starts.
-#include "projector/pg_sync.h"
+#include "projector/clients/pg_sync.h"
 
 #include <gtest/gtest.h>
 
+#include "core/derived_keys.h"
 #include "core/event_store.h"
 #include "core/store_id.h"
 #include "fakes/manual_clock.h"
@@ -35,8 +36,8 @@ void Project(core::EventStore& store, uint64_t seq, const std::string& id, const
   }
   core::DerivedBatch b;
   b.Put("intake/" + id, json);
-  if (previous_seq) b.Delete(UpdatedKey(previous_seq, id));
-  b.Put(UpdatedKey(seq, id), "");
+  if (previous_seq) b.Delete(core::keys::UpdatedKey(previous_seq, id));
+  b.Put(core::keys::UpdatedKey(seq, id), "");
   ASSERT_OK(store.WriteDerived(b));
 }
 

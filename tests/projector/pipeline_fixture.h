@@ -1,5 +1,5 @@
-// pipeline_fixture.h — the actor end to end below HTTP, for fetch_scheduler tests: a real store
-// and projector wired to the FetchScheduler as serve wires them, a ManualClock, and scripted
+// pipeline_fixture.h — the actor end to end below HTTP, for step_scheduler tests: a real store
+// and projector wired to the StepScheduler as serve wires them, a ManualClock, and scripted
 // Telnyx and media answers. RunDue(now) runs what is due, so no test sleeps for a due time.
 #pragma once
 
@@ -16,11 +16,11 @@
 #include "fakes/manual_clock.h"
 #include "fakes/scripted_transport.h"
 #include "fakes/temp_dir.h"
-#include "projector/event_builders.h"
-#include "projector/fetch_scheduler.h"
-#include "projector/projector.h"
-#include "projector/telnyx_client.h"
 #include "matchers/status_matchers.h"
+#include "projector/actor/step_scheduler.h"
+#include "projector/clients/telnyx_client.h"
+#include "projector/event_builders.h"
+#include "projector/projection/projector.h"
 
 namespace callrec::projector {
 namespace pipeline_test {
@@ -80,7 +80,7 @@ class Pipeline : public ::testing::Test {
                                            random_);
     faulty_ = std::make_unique<t::FaultyStore>(*store_);  // the actor appends through it
     options_.random = &random_;
-    scheduler_ = std::make_unique<FetchScheduler>(config_, *faulty_, clock_, *projector_, *runner_,
+    scheduler_ = std::make_unique<StepScheduler>(config_, *faulty_, clock_, *projector_, *runner_,
                                                   metrics_, options_);
     notify_to_ = scheduler_.get();
     projector_->Start();
@@ -146,8 +146,8 @@ class Pipeline : public ::testing::Test {
   std::unique_ptr<TelnyxClient> telnyx_;
   std::unique_ptr<FsStorage> storage_;
   std::unique_ptr<StepRunner> runner_;
-  std::unique_ptr<FetchScheduler> scheduler_;
-  std::atomic<FetchScheduler*> notify_to_{nullptr};
+  std::unique_ptr<StepScheduler> scheduler_;
+  std::atomic<StepScheduler*> notify_to_{nullptr};
   std::atomic<Projector*> raw_projector_{nullptr};
   std::mutex notified_mu_;
   std::condition_variable notified_cv_;

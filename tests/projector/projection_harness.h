@@ -12,7 +12,7 @@
 
 #include "core/event_store.h"
 #include "projector/event_builders.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 
 namespace callrec::testing {
 

@@ -12,10 +12,10 @@
 
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
-#include "projector/event_builders.h"
-#include "projector/projection.h"
-#include "projector/projection_harness.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
+#include "projector/projection/projection.h"
+#include "projector/projection_harness.h"
 
 namespace callrec::projector {
 namespace {

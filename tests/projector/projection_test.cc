@@ -1,16 +1,16 @@
 // Projection: the intake lifecycle through API results, scheduler decisions and operator actions.
 // Call matching and webhook orderings are in projection_webhooks_test.cc.
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "projector/event_builders.h"
-#include "projector/pg_sync.h"
-#include "projector/projection_harness.h"
+#include "core/derived_keys.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
+#include "projector/projection_harness.h"
 
 namespace callrec::projector {
 namespace {
@@ -126,7 +126,7 @@ TEST_F(LifecycleTest, HappyPathEndsStoredWithEverySeedKey) {
   // pg-sync's change index: one key per intake, at the seq of its last change.
   auto updated = h.derived.lower_bound("updated/");
   ASSERT_NE(updated, h.derived.end());
-  EXPECT_EQ(updated->first, UpdatedKey(h.seq(), kId));
+  EXPECT_EQ(updated->first, core::keys::UpdatedKey(h.seq(), kId));
   EXPECT_TRUE(std::next(updated) == h.derived.end() ||
               std::next(updated)->first.rfind("updated/", 0) != 0)
       << "the key of the earlier change (seq 2) must be gone";
@@ -146,7 +146,7 @@ TEST_F(LifecycleTest, DuplicateFactsChangeNothing) {
   EXPECT_EQ(IntakeToJson(s()), before);
   EXPECT_EQ(s().updated_at_ms, updated);
   h.Flush();
-  EXPECT_TRUE(h.HasKey(UpdatedKey(changed_at, kId))) << "pg-sync has nothing new to copy";
+  EXPECT_TRUE(h.HasKey(core::keys::UpdatedKey(changed_at, kId))) << "pg-sync has nothing new to copy";
   EXPECT_TRUE(h.HasLink(kId, h.seq())) << "but the timeline shows the redelivery";
 }
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "projector/event_builders.h"
-#include "projector/projection.h"
+#include "projector/projection/projection.h"
 #include "projector/projection_harness.h"
 
 namespace callrec::projector {
@@ -207,7 +207,7 @@ core::Event ServiceStartedWithHeader(int64_t at, std::string_view header) {
   return e;
 }
 
-// INTERFACE §9: client_state, then the --match-header SIP header, then the phone.
+// README "How a call finds its intake": client_state, then the --match-header SIP header, then the phone.
 TEST(MatchTest, TheSipHeaderNamesTheIntakeExactly) {
   ProjectionHarness h;
   h.Apply(IntakeCreated(kT0, "by-header", "+15550000077"));  // another number: the header decides

@@ -1,5 +1,5 @@
 // Projection persistence on a real EventStore, and the Projector thread that tails the log.
-#include "projector/projector.h"
+#include "projector/projection/projector.h"
 
 #include <gtest/gtest.h>
 
@@ -9,10 +9,10 @@
 #include "fakes/faulty_store.h"
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
-#include "projector/event_builders.h"
-#include "projector/projection_harness.h"
-#include "projector/projection_keys.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
+#include "projector/projection/projection_keys.h"
+#include "projector/projection_harness.h"
 
 namespace callrec::projector {
 namespace {

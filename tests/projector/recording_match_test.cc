@@ -1,4 +1,4 @@
-#include "projector/recording_match.h"
+#include "projector/actor/recording_match.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "projector/recording_storage.h"
+#include "projector/clients/recording_storage.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,10 +12,10 @@
 #include <sstream>
 
 #include "fakes/manual_clock.h"
-#include "projector/curl_transport.h"
-#include "projector/loopback_server.h"
-#include "projector/media.h"
 #include "matchers/status_matchers.h"
+#include "projector/clients/curl_transport.h"
+#include "projector/clients/media.h"
+#include "projector/loopback_server.h"
 
 namespace callrec::projector {
 namespace {

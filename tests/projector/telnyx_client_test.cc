@@ -1,4 +1,4 @@
-#include "projector/telnyx_client.h"
+#include "projector/clients/telnyx_client.h"
 
 #include <gtest/gtest.h>
 

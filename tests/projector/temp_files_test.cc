@@ -1,5 +1,5 @@
 // RemoveInterruptedCopies: what a crash mid-copy leaves goes, everything else stays.
-#include "projector/temp_files.h"
+#include "projector/clients/temp_files.h"
 
 #include <gtest/gtest.h>
 

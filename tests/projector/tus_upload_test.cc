@@ -2,7 +2,7 @@
 // from the server's offset after a broken PATCH (no byte sent twice), 409 resynchronisation,
 // the fallback from a single upload refused as too large, expiry. Chunks are 64 KiB here (the
 // sim is configured alike) so the files stay small; production uses Supabase's 6 MB.
-#include "projector/tus_upload.h"
+#include "projector/clients/tus_upload.h"
 
 #include <gtest/gtest.h>
 
@@ -13,10 +13,10 @@
 
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
-#include "projector/curl_transport.h"
-#include "projector/media.h"
-#include "projector/recording_storage.h"
-#include "tools/telnyx_sim.h"
+#include "projector/clients/curl_transport.h"
+#include "projector/clients/media.h"
+#include "projector/clients/recording_storage.h"
+#include "telnyx_sim/server.h"
 
 namespace callrec::projector {
 namespace {
@@ -37,11 +37,11 @@ std::string RandomBytes(size_t n) {
 class TusUploadTest : public ::testing::Test {
  protected:
   // A sim whose TUS chunk rule is kChunk; `tweak` adjusts its config first.
-  void StartSim(const std::function<void(tools::SimConfig&)>& tweak = {}) {
-    tools::SimConfig config;
+  void StartSim(const std::function<void(telnyx_sim::SimConfig&)>& tweak = {}) {
+    telnyx_sim::SimConfig config;
     config.storage_tus_chunk_bytes = kChunk;
     if (tweak) tweak(config);
-    auto sim = tools::TelnyxSim::Start(config, sim_clock());
+    auto sim = telnyx_sim::TelnyxSim::Start(config, sim_clock());
     ASSERT_TRUE(sim.ok()) << sim.status().ToString();
     sim_ = std::move(sim).value();
   }
@@ -83,7 +83,7 @@ class TusUploadTest : public ::testing::Test {
   testing::ManualClock manual_clock_;
   testing::TempDir dir_;
   // The sim outlives the transport, so no kept-alive connection holds the sim's shutdown.
-  std::unique_ptr<tools::TelnyxSim> sim_;
+  std::unique_ptr<telnyx_sim::TelnyxSim> sim_;
   CurlTransport transport_;
 };
 
@@ -116,7 +116,7 @@ TEST_F(TusUploadTest, ChunksOfTheWrongSizeAreRefused) {
 }
 
 TEST_F(TusUploadTest, ABrokenPatchResumesFromTheServerOffsetNeverSendingABytesTwice) {
-  StartSim([](tools::SimConfig& c) {
+  StartSim([](telnyx_sim::SimConfig& c) {
     c.faults.storage_tus_break_next = 2;
     c.faults.storage_tus_break_after = 10000;
   });
@@ -164,7 +164,7 @@ TEST_F(TusUploadTest, AnUnknownUploadIsNotFound) {
 // Supabase's 400 {"statusCode":"413"} for a single POST over the limit: the resumable upload
 // takes it (one short chunk is fine: it is the last).
 TEST_F(TusUploadTest, ASingleUploadRefusedAsTooLargeGoesResumable) {
-  StartSim([](tools::SimConfig& c) {
+  StartSim([](telnyx_sim::SimConfig& c) {
     c.storage_max_bytes = 100 << 10;
     c.storage_tus_chunk_bytes = kTusChunkBytes;
   });
@@ -177,7 +177,7 @@ TEST_F(TusUploadTest, ASingleUploadRefusedAsTooLargeGoesResumable) {
 }
 
 TEST_F(TusUploadTest, TooLargeForTheResumableUploadTooIsTooLarge) {
-  StartSim([](tools::SimConfig& c) {
+  StartSim([](telnyx_sim::SimConfig& c) {
     c.storage_max_bytes = 10 << 10;
     c.storage_tus_max_bytes = 20 << 10;
   });
@@ -191,7 +191,7 @@ TEST_F(TusUploadTest, TooLargeForTheResumableUploadTooIsTooLarge) {
 // A Store that gives up (the connection keeps breaking before any byte lands) leaves its
 // upload; the next Store of the same bytes resumes it instead of creating another.
 TEST_F(TusUploadTest, AFailedStoreLeavesItsUploadForTheNextToResume) {
-  StartSim([](tools::SimConfig& c) {
+  StartSim([](telnyx_sim::SimConfig& c) {
     c.faults.storage_tus_break_next = 5;
     c.faults.storage_tus_break_after = 0;
   });
@@ -212,7 +212,7 @@ class TusExpiryTest : public TusUploadTest {
 };
 
 TEST_F(TusExpiryTest, AnExpiredUploadIsReplacedByANewOne) {
-  StartSim([](tools::SimConfig& c) {
+  StartSim([](telnyx_sim::SimConfig& c) {
     c.faults.storage_tus_break_next = 5;
     c.faults.storage_tus_break_after = 0;
   });

@@ -1,4 +1,4 @@
-#include "projector/webhook_facts.h"
+#include "projector/projection/webhook_facts.h"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "core/time_format.h"
-#include "projector/event_builders.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
 
 namespace callrec::projector {
 namespace {

@@ -65,7 +65,7 @@ TEST_F(AuditCli, TimelineTellsTheStoryOneLinePerEvent) {
   // The call.initiated came before the answer bound the call: linked afterwards, shown in order.
   EXPECT_EQ(sources[1], "telnyx.webhook");
   EXPECT_EQ(summaries[1], "call.initiated, patient …3456, call v3:…Yw2a");
-  // The answer that bound the call says how (INTERFACE §9) and which way the call went.
+  // The answer that bound the call says how (README "How a call finds its intake") and which way the call went.
   EXPECT_EQ(summaries[2],
             "call.answered, patient …3456, call v3:…Yw2a — matched by phone; outgoing (from call.initiated)");
   EXPECT_EQ(summaries[3], "record_start → 200 in 12 ms");

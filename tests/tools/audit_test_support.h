@@ -21,9 +21,9 @@
 #include "core/event_store.h"
 #include "fakes/manual_clock.h"
 #include "fakes/run_command.h"
-#include "projector/event_builders.h"
-#include "projector/projector.h"
 #include "matchers/status_matchers.h"
+#include "projector/event_builders.h"
+#include "projector/projection/projector.h"
 
 namespace callrec::testing {
 

@@ -1,5 +1,5 @@
 // `callrec replay [--verify]` as an operator runs it: the real binary over real stores whose
-// derived data the real projector wrote (INTERFACE §5: a replay gives the same state byte for
+// derived data the real projector wrote (docs/ARCHITECTURE.md "Flow": a replay gives the same state byte for
 // byte and performs no API call; §6: refuses while the store is held, --verify exits 1 on any
 // difference, progress and events/s on long runs).
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include "fakes/run_command.h"
 #include "fakes/temp_dir.h"
 #include "tools/audit_test_support.h"
-#include "tools/telnyx_sim.h"
+#include "telnyx_sim/server.h"
 #include "matchers/status_matchers.h"
 
 namespace callrec::testing {
@@ -364,7 +364,7 @@ TEST(ReplayCli, PerformsNoApiCallEvenWithEveryEndpointConfigured) {
   ASSERT_TRUE(Contains(DerivedSnapshot(dir.path()).at("intake/intake_1"), "\"state\":\"ended\""));
 
   ManualClock clock;
-  auto sim = tools::TelnyxSim::Start(tools::SimConfig{}, clock);
+  auto sim = telnyx_sim::TelnyxSim::Start(telnyx_sim::SimConfig{}, clock);
   ASSERT_OK(sim);
   const std::string base = (*sim)->base_url();
   std::vector<std::string> env = {"CALLREC_DATA_DIR=" + dir.path(), "TELNYX_API_BASE=" + base,
