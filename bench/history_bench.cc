@@ -1,6 +1,10 @@
 // history_bench — how replay and the audit CLI scale with the size of the log.
 //
 //   build/history_bench [--events 1000000] [--repeat 3] [--timelines 1000] [--dir D] [--keep] [--reuse]
+//                       [--timeline-only]
+//
+// --timeline-only (with --reuse) measures only the LoadTimeline latencies: seconds instead of
+// minutes, so it can be taken again in a quiet moment.
 //
 // --reuse measures a store an earlier `--keep` run left in D (same --events) instead of writing
 // it again: the generator runs without writing, for the intake ids.
@@ -21,6 +25,7 @@
 // child's ru_maxrss, i.e. its VmHWM).
 // A program, not a test: scripts/bench runs it.
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +56,7 @@ struct Options {
   uint64_t events = 1'000'000;
   int repeat = 3;
   int timelines = 1000;
+  bool timeline_only = false;
   int cli_runs = 5;
   std::string dir;
   bool keep = false;
@@ -173,26 +179,27 @@ struct Spawned {
   std::string out;
 };
 
-// Runs argv with stdin and stderr on /dev/null, capturing stdout; wall time from fork to exit,
-// the child's CPU time and peak RSS from wait4.
+// Runs argv with stdin and stderr on /dev/null, capturing stdout; wall time from spawn to exit,
+// the child's CPU time and peak RSS from wait4. posix_spawn, not fork: a forked child's peak RSS
+// starts at this (large) process's and survives execve, so ru_maxrss reported ours, not replay's.
 Spawned Run(const std::vector<std::string>& argv) {
   Spawned r;
   int out[2];
   if (::pipe(out) != 0) Die("pipe");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   auto t0 = Steady::now();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 0);
-    ::dup2(devnull, 2);
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
+  pid_t pid = 0;
+  int spawned = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) Die("spawn " + argv[0]);
   ::close(out[1]);
   char buf[4096];
   for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) r.out.append(buf, size_t(n));
@@ -230,7 +237,8 @@ Options ParseOptions(int argc, char** argv) {
     else if (flag == "--dir") o.dir = value();
     else if (flag == "--keep") o.keep = true;
     else if (flag == "--reuse") o.reuse = o.keep = true;
-    else Die("unknown flag " + flag + " (--events N --repeat R --timelines K --dir D --keep --reuse)");
+    else if (flag == "--timeline-only") o.timeline_only = true;
+    else Die("unknown flag " + flag + " (--events N --repeat R --timelines K --dir D --keep --reuse --timeline-only)");
   }
   if (o.events < 100) Die("--events must be at least 100");
   if (o.dir.empty()) o.dir = (std::filesystem::temp_directory_path() / "callrec-history-bench").string();
@@ -302,6 +310,14 @@ int main(int argc, char** argv) {
               (unsigned long long)g.events, g.intake_ids.size(), double(g.payload_bytes) / double(g.events),
               double(g.payload_bytes) / 1e6, g.seconds, double(g.events) / g.seconds);
   std::fflush(stdout);
+  if (o.timeline_only) {
+    size_t events = 0;
+    std::vector<double> us = MeasureTimelines(o, g.intake_ids, events);
+    std::printf("  LoadTimeline x%d random intakes (%.1f events each): median %.0f us, p99 %.0f us, max %.0f us "
+                "(target p99 <= 1 ms)\n", o.timelines, double(events) / double(o.timelines), us[us.size() / 2],
+                us[us.size() * 99 / 100], us.back());
+    return 0;
+  }
 
   // ---- opening and iterating ----
   // The first open after the writer closed replays its write-ahead log (as after `serve` stops).
