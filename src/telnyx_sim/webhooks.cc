@@ -193,8 +193,9 @@ std::vector<DeliveryRecord> WebhookDispatcher::Records() const {
 
 bool WebhookDispatcher::WaitIdle(std::chrono::milliseconds timeout) {
   core::MutexLock lock(mu_);
-  return cv_.wait_for(lock, timeout,
-                      [&]() REQUIRES(mu_) { return ready_.empty() && delayed_.empty() && !in_flight_; });
+  return cv_.wait_for(lock, timeout, [&]() REQUIRES(mu_) {
+    return ready_.empty() && delayed_.empty() && !in_flight_;
+  });
 }
 
 bool WebhookDispatcher::WaitForAttempts(size_t n, std::chrono::milliseconds timeout) {
