@@ -188,7 +188,7 @@ void SimWorld::Hangup(Call& call) {
   call.held_answered.reset();
 
   // Recordings stop at hangup and are saved recording_delay later, or never when missing.
-  auto finish = [&](const std::string& id, int64_t delay, bool missing) {
+  auto finish = [&](const std::string& id, int64_t delay, bool missing) REQUIRES(mu_) {
     SimRecording& rec = recordings_.at(id);
     rec.ended_ms = now;
     if (rec.max_length_ms > 0) rec.ended_ms = std::min(now, rec.started_ms + rec.max_length_ms);
