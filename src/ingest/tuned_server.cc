@@ -8,14 +8,14 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
+#include <condition_variable>  // std::condition_variable_any
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "core/log.h"
+#include "core/thread_annotations.h"
 #include "ingest/connection_stream.h"
 
 namespace callrec::ingest {
@@ -43,7 +43,7 @@ class WorkerPool final : public httplib::TaskQueue {
 
   void enqueue(std::function<void()> fn) override {
     {
-      std::lock_guard lock(mu_);
+      core::MutexLock lock(mu_);
       // Idle workers are about to take queued jobs: only the rest count against the cap.
       if (jobs_.size() < max_pending_ + idle_ && !shutdown_) {
         jobs_.push_back(std::move(fn));
@@ -61,7 +61,7 @@ class WorkerPool final : public httplib::TaskQueue {
   // joins the workers, which finish the requests they are serving.
   void shutdown() override {
     {
-      std::lock_guard lock(mu_);
+      core::MutexLock lock(mu_);
       shutdown_ = true;
     }
     cv_.notify_all();
@@ -73,10 +73,10 @@ class WorkerPool final : public httplib::TaskQueue {
     for (;;) {
       std::function<void()> fn;
       {
-        std::unique_lock lock(mu_);
+        core::MutexLock lock(mu_);
         ++idle_;
         SetWaiting();
-        cv_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
+        cv_.wait(lock, [&]() REQUIRES(mu_) { return !jobs_.empty() || shutdown_; });
         --idle_;
         if (jobs_.empty()) return;  // shutdown_ and nothing left
         fn = std::move(jobs_.front());
@@ -87,8 +87,8 @@ class WorkerPool final : public httplib::TaskQueue {
     }
   }
 
-  // Connections no idle worker is about to take. Requires: mu_ held.
-  void SetWaiting() {
+  // Connections no idle worker is about to take.
+  void SetWaiting() REQUIRES(mu_) {
     size_t n = jobs_.size() > idle_ ? jobs_.size() - idle_ : 0;
     waiting_.store(n, std::memory_order_relaxed);
     if (waiting_gauge_ != nullptr) waiting_gauge_->Set(int64_t(n));
@@ -97,11 +97,11 @@ class WorkerPool final : public httplib::TaskQueue {
   const size_t max_pending_;
   std::atomic<size_t>& waiting_;
   core::Gauge* const waiting_gauge_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // GUARDED_BY(mu_)
-  bool shutdown_ = false;                    // GUARDED_BY(mu_)
-  size_t idle_ = 0;                          // GUARDED_BY(mu_): workers waiting for a job
+  core::Mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
+  bool shutdown_ GUARDED_BY(mu_) = false;
+  size_t idle_ GUARDED_BY(mu_) = 0;  // workers waiting for a job
   std::vector<std::thread> threads_;
 };
 

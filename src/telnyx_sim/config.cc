@@ -288,18 +288,18 @@ std::string CallIdsToJson(const CallIds& ids) {
 }
 
 SimFaults FaultBox::Get() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return faults_;
 }
 
 Result<std::string> FaultBox::Apply(std::string_view json) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   CALLREC_RETURN_IF_ERROR(ApplyFaultsJson(json, defaults_, faults_));
   return FaultsToJson(faults_);
 }
 
 bool FaultBox::TakeRateLimit(SimFaults* snapshot) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (faults_.rate_limit_next <= 0) return false;
   --faults_.rate_limit_next;
   *snapshot = faults_;
@@ -307,35 +307,35 @@ bool FaultBox::TakeRateLimit(SimFaults* snapshot) {
 }
 
 int FaultBox::TakeServerError() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (faults_.server_error_next <= 0) return 0;
   --faults_.server_error_next;
   return faults_.server_error_status;
 }
 
 int FaultBox::TakeStorageError() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (faults_.storage_error_next <= 0) return 0;
   --faults_.storage_error_next;
   return faults_.storage_error_status;
 }
 
 int FaultBox::TakeTusBreak() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (faults_.storage_tus_break_next <= 0) return -1;
   --faults_.storage_tus_break_next;
   return faults_.storage_tus_break_after;
 }
 
 bool FaultBox::TakeRecordStart90020() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (faults_.record_start_90020_next <= 0) return false;
   --faults_.record_start_90020_next;
   return true;
 }
 
 bool FaultBox::TakeRecordStartLoseAnswer() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (faults_.record_start_lose_answer_next <= 0) return false;
   --faults_.record_start_lose_answer_next;
   return true;

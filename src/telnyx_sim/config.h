@@ -10,13 +10,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 
 namespace callrec::telnyx_sim {
 
@@ -169,9 +169,9 @@ class FaultBox {
   bool TakeRecordStartLoseAnswer();
 
  private:
-  mutable std::mutex mu_;
+  mutable core::Mutex mu_;
   const SimFaults defaults_;
-  SimFaults faults_;  // guarded by mu_
+  SimFaults faults_ GUARDED_BY(mu_);
 };
 
 }  // namespace callrec::telnyx_sim

@@ -136,7 +136,7 @@ bool SimWorld::Matches(const SimRecording& rec, const RecordingFilter& f) const 
 
 RecordingPage SimWorld::ListRecordings(const RecordingFilter& filter, int page_number,
                                        int page_size) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   int64_t now = clock_.WallMillis();
   std::vector<const SimRecording*> hits;
   for (const auto& [id, rec] : recordings_)
@@ -164,14 +164,14 @@ const SimRecording* SimWorld::VisibleLocked(std::string_view id, int64_t now) co
 }
 
 std::optional<SimRecording> SimWorld::GetRecording(std::string_view id) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   const SimRecording* rec = VisibleLocked(id, clock_.WallMillis());
   if (rec == nullptr) return std::nullopt;
   return *rec;
 }
 
 std::optional<SimRecording> SimWorld::DeleteRecording(std::string_view id) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   const SimRecording* found = VisibleLocked(id, clock_.WallMillis());
   if (found == nullptr) return std::nullopt;
   SimRecording rec = *found;
@@ -181,7 +181,7 @@ std::optional<SimRecording> SimWorld::DeleteRecording(std::string_view id) {
 }
 
 std::optional<SimRecording> SimWorld::FindByMediaPath(std::string_view path) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   auto it = media_index_.find(path);
   if (it == media_index_.end()) return std::nullopt;
   const SimRecording* rec = VisibleLocked(it->second, clock_.WallMillis());
@@ -190,7 +190,7 @@ std::optional<SimRecording> SimWorld::FindByMediaPath(std::string_view path) {
 }
 
 size_t SimWorld::recording_count() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return recordings_.size();
 }
 

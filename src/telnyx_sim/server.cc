@@ -134,7 +134,7 @@ Status TelnyxSim::Init() {
 
 void TelnyxSim::Stop() {
   {
-    std::lock_guard lock(sched_mu_);
+    core::MutexLock lock(sched_mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -147,23 +147,27 @@ void TelnyxSim::Stop() {
 
 void TelnyxSim::Kick() {
   {
-    std::lock_guard lock(sched_mu_);
+    core::MutexLock lock(sched_mu_);
     kicked_ = true;
   }
   sched_cv_.notify_all();
 }
 
 void TelnyxSim::RunScheduler() {
-  std::unique_lock lock(sched_mu_);
+  core::MutexLock lock(sched_mu_);
   while (!stopped_) {
     kicked_ = false;
-    lock.unlock();
+    sched_mu_.Unlock();
     bool pending = world_->RunDue();
-    lock.lock();
+    sched_mu_.Lock();
     // Due times are on the injected clock, which a test may move at any moment: while steps
     // are pending, look again every few ms instead of sleeping until the computed time.
-    if (pending) sched_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return stopped_; });
-    else sched_cv_.wait(lock, [&] { return stopped_ || kicked_; });
+    if (pending) {
+      sched_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                         [&]() REQUIRES(sched_mu_) { return stopped_; });
+    } else {
+      sched_cv_.wait(lock, [&]() REQUIRES(sched_mu_) { return stopped_ || kicked_; });
+    }
   }
 }
 

@@ -27,10 +27,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <condition_variable>  // std::condition_variable_any
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -38,6 +37,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "telnyx_sim/config.h"
 #include "telnyx_sim/crypto.h"
 #include "telnyx_sim/media.h"
@@ -131,10 +131,10 @@ class TelnyxSim {
   std::thread listen_thread_;
   std::thread scheduler_thread_;
 
-  std::mutex sched_mu_;
-  std::condition_variable sched_cv_;
-  bool kicked_ = false;   // guarded by sched_mu_
-  bool stopped_ = false;  // guarded by sched_mu_
+  core::Mutex sched_mu_;
+  std::condition_variable_any sched_cv_;
+  bool kicked_ GUARDED_BY(sched_mu_) = false;
+  bool stopped_ GUARDED_BY(sched_mu_) = false;
 };
 
 }  // namespace callrec::telnyx_sim

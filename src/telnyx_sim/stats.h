@@ -9,28 +9,28 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "core/json.h"
+#include "core/thread_annotations.h"
 
 namespace callrec::telnyx_sim {
 
 class SimStats {
  public:
   void Count(std::string_view route) {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     ++counts_[std::string(route)];
   }
   uint64_t Get(std::string_view route) const {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     auto it = counts_.find(route);
     return it == counts_.end() ? 0 : it->second;
   }
   // Sum over routes starting with `prefix` after the method, e.g. "/v2/".
   uint64_t SumWithPathPrefix(std::string_view prefix) const {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     uint64_t total = 0;
     for (const auto& [route, n] : counts_) {
       size_t space = route.find(' ');
@@ -40,12 +40,12 @@ class SimStats {
     return total;
   }
   void Reset() {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     counts_.clear();
   }
   // {"<route>":N,...} in route order.
   std::string ToJson() const {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     core::JsonWriter w;
     w.BeginObject();
     for (const auto& [route, n] : counts_) w.Key(route).Uint(n);
@@ -54,8 +54,8 @@ class SimStats {
   }
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, uint64_t, std::less<>> counts_;
+  mutable core::Mutex mu_;
+  std::map<std::string, uint64_t, std::less<>> counts_ GUARDED_BY(mu_);
 };
 
 }  // namespace callrec::telnyx_sim

@@ -194,7 +194,7 @@ bool SimStorage::PutObject(const std::string& key, std::string bytes, std::strin
   obj->bytes = std::move(bytes);
   obj->content_type = content_type.empty() ? "application/octet-stream" : std::move(content_type);
   obj->updated_ms = clock_.WallMillis();
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   auto it = objects_.find(key);
   bool exists = it != objects_.end();
   if (!replace && exists && !upsert) {
@@ -217,7 +217,7 @@ void SimStorage::Download(const httplib::Request& req, httplib::Response& res, b
   if (!Admit(req, res, is_public)) return;
   std::shared_ptr<const Object> obj;
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     auto it = objects_.find(std::string(req.matches[1]) + "/" + std::string(req.matches[2]));
     if (it != objects_.end()) obj = it->second;
   }
@@ -233,7 +233,7 @@ void SimStorage::Remove(const httplib::Request& req, httplib::Response& res) {
   if (!Authorized(req, res) || !Admit(req, res, false)) return;
   size_t erased;
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     erased = objects_.erase(std::string(req.matches[1]) + "/" + std::string(req.matches[2]));
   }
   if (erased == 0) {
@@ -338,7 +338,7 @@ void SimStorage::TusCreate(const httplib::Request& req, httplib::Response& res) 
     return TusError(res, 400, "Invalid key: " + upload->object_name);
   const std::string id = UrlSafeId();
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (!upload->upsert && objects_.count(upload->bucket + "/" + upload->object_name) > 0)
       return TusError(res, 409, "The resource already exists");
     uploads_[id] = upload;
@@ -353,7 +353,7 @@ std::shared_ptr<SimStorage::TusUpload> SimStorage::FindUpload(const httplib::Req
                                                               httplib::Response& res) {
   std::shared_ptr<TusUpload> upload;
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     auto it = uploads_.find(req.matches[1]);
     if (it != uploads_.end()) upload = it->second;
   }
@@ -374,7 +374,7 @@ void SimStorage::TusHead(const httplib::Request& req, httplib::Response& res) {
     return TusError(res, status, "simulated storage failure (telnyx-sim fault)");
   auto upload = FindUpload(req, res);
   if (upload == nullptr) return;
-  std::lock_guard lock(upload->mu);
+  core::MutexLock lock(upload->mu);
   res.status = 200;
   res.set_header("Tus-Resumable", "1.0.0");
   res.set_header("Cache-Control", "no-store");
@@ -408,7 +408,7 @@ void SimStorage::TusPatch(const httplib::Request& req, httplib::Response& res,
   }
   auto upload = FindUpload(req, res);
   if (upload == nullptr) return drain();
-  std::lock_guard lock(upload->mu);
+  core::MutexLock lock(upload->mu);
   if (auto [status, reason] = PatchRefusal(*offset, *declared, upload->offset, upload->length,
                                            config_.storage_tus_chunk_bytes);
       status != 0) {
@@ -417,7 +417,7 @@ void SimStorage::TusPatch(const httplib::Request& req, httplib::Response& res,
   }
   int keep = faults_.TakeTusBreak();  // -1: no break
   uint64_t read = 0;
-  reader([&](const char* data, size_t n) {
+  reader([&](const char* data, size_t n) REQUIRES(upload->mu) {
     tus_received_ += n;
     size_t take = keep < 0 ? n : size_t(std::min<uint64_t>(n, uint64_t(keep) > read ? uint64_t(keep) - read : 0));
     upload->bytes.append(data, take);
@@ -446,14 +446,14 @@ void SimStorage::TusPatch(const httplib::Request& req, httplib::Response& res,
 
 std::optional<std::string> SimStorage::GetObjectForTest(const std::string& bucket,
                                                         const std::string& path) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   auto it = objects_.find(bucket + "/" + path);
   if (it == objects_.end()) return std::nullopt;
   return it->second->bytes;
 }
 
 size_t SimStorage::object_count() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return objects_.size();
 }
 

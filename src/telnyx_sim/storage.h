@@ -33,11 +33,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "core/clock.h"
+#include "core/thread_annotations.h"
 #include "telnyx_sim/config.h"
 #include "telnyx_sim/stats.h"
 
@@ -83,9 +83,9 @@ class SimStorage {
     bool upsert = false;
     uint64_t length = 0;
     int64_t expires_ms = 0;
-    std::mutex mu;        // one PATCH at a time, as Supabase's upload lock does
-    uint64_t offset = 0;  // bytes received; guarded by mu
-    std::string bytes;    // those bytes until the upload completes; guarded by mu
+    core::Mutex mu;  // one PATCH at a time, as Supabase's upload lock does
+    uint64_t offset GUARDED_BY(mu) = 0;  // bytes received
+    std::string bytes GUARDED_BY(mu);    // those bytes until the upload completes
   };
   void Upload(const httplib::Request& req, httplib::Response& res, bool replace,
               const std::string& body);
@@ -109,9 +109,9 @@ class SimStorage {
   core::Clock& clock_;
   FaultBox& faults_;
   SimStats& stats_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const Object>> objects_;  // "bucket/path"; guarded by mu_
-  std::map<std::string, std::shared_ptr<TusUpload>> uploads_;     // by upload id; guarded by mu_
+  core::Mutex mu_;  // taken after a TusUpload's mu when both are held
+  std::map<std::string, std::shared_ptr<const Object>> objects_ GUARDED_BY(mu_);  // "bucket/path"
+  std::map<std::string, std::shared_ptr<TusUpload>> uploads_ GUARDED_BY(mu_);     // by upload id
   std::atomic<uint64_t> tus_received_{0};
   std::atomic<uint64_t> tus_stored_{0};
 };

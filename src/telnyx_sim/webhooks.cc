@@ -156,7 +156,7 @@ void WebhookDispatcher::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void WebhookDispatcher::Stop() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     stop_ = true;
     ready_.clear();
     delayed_.clear();
@@ -175,7 +175,7 @@ void WebhookDispatcher::Emit(const std::string& url, std::string data_json, bool
   }
   p.data_json = std::move(data_json);
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (stop_) return;
     ready_.push_back(p);
     if (duplicate) {
@@ -187,19 +187,20 @@ void WebhookDispatcher::Emit(const std::string& url, std::string data_json, bool
 }
 
 std::vector<DeliveryRecord> WebhookDispatcher::Records() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return records_;
 }
 
 bool WebhookDispatcher::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout,
-                      [&] { return ready_.empty() && delayed_.empty() && !in_flight_; });
+  core::MutexLock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&]() REQUIRES(mu_) {
+    return ready_.empty() && delayed_.empty() && !in_flight_;
+  });
 }
 
 bool WebhookDispatcher::WaitForAttempts(size_t n, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return records_.size() >= n; });
+  core::MutexLock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&]() REQUIRES(mu_) { return records_.size() >= n; });
 }
 
 void WebhookDispatcher::PromoteDue() {
@@ -215,7 +216,7 @@ void WebhookDispatcher::PromoteDue() {
 }
 
 void WebhookDispatcher::Run() {
-  std::unique_lock lock(mu_);
+  core::MutexLock lock(mu_);
   while (!stop_) {
     PromoteDue();
     if (ready_.empty()) {
@@ -227,9 +228,9 @@ void WebhookDispatcher::Run() {
     Pending p = std::move(ready_.front());
     ready_.pop_front();
     in_flight_ = true;
-    lock.unlock();
+    mu_.Unlock();
     DeliveryRecord rec = Deliver(p);
-    lock.lock();
+    mu_.Lock();
     in_flight_ = false;
     bool delivered = rec.status >= 200 && rec.status < 300;
     records_.push_back(std::move(rec));

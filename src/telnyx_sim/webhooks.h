@@ -15,16 +15,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <condition_variable>  // std::condition_variable_any
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/thread_annotations.h"
 #include "telnyx_sim/config.h"
 #include "telnyx_sim/crypto.h"
 
@@ -118,20 +118,20 @@ class WebhookDispatcher final : public WebhookSink {
     int64_t due_ms = 0;  // clock wall time; 0: now
   };
   void Run();
-  // Moves retries whose time has come to the back of ready_. Requires: mu_ held.
-  void PromoteDue();
+  // Moves retries whose time has come to the back of ready_.
+  void PromoteDue() REQUIRES(mu_);
   DeliveryRecord Deliver(const Pending& p);
 
   core::Clock& clock_;
   const Ed25519Signer& signer_;
   const Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> ready_;      // guarded by mu_
-  std::vector<Pending> delayed_;   // guarded by mu_: retries waiting for due_ms
-  std::vector<DeliveryRecord> records_;  // guarded by mu_
-  bool in_flight_ = false;         // guarded by mu_
-  bool stop_ = false;              // guarded by mu_
+  mutable core::Mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<Pending> ready_ GUARDED_BY(mu_);
+  std::vector<Pending> delayed_ GUARDED_BY(mu_);  // retries waiting for due_ms
+  std::vector<DeliveryRecord> records_ GUARDED_BY(mu_);
+  bool in_flight_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -97,7 +97,7 @@ CallIds SimWorld::PlaceCall(const CallSpec& spec) {
   call->webhook_url = spec.webhook_url.empty() ? config_.default_webhook_url : spec.webhook_url;
   call->connection_id = spec.connection_id.empty() ? config_.connection_id : spec.connection_id;
   call->client_state = spec.client_state;
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   int64_t now = clock_.WallMillis();
   call->start_ms = now;
   CallIds ids = call->ids;
@@ -115,7 +115,7 @@ CallIds SimWorld::PlaceCall(const CallSpec& spec) {
 }
 
 Status SimWorld::AnswerCall(std::string_view call_control_id) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   Call* call = FindCall(call_control_id);
   if (call == nullptr) return Status::NotFound("no such call");
   if (call->state != Call::State::kInitiated)
@@ -125,7 +125,7 @@ Status SimWorld::AnswerCall(std::string_view call_control_id) {
 }
 
 Status SimWorld::HangupCall(std::string_view call_control_id) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   Call* call = FindCall(call_control_id);
   if (call == nullptr) return Status::NotFound("no such call");
   if (call->state == Call::State::kHangup) return Status::FailedPrecondition("the call has ended");
@@ -134,7 +134,7 @@ Status SimWorld::HangupCall(std::string_view call_control_id) {
 }
 
 bool SimWorld::RunDue() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   int64_t now = clock_.WallMillis();
   while (!timeline_.empty() && timeline_.begin()->first <= now) {
     Due due = timeline_.begin()->second;
@@ -188,7 +188,7 @@ void SimWorld::Hangup(Call& call) {
   call.held_answered.reset();
 
   // Recordings stop at hangup and are saved recording_delay later, or never when missing.
-  auto finish = [&](const std::string& id, int64_t delay, bool missing) {
+  auto finish = [&](const std::string& id, int64_t delay, bool missing) REQUIRES(mu_) {
     SimRecording& rec = recordings_.at(id);
     rec.ended_ms = now;
     if (rec.max_length_ms > 0) rec.ended_ms = std::min(now, rec.started_ms + rec.max_length_ms);
@@ -245,7 +245,7 @@ WebhookCall SimWorld::ToWebhookCall(const Call& call) const {
 }
 
 std::optional<std::string> SimWorld::CallStatusJson(std::string_view call_control_id) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   Call* call = FindCall(call_control_id);
   int64_t now = clock_.WallMillis();
   if (call == nullptr) return std::nullopt;
@@ -268,7 +268,7 @@ std::optional<std::string> SimWorld::CallStatusJson(std::string_view call_contro
 }
 
 std::optional<std::string> SimWorld::CallJson(std::string_view call_control_id) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   Call* call = FindCall(call_control_id);
   if (call == nullptr) return std::nullopt;
   static constexpr const char* kStates[] = {"initiated", "answered", "hangup"};
@@ -292,7 +292,7 @@ std::optional<std::string> SimWorld::CallJson(std::string_view call_control_id) 
 
 std::optional<ApiError> SimWorld::RecordStart(std::string_view call_control_id,
                                               const RecordStartParams& params) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   Call* call = FindCall(call_control_id);
   if (call == nullptr)
     return CallError("90015", "Invalid Call Control ID",

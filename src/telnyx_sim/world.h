@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "telnyx_sim/config.h"
 #include "telnyx_sim/media.h"
 #include "telnyx_sim/webhooks.h"
@@ -138,19 +138,19 @@ class SimWorld {
     std::string id;  // call_control_id, or recording id for kRecordingReady
   };
 
-  // Requires: mu_ held (all below).
-  Call* FindCall(std::string_view call_control_id);
-  void Answer(Call& call);
-  void Hangup(Call& call);
-  void Emit(const Call& call, std::string data_json);
-  WebhookCall ToWebhookCall(const Call& call) const;
+  // All below run with mu_ held.
+  Call* FindCall(std::string_view call_control_id) REQUIRES(mu_);
+  void Answer(Call& call) REQUIRES(mu_);
+  void Hangup(Call& call) REQUIRES(mu_);
+  void Emit(const Call& call, std::string data_json) REQUIRES(mu_);
+  WebhookCall ToWebhookCall(const Call& call) const REQUIRES(mu_);
   SimRecording& AddRecording(Call& call, const std::string& format, const std::string& channels,
-                             const std::string& file_name, int64_t max_length_s);
-  void AddForeignRecordings(Call& call, const SimRecording& real, int count);
-  void RecordingReady(const std::string& recording_id);
-  bool Matches(const SimRecording& rec, const RecordingFilter& filter) const;
+                             const std::string& file_name, int64_t max_length_s) REQUIRES(mu_);
+  void AddForeignRecordings(Call& call, const SimRecording& real, int count) REQUIRES(mu_);
+  void RecordingReady(const std::string& recording_id) REQUIRES(mu_);
+  bool Matches(const SimRecording& rec, const RecordingFilter& filter) const REQUIRES(mu_);
   // The recording if it exists and is visible at `now`; else nullptr.
-  const SimRecording* VisibleLocked(std::string_view id, int64_t now) const;
+  const SimRecording* VisibleLocked(std::string_view id, int64_t now) const REQUIRES(mu_);
 
   const SimConfig& config_;
   core::Clock& clock_;
@@ -159,11 +159,11 @@ class SimWorld {
   const MediaUrlSigner& signer_;
   const std::string base_url_;
 
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Call>, std::less<>> calls_;    // by call_control_id
-  std::map<std::string, SimRecording, std::less<>> recordings_;        // by id
-  std::map<std::string, std::string, std::less<>> media_index_;        // media path -> id
-  std::multimap<int64_t, Due> timeline_;                               // by due wall ms
+  core::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Call>, std::less<>> calls_ GUARDED_BY(mu_);  // by call_control_id
+  std::map<std::string, SimRecording, std::less<>> recordings_ GUARDED_BY(mu_);      // by id
+  std::map<std::string, std::string, std::less<>> media_index_ GUARDED_BY(mu_);      // media path -> id
+  std::multimap<int64_t, Due> timeline_ GUARDED_BY(mu_);                             // by due wall ms
 };
 
 }  // namespace callrec::telnyx_sim
