@@ -47,6 +47,18 @@ constexpr const char* kInsert =
 
 PgParam OptionalBytes(const std::string& s) { return s.empty() ? PgParam::Null() : PgParam::Bytes(s); }
 
+// Opens the append transaction holding the head row's lock (every writer takes it, so seqs are
+// assigned in commit order); the log's last seq. Rolled back on failure.
+core::Result<uint64_t> BeginAtHead(PgConn& pg) {
+  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
+  auto head = pg.Run(kLockHead);
+  if (!head.ok() || head->rows() != 1) {
+    pg.Rollback();
+    return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
+  }
+  return head->u64(0, 0);
+}
+
 // One element of a text-format bytea[] literal: "\\x<hex>" (the array quoting halves the
 // backslashes, leaving bytea's hex input \x<hex>), or NULL for an empty value when `null_when_empty`.
 // Text arrays keep the statement to one round trip per group however many events it holds.
@@ -132,12 +144,7 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<
 core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events,
                                                                         std::optional<uint64_t> fence_term) {
   PgConn& pg = *conn_->pg;
-  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
-  auto head = pg.Run(kLockHead);
-  if (!head.ok() || head->rows() != 1) {
-    pg.Rollback();
-    return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
-  }
+  CALLREC_ASSIGN_OR_RETURN(const uint64_t last_seq, BeginAtHead(pg));
   if (fence_term) {
     // Under the head lock, which a takeover also takes: the term cannot change until we commit.
     std::string term = std::to_string(*fence_term);
@@ -167,7 +174,7 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vect
     for (int i = 0; i < found->rows(); ++i) stored.emplace(std::string(found->value(i, 0)), found->u64(i, 1));
   }
   // Seqs for the new events, in order; a key seen earlier in the log or in this batch is a duplicate.
-  const uint64_t first = head->u64(0, 0) + 1;
+  const uint64_t first = last_seq + 1;
   uint64_t next = first;
   std::vector<core::AppendResult> results;
   std::string seqs = "{", ids = "{", intakes = "{", records = "{";
@@ -209,20 +216,15 @@ core::Status PgEventLog::Import(const std::vector<core::Event>& events) {
 
 core::Status PgEventLog::ImportLocked(const std::vector<core::Event>& events) {
   PgConn& pg = *conn_->pg;
-  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
-  auto head = pg.Run(kLockHead);
-  if (!head.ok() || head->rows() != 1) {
-    pg.Rollback();
-    return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
-  }
+  CALLREC_ASSIGN_OR_RETURN(const uint64_t last_seq, BeginAtHead(pg));
   auto fail = [&](core::Status s) {
     pg.Rollback();
     return s;
   };
-  uint64_t expected = head->u64(0, 0) + 1;
+  uint64_t expected = last_seq + 1;
   for (const core::Event& e : events) {
     if (e.seq != expected)
-      return fail(core::Status::FailedPrecondition("the shared log ends at seq " + std::to_string(head->u64(0, 0)) +
+      return fail(core::Status::FailedPrecondition("the shared log ends at seq " + std::to_string(last_seq) +
                                                    ": cannot import seq " + std::to_string(events[0].seq) +
                                                    (e.seq == events[0].seq ? "" : " (or seqs are not contiguous)")));
     std::string record = core::EncodeEventRecord(e);
