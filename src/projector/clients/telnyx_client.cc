@@ -336,15 +336,17 @@ RecordingsListing TelnyxClient::ListAllRecordings(const RecordingFilter& filter,
   return listing;
 }
 
+// GET <collection><id>, or refused without a request when the id is empty. Not logged: the
+// caller logs once it has read the answer.
+ApiResult TelnyxClient::GetById(std::string_view collection, std::string_view id, std::string_view what) {
+  std::string path = std::string(collection) + PercentEncode(id);
+  if (id.empty()) return Refused("GET", path, "empty " + std::string(what));
+  return Call("GET", std::move(path), "");
+}
+
 RecordingLookup TelnyxClient::GetRecording(std::string_view recording_id) {
   RecordingLookup lookup;
-  std::string path = "/v2/recordings/" + PercentEncode(recording_id);
-  if (recording_id.empty()) {
-    lookup.api = Refused("GET", path, "empty recording id");
-    Logged(lookup.api);
-    return lookup;
-  }
-  lookup.api = Call("GET", std::move(path), "");
+  lookup.api = GetById("/v2/recordings/", recording_id, "recording id");
   if (!lookup.api.ok()) {
     Logged(lookup.api);
     return lookup;
@@ -368,13 +370,7 @@ RecordingLookup TelnyxClient::GetRecording(std::string_view recording_id) {
 
 CallStatusLookup TelnyxClient::GetCallStatus(std::string_view call_control_id) {
   CallStatusLookup lookup;
-  std::string path = "/v2/calls/" + PercentEncode(call_control_id);
-  if (call_control_id.empty()) {
-    lookup.api = Refused("GET", path, "empty call_control_id");
-    Logged(lookup.api);
-    return lookup;
-  }
-  lookup.api = Call("GET", std::move(path), "");
+  lookup.api = GetById("/v2/calls/", call_control_id, "call_control_id");
   if (lookup.api.ok()) {
     simdjson::dom::parser parser;
     auto root = core::ParseJson(parser, lookup.api.body);

@@ -183,6 +183,7 @@ class TelnyxClient {
 
  private:
   ApiResult Call(std::string method, std::string path, std::string body);
+  ApiResult GetById(std::string_view collection, std::string_view id, std::string_view what);
 
   HttpTransport& transport_;
   core::Clock& clock_;
