@@ -134,12 +134,38 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::AppendShared(std::ve
   std::vector<core::AppendResult> results;
   if (fenced) {  // the actor's appends carry the term: their own transaction
     PgEventLog& log = *appenders_[next_appender_.fetch_add(1) % appenders_.size()];
-    CALLREC_ASSIGN_OR_RETURN(results, log.AppendAll(std::move(events), fence_term));
+    std::vector<core::Event> committed;
+    CALLREC_ASSIGN_OR_RETURN(results, log.AppendAll(std::move(events), fence_term, &committed));
+    if (auto copied = CopyCommitted(committed); !copied.ok())  // ReachLocally reads what it missed
+      core::LogWarn("cluster.replica_copy_failed", {{"error", copied.message()}});
   } else {
     CALLREC_ASSIGN_OR_RETURN(results, AppendGrouped(std::move(events)));
   }
   ReachLocally(results).IgnoreError();  // committed either way; logged inside
   return results;
+}
+
+// This node's own commit goes into the replica from memory, without reading it back from the
+// shared log: at once when the replica ends just before it, else after copying the commits of
+// other nodes in between (seqs are assigned in commit order, so those are all committed).
+core::Status ClusterStore::CopyCommitted(const std::vector<core::Event>& committed) {
+  if (committed.empty()) return core::Status::Ok();
+  const uint64_t first = committed.front().seq, last = committed.back().seq;
+  core::MutexLock lock(sync_mu_);
+  if (local_->LastSeq() + 1 < first) {
+    auto gap = CatchUpReplica(*reader_, *local_, first - 1 - local_->LastSeq(), 1000, /*verify=*/false);
+    if (!gap.ok()) return gap.status();
+  }
+  const uint64_t have = local_->LastSeq();
+  if (have >= last || have + 1 < first) return core::Status::Ok();  // the tail got it / ReachLocally will
+  std::vector<core::Event> rest(committed.begin() + ptrdiff_t(have + 1 - first), committed.end());
+  CALLREC_ASSIGN_OR_RETURN(auto results, local_->AppendAll(std::move(rest), core::Durability::kNoSync));
+  for (size_t i = 0; i < results.size(); ++i)
+    if (results[i].duplicate || results[i].seq != have + 1 + i)
+      return core::Status::Corruption("replica " + local_->dir() + " took shared seq " + std::to_string(have + 1 + i) +
+                                      " as seq " + std::to_string(results[i].seq));
+  shared_last_.store(std::max(shared_last_.load(), last));
+  return core::Status::Ok();
 }
 
 // Read-your-writes: the replica reaches the appended seqs before the caller hears "done".
@@ -182,7 +208,10 @@ void ClusterStore::LeadGroup() {
     for (auto& e : *w->events) all.push_back(std::move(e));
   }
   group_mu_.Unlock();
-  auto results = appenders_[0]->AppendAll(std::move(all));
+  std::vector<core::Event> committed;
+  auto results = appenders_[0]->AppendAll(std::move(all), std::nullopt, &committed);
+  if (auto copied = CopyCommitted(committed); !copied.ok())  // ReachLocally reads what it missed
+    core::LogWarn("cluster.replica_copy_failed", {{"error", copied.message()}});
   group_mu_.Lock();
   size_t at = 0;
   for (Writer* w : group) {
@@ -199,9 +228,9 @@ void ClusterStore::LeadGroup() {
   if (!writers_.empty()) writers_.front()->cv.notify_one();
 }
 
-void ClusterStore::StartTailing(std::chrono::milliseconds poll) {
+void ClusterStore::StartTailing(std::chrono::milliseconds poll, std::chrono::milliseconds coalesce) {
   stop_ = false;
-  tail_ = std::thread([this, poll] { Tail(poll); });
+  tail_ = std::thread([this, poll, coalesce] { Tail(poll, coalesce); });
 }
 
 void ClusterStore::StopTailing() {
@@ -209,8 +238,10 @@ void ClusterStore::StopTailing() {
   if (tail_.joinable()) tail_.join();
 }
 
-// LISTEN for appends by any node; copy on each notification and every `poll` anyway.
-void ClusterStore::Tail(std::chrono::milliseconds poll) {
+// LISTEN for appends by any node; copy on notifications (one read per `coalesce` at most,
+// however many commits notified meanwhile) and every `poll` anyway.
+void ClusterStore::Tail(std::chrono::milliseconds poll, std::chrono::milliseconds coalesce) {
+  auto last_read = std::chrono::steady_clock::now() - coalesce;
   std::unique_ptr<PgConn> listen;
   std::chrono::milliseconds backoff{100};
   bool healthy = true;
@@ -236,8 +267,19 @@ void ClusterStore::Tail(std::chrono::milliseconds poll) {
       }
     }
     if (problem.ok() && notified > 0) {
-      // Straight to the named seq: no head query, and nothing to do when an append already got it.
+      // Straight to the named seq: no head query, and nothing to do when an append already got it
+      // (this node's own commits reach the replica from memory).
       shared_last_.store(std::max(shared_last_.load(), notified));
+      if (notified > local_->LastSeq()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_read < coalesce) {
+          std::this_thread::sleep_for(coalesce - (now - last_read));
+          if (auto more = listen->TakeNotifications(); more.ok())  // a lost connection shows on the next poll
+            for (const auto& n : *more) notified = std::max<uint64_t>(notified, std::strtoull(n.c_str(), nullptr, 10));
+          shared_last_.store(std::max(shared_last_.load(), notified));
+        }
+        last_read = std::chrono::steady_clock::now();
+      }
       if (auto synced = SyncFromShared(notified); !synced.ok()) problem = synced.status();
     } else if (problem.ok() && std::chrono::steady_clock::now() - since_sync >= poll) {
       since_sync = std::chrono::steady_clock::now();

@@ -11,8 +11,10 @@
 //     the commit is logged and not reported: the append IS committed, and the tail retries.
 //   - Reads, idempotency lookups and derived data are the replica's (cluster/replica.h).
 //   - A tail thread (StartTailing) LISTENs on `callrec_log` and copies what other nodes
-//     appended; it also reads every `poll` interval, since a notification can be missed while
-//     disconnected. PostgreSQL down: it reconnects with backoff and resumes.
+//     appended, at most one read per `coalesce` interval; it also reads every `poll` interval,
+//     since a notification can be missed while disconnected. PostgreSQL down: it reconnects
+//     with backoff and resumes. This node's own commits go into the replica from memory (the
+//     events as committed), not read back.
 //   - Fenced() is the same store, but its appends carry the leader term (leader_lease.h): what
 //     the actor appends through; without a term (not leading) it appends nothing.
 //
@@ -48,7 +50,10 @@ class ClusterStore final : public core::EventStore {
   ~ClusterStore() override;
 
   // Starts / stops the tail thread. Stop is safe to call twice.
-  void StartTailing(std::chrono::milliseconds poll = std::chrono::milliseconds(1000));
+  // A notification is read on at most every `coalesce`: under load one catch-up query covers
+  // the commits of many nodes instead of one query per commit on every node.
+  void StartTailing(std::chrono::milliseconds poll = std::chrono::milliseconds(1000),
+                    std::chrono::milliseconds coalesce = std::chrono::milliseconds(10));
   void StopTailing();
   // Copies what the shared log has beyond the replica (one copy at a time); returns its report.
   // With `until`, returns at once when the replica already has that seq (another caller's copy
@@ -110,11 +115,12 @@ class ClusterStore final : public core::EventStore {
  private:
   ClusterStore(std::unique_ptr<core::EventStore> local, std::vector<std::unique_ptr<PgEventLog>> appenders,
                std::unique_ptr<PgEventLog> reader, std::string url);
-  void Tail(std::chrono::milliseconds poll);
+  void Tail(std::chrono::milliseconds poll, std::chrono::milliseconds coalesce);
   struct Writer;
   core::Result<std::vector<core::AppendResult>> AppendGrouped(std::vector<core::Event> events);
   void LeadGroup() REQUIRES(group_mu_);
   core::Status ReachLocally(const std::vector<core::AppendResult>& results);
+  core::Status CopyCommitted(const std::vector<core::Event>& committed);
 
   std::unique_ptr<core::EventStore> local_;
   std::vector<std::unique_ptr<PgEventLog>> appenders_;

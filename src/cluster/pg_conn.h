@@ -69,6 +69,10 @@ class PgConn {
   // for every column in binary.
   core::Result<PgRows> Run(const std::string& sql, const std::vector<PgParam>& params = {},
                            bool binary_result = false);
+  // Runs several statements (no params, text results) in ONE round trip: libpq's simple
+  // protocol. Every statement's result, in order; the first error when one failed (PostgreSQL
+  // skips the statements after it, and an open transaction is left aborted: Rollback()).
+  core::Result<std::vector<PgRows>> RunAll(const std::string& sql);
   // Reconnects when the connection is gone; kUnavailable when that fails.
   core::Status EnsureConnected();
   // Best effort ROLLBACK after a failed statement inside a transaction.
@@ -81,6 +85,8 @@ class PgConn {
   const std::string& masked_url() const { return masked_url_; }
 
  private:
+  // The Status for a failed result (nullptr: the connection's own error), coded as above.
+  core::Status Failure(pg_result* r);
   PgConn(pg_conn* pg, std::string masked_url) : pg_(pg), masked_url_(std::move(masked_url)) {}
   pg_conn* pg_;
   std::string masked_url_;

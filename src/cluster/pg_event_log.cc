@@ -14,7 +14,8 @@ constexpr const char* kSchemaLock = "7161117183876456193";
 // A node stopped while it holds the head lock is cut off after 10 s; waiting for the lock gives
 // up after 5 s (the webhook then answers 503 and Telnyx retries).
 constexpr const char* kSessionOptions =
-    "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=10000 -c client_min_messages=warning";
+    "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=10000 -c client_min_messages=warning "
+    "-c standard_conforming_strings=on";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS callrec_log (
@@ -130,55 +131,81 @@ core::Result<core::AppendResult> PgEventLog::Append(core::Event event, std::opti
 }
 
 core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<core::Event> events,
-                                                                     std::optional<uint64_t> fence_term) {
+                                                                     std::optional<uint64_t> fence_term,
+                                                                     std::vector<core::Event>* committed) {
   for (auto& e : events) {
     if (e.intake_id.size() > core::kMaxIntakeIdBytes)
       return core::Status::InvalidArgument("intake id longer than 255 bytes");
     if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_.WallMillis();
   }
   core::MutexLock lock(mu_);
-  return AppendLocked(events, fence_term);
+  return AppendLocked(events, fence_term, committed);
 }
 
-// One transaction: lock the head, insert each event (or find its key stored), move the head.
+// One transaction in two round trips, so the head lock is held for one trip and the commit:
+//   1. BEGIN, lock the head, [check the fence], find the keys already stored;
+//   2. insert the new events, move the head, NOTIFY, COMMIT.
+// The arrays travel as literals in the statement text (simple protocol: several statements per
+// trip); they hold only digits, hex, NULL, braces, commas, backslashes and double quotes, never a
+// single quote, and standard_conforming_strings is on (kSessionOptions).
 core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events,
-                                                                        std::optional<uint64_t> fence_term) {
+                                                                        std::optional<uint64_t> fence_term,
+                                                                        std::vector<core::Event>* committed) {
   PgConn& pg = *conn_->pg;
-  CALLREC_ASSIGN_OR_RETURN(const uint64_t last_seq, BeginAtHead(pg));
-  if (fence_term) {
-    // Under the head lock, which a takeover also takes: the term cannot change until we commit.
-    std::string term = std::to_string(*fence_term);
-    auto leads = pg.Run("SELECT term = $1::bigint AND expires_at > clock_timestamp() FROM callrec_leader WHERE id = 1",
-                        {PgParam::Text(term)});
-    if (!leads.ok() || leads->rows() != 1 || leads->value(0, 0) != "t") {
-      pg.Rollback();
-      if (!leads.ok()) return leads.status();
-      return core::Status::FailedPrecondition("fenced: this node no longer leads (term " + term +
-                                              " is over or its lease expired); nothing appended");
-    }
-  }
+  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
+  std::vector<std::string_view> keys;
+  for (const core::Event& e : events)
+    if (!e.idempotency_key.empty()) keys.push_back(e.idempotency_key);
+  std::string sql = "BEGIN; SELECT last_seq FROM callrec_log_head WHERE id = 1 FOR UPDATE;";
+  const std::string term = fence_term ? std::to_string(*fence_term) : "";
+  // Under the head lock, which a takeover also takes: the term cannot change until we commit.
+  if (fence_term)
+    sql += "SELECT term = " + term + " AND expires_at > clock_timestamp() FROM callrec_leader WHERE id = 1;";
+  // Keys already stored (under the head lock: no other writer can add one meanwhile), by their
+  // 1-based position in `keys`.
+  if (!keys.empty())
+    sql += "SELECT k.i, l.seq FROM unnest('" + ByteaArray(keys) +
+           "'::bytea[]) WITH ORDINALITY AS k(key, i) JOIN callrec_log l ON l.idempotency_key = k.key;";
   auto fail = [&](core::Status st) {
     pg.Rollback();
     return st;
   };
-  // Keys already stored (one query, under the head lock: no other writer can add one meanwhile).
-  std::map<std::string, uint64_t, std::less<>> stored;
-  std::vector<std::string_view> keys;
-  for (const core::Event& e : events)
-    if (!e.idempotency_key.empty()) keys.push_back(e.idempotency_key);
-  if (!keys.empty()) {
-    std::string array = ByteaArray(keys);
-    auto found = pg.Run("SELECT idempotency_key, seq FROM callrec_log WHERE idempotency_key = ANY($1::bytea[])",
-                        {PgParam::Text(array)}, true);
-    if (!found.ok()) return fail(found.status());
-    for (int i = 0; i < found->rows(); ++i) stored.emplace(std::string(found->value(i, 0)), found->u64(i, 1));
+  auto first = pg.RunAll(sql);
+  if (!first.ok()) return fail(first.status());
+  const size_t want = 2 + (fence_term ? 1 : 0) + (keys.empty() ? 0 : 1);
+  if (first->size() != want || (*first)[1].rows() != 1)
+    return fail(core::Status::Internal("callrec_log_head has no row"));
+  const uint64_t last_seq = (*first)[1].u64(0, 0);
+  if (fence_term) {
+    const PgRows& leads = (*first)[2];
+    if (leads.rows() != 1 || leads.value(0, 0) != "t")
+      return fail(core::Status::FailedPrecondition("fenced: this node no longer leads (term " + term +
+                                                   " is over or its lease expired); nothing appended"));
   }
-  // Seqs for the new events, in order; a key seen earlier in the log or in this batch is a duplicate.
+  std::map<std::string, uint64_t, std::less<>> stored;
+  if (!keys.empty()) {
+    const PgRows& found = first->back();
+    for (int i = 0; i < found.rows(); ++i) {
+      const uint64_t at = found.u64(i, 0);
+      if (at >= 1 && at <= keys.size()) stored.emplace(std::string(keys[at - 1]), found.u64(i, 1));
+    }
+  }
+  return InsertAndCommit(events, last_seq, stored, committed);
+}
+
+// Round trip 2 of AppendLocked, inside its transaction: seqs for the new events, in order (a key
+// seen earlier in the log or in this batch is a duplicate), one INSERT, the head, COMMIT.
+core::Result<std::vector<core::AppendResult>> PgEventLog::InsertAndCommit(
+    std::vector<core::Event>& events, uint64_t last_seq, std::map<std::string, uint64_t, std::less<>>& stored,
+    std::vector<core::Event>* committed) {
+  PgConn& pg = *conn_->pg;
   const uint64_t first = last_seq + 1;
   uint64_t next = first;
   std::vector<core::AppendResult> results;
+  std::vector<size_t> fresh_at;
   std::string seqs = "{", ids = "{", intakes = "{", records = "{";
-  for (core::Event& e : events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    core::Event& e = events[i];
     if (!e.idempotency_key.empty()) {
       auto [it, fresh] = stored.emplace(e.idempotency_key, next);
       if (!fresh) {
@@ -193,18 +220,31 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vect
     AppendByteaElement(intakes.append(sep), e.intake_id);
     AppendByteaElement(records.append(sep), core::EncodeEventRecord(e), /*null_when_empty=*/false);
     results.push_back({next++, false});
+    fresh_at.push_back(i);
   }
   if (next == first) {  // only duplicates: nothing to commit
     pg.Rollback();
     return results;
   }
-  for (std::string* a : {&seqs, &ids, &intakes, &records}) a->push_back('}');
-  auto inserted = pg.Run(
-      "INSERT INTO callrec_log (seq, idempotency_key, intake_id, record) "
-      "SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[])",
-      {PgParam::Text(seqs), PgParam::Text(ids), PgParam::Text(intakes), PgParam::Text(records)});
-  if (!inserted.ok()) return fail(inserted.status());
-  CALLREC_RETURN_IF_ERROR(MoveHeadAndCommit(pg, next - 1));
+  const std::string n = std::to_string(next - 1);
+  std::string sql = "INSERT INTO callrec_log (seq, idempotency_key, intake_id, record) SELECT * FROM unnest('" +
+                    seqs + "}'::bigint[], '" + ids + "}'::bytea[], '" + intakes + "}'::bytea[], '" + records +
+                    "}'::bytea[]); UPDATE callrec_log_head SET last_seq = " + n +
+                    " WHERE id = 1; SELECT pg_notify('callrec_log', '" + n + "'); COMMIT";
+  auto done = pg.RunAll(sql);
+  if (!done.ok()) {
+    // The COMMIT went out in the same trip: with the connection gone it may have run.
+    if (pg.socket() < 0)
+      return core::Status::Unavailable("commit outcome unknown (" + done.status().message() +
+                                       "): retry with the same idempotency key");
+    pg.Rollback();  // an error before or at COMMIT: PostgreSQL skipped the rest, nothing committed
+    return done.status();
+  }
+  if (done->empty() || done->back().command() != "COMMIT")
+    return core::Status::Unavailable("PostgreSQL rolled the append back (" +
+                                     std::string(done->empty() ? "" : done->back().command()) + ")");
+  if (committed)
+    for (size_t i : fresh_at) committed->push_back(events[i]);
   return results;
 }
 

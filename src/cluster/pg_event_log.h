@@ -38,6 +38,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,8 +70,12 @@ class PgEventLog {
   // `callrec_leader` still names this term with an unexpired lease, under the head lock; else
   // kFailedPrecondition ("fenced") and nothing is written. A deposed leader appends nothing.
   core::Result<core::AppendResult> Append(core::Event event, std::optional<uint64_t> fence_term = std::nullopt);
+  // With `committed`, the events this call stored are appended to it as stored (seq and
+  // recorded_at set), in seq order: the caller can copy them into its replica without reading
+  // them back.
   core::Result<std::vector<core::AppendResult>> AppendAll(std::vector<core::Event> events,
-                                                          std::optional<uint64_t> fence_term = std::nullopt);
+                                                          std::optional<uint64_t> fence_term = std::nullopt,
+                                                          std::vector<core::Event>* committed = nullptr);
 
   // Stores events that already carry their seqs (`callrec migrate-log`): in one transaction,
   // requires events[0].seq == head + 1 and contiguous seqs, else kFailedPrecondition and nothing
@@ -97,7 +103,11 @@ class PgEventLog {
   struct Conn;
   PgEventLog(std::unique_ptr<Conn> conn, std::string masked_url, core::Clock& clock);
   core::Result<std::vector<core::AppendResult>> AppendLocked(std::vector<core::Event>& events,
-                                                             std::optional<uint64_t> fence_term) REQUIRES(mu_);
+                                                             std::optional<uint64_t> fence_term,
+                                                             std::vector<core::Event>* committed) REQUIRES(mu_);
+  core::Result<std::vector<core::AppendResult>> InsertAndCommit(std::vector<core::Event>& events, uint64_t last_seq,
+                                                                std::map<std::string, uint64_t, std::less<>>& stored,
+                                                                std::vector<core::Event>* committed) REQUIRES(mu_);
   core::Status ImportLocked(const std::vector<core::Event>& events) REQUIRES(mu_);
   core::Result<std::vector<core::Event>> ReadFromLocked(uint64_t from_seq, size_t max) REQUIRES(mu_);
 

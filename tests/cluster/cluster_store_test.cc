@@ -74,6 +74,30 @@ TEST_F(ClusterStoreTest, EachNodeReadsItsOwnWritesAndTailsTheOthers) {
       << "both replicas hold the same record at the same seq";
 }
 
+// A node copies its own commits into its replica from memory; when other nodes committed in
+// between, their events come first (from the shared log), so the replica stays the log's prefix.
+TEST_F(ClusterStoreTest, OwnCommitsReachTheReplicaInLogOrderAfterOtherNodesCommits) {
+  auto a = Node("a"), b = Node("b");  // no tailing: only the appends move the replicas
+  ASSERT_OK(a->Append(Webhook("1"), core::Durability::kSync));
+  ASSERT_OK(b->AppendAll({Webhook("2"), Webhook("3")}, core::Durability::kSync));
+  EXPECT_EQ(b->LastSeq(), 3u) << "b copied a's seq 1, then its own 2 and 3";
+  auto four = a->Append(Webhook("4"), core::Durability::kSync);
+  ASSERT_OK(four);
+  EXPECT_EQ(four->seq, 4u);
+  EXPECT_EQ(a->LastSeq(), 4u) << "a copied b's 2 and 3 before its own 4";
+  auto log = PgEventLog::Connect(url_, clock_);
+  ASSERT_OK(log);
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    auto shared = (*log)->ReadRecord(seq);
+    ASSERT_OK(shared);
+    ASSERT_TRUE(shared->has_value());
+    EXPECT_EQ(core::EncodeEventRecord(*a->Read(seq)), **shared) << "a, seq " << seq;
+    if (seq <= 3) {
+      EXPECT_EQ(core::EncodeEventRecord(*b->Read(seq)), **shared) << "b, seq " << seq;
+    }
+  }
+}
+
 // Group commit: concurrent appends share transactions, and each caller still gets its own
 // answers (seq, duplicate) and can read its event at once.
 TEST_F(ClusterStoreTest, ConcurrentAppendsShareCommitsAndEachGetsItsOwnAnswer) {

@@ -174,6 +174,33 @@ TEST_F(PgEventLogTest, ARedeliveredKeyIsADuplicateForeverAlsoInOneBatch) {
   EXPECT_EQ(*log_->LastSeq(), 32u);
 }
 
+// What an append stored comes back to the caller as stored (seq, recorded_at), so a node can copy
+// its own commit into its replica without reading it back: the same bytes as the shared log's.
+TEST_F(PgEventLogTest, AnAppendHandsBackTheEventsItCommittedAsStored) {
+  std::vector<core::Event> batch;
+  batch.push_back(Webhook("a", R"({"n":1})"));
+  batch.push_back(Webhook("a", R"({"n":1})"));  // a duplicate inside the batch: not stored twice
+  batch.push_back(Step("intake-1", R"({"command_id":"c1"})"));
+  std::vector<core::Event> committed;
+  auto r = log_->AppendAll(batch, std::nullopt, &committed);
+  ASSERT_OK(r);
+  ASSERT_EQ(committed.size(), 2u);
+  EXPECT_EQ(committed[0].seq, 1u);
+  EXPECT_EQ(committed[1].seq, 2u);
+  for (const core::Event& e : committed) {
+    EXPECT_NE(e.recorded_at_ms, 0);
+    auto stored = log_->ReadRecord(e.seq);
+    ASSERT_OK(stored);
+    ASSERT_TRUE(stored->has_value());
+    EXPECT_EQ(core::EncodeEventRecord(e), **stored) << "seq " << e.seq;
+  }
+  std::vector<core::Event> again;
+  auto dup = log_->AppendAll({Webhook("a", R"({"n":1})")}, std::nullopt, &again);
+  ASSERT_OK(dup);
+  EXPECT_TRUE((*dup)[0].duplicate);
+  EXPECT_TRUE(again.empty()) << "a duplicate commits nothing";
+}
+
 TEST_F(PgEventLogTest, PostgresUnreachableIsAClearErrorNeverASuccess) {
   std::string dead = "postgresql://callrec:s3cret@127.0.0.1:1" + url_.substr(url_.rfind('/'));  // nothing on port 1
   auto log = PgEventLog::Connect(dead, clock_);
