@@ -63,11 +63,32 @@ PgConn::~PgConn() { PQfinish(pg_); }
 
 core::Status PgConn::EnsureConnected() {
   if (PQstatus(pg_) == CONNECTION_OK) return core::Status::Ok();
+  prepared_.clear();  // a new session has none
   PQreset(pg_);
   if (PQstatus(pg_) == CONNECTION_OK) return core::Status::Ok();
   return core::Status::Unavailable("cannot reach PostgreSQL at " + masked_url_ + ": " +
                                    Trim(PQerrorMessage(pg_)));
 }
+
+namespace {
+
+// libpq's parameter arrays; text parameters are copied to be NUL-terminated.
+struct ParamArrays {
+  explicit ParamArrays(const std::vector<PgParam>& params) {
+    text.reserve(params.size());
+    for (const PgParam& p : params) {
+      values.push_back(p.null ? nullptr : p.value.data() ? p.value.data() : "");  // nullptr means NULL
+      lengths.push_back(int(p.value.size()));
+      formats.push_back(p.binary ? 1 : 0);
+      if (!p.binary && !p.null) values.back() = text.emplace_back(p.value).c_str();
+    }
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  std::vector<std::string> text;
+};
+
+}  // namespace
 
 core::Result<PgRows> PgConn::Run(const std::string& sql, const std::vector<PgParam>& params,
                                  bool binary_result) {
@@ -75,21 +96,28 @@ core::Result<PgRows> PgConn::Run(const std::string& sql, const std::vector<PgPar
   if (params.empty() && !binary_result) {
     r = PQexec(pg_, sql.c_str());
   } else {
-    std::vector<const char*> values;
-    std::vector<int> lengths, formats;
-    for (const PgParam& p : params) {
-      values.push_back(p.null ? nullptr : p.value.data() ? p.value.data() : "");  // nullptr means NULL
-      lengths.push_back(int(p.value.size()));
-      formats.push_back(p.binary ? 1 : 0);
-    }
-    // Text parameters must be NUL-terminated: copy them.
-    std::vector<std::string> text;
-    text.reserve(params.size());
-    for (size_t i = 0; i < params.size(); ++i)
-      if (!params[i].binary && !params[i].null) values[i] = text.emplace_back(params[i].value).c_str();
-    r = PQexecParams(pg_, sql.c_str(), int(params.size()), nullptr, values.data(), lengths.data(),
-                     formats.data(), binary_result ? 1 : 0);
+    ParamArrays a(params);
+    r = PQexecParams(pg_, sql.c_str(), int(params.size()), nullptr, a.values.data(), a.lengths.data(),
+                     a.formats.data(), binary_result ? 1 : 0);
   }
+  return Finish(r);
+}
+
+core::Status PgConn::Prepare(const std::string& name, const std::string& sql) {
+  if (prepared_.count(name) > 0) return core::Status::Ok();
+  CALLREC_RETURN_IF_ERROR(Finish(PQprepare(pg_, name.c_str(), sql.c_str(), 0, nullptr)).status());
+  prepared_.insert(name);
+  return core::Status::Ok();
+}
+
+core::Result<PgRows> PgConn::RunPrepared(const std::string& name, const std::vector<PgParam>& params,
+                                         bool binary_result) {
+  ParamArrays a(params);
+  return Finish(PQexecPrepared(pg_, name.c_str(), int(params.size()), a.values.data(), a.lengths.data(),
+                               a.formats.data(), binary_result ? 1 : 0));
+}
+
+core::Result<PgRows> PgConn::Finish(pg_result* r) {
   PgRows rows(r);
   ExecStatusType st = PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,12 @@ class PgConn {
   // protocol. Every statement's result, in order; the first error when one failed (PostgreSQL
   // skips the statements after it, and an open transaction is left aborted: Rollback()).
   core::Result<std::vector<PgRows>> RunAll(const std::string& sql);
+  // Prepares `sql` as the named statement `name` on this session, once per connection (a
+  // reconnect forgets them and the next call prepares again). Then `EXECUTE name(...)` in RunAll,
+  // or RunPrepared, skips parsing and planning it on every call.
+  core::Status Prepare(const std::string& name, const std::string& sql);
+  core::Result<PgRows> RunPrepared(const std::string& name, const std::vector<PgParam>& params,
+                                   bool binary_result = false);
   // Reconnects when the connection is gone; kUnavailable when that fails.
   core::Status EnsureConnected();
   // Best effort ROLLBACK after a failed statement inside a transaction.
@@ -85,11 +92,14 @@ class PgConn {
   const std::string& masked_url() const { return masked_url_; }
 
  private:
+  // The rows of a successful result (taking it), else Failure(r).
+  core::Result<PgRows> Finish(pg_result* r);
   // The Status for a failed result (nullptr: the connection's own error), coded as above.
   core::Status Failure(pg_result* r);
   PgConn(pg_conn* pg, std::string masked_url) : pg_(pg), masked_url_(std::move(masked_url)) {}
   pg_conn* pg_;
   std::string masked_url_;
+  std::set<std::string> prepared_;  // on the current connection
 };
 
 }  // namespace callrec::cluster

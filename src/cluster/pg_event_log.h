@@ -10,7 +10,8 @@
 //     whichever node gets it: checked inside the same transaction (under the head lock), with a
 //     UNIQUE constraint on the column as a backstop.
 //   - Each row holds the event record exactly as event.h encodes it (version, CRC32C, seq,
-//     payload bytes as received), as bytea sent and read in binary: no text round trip.
+//     payload bytes as received), read back in binary; appends send it as a hex bytea literal
+//     (decoded by the server: the same bytes).
 //   - An append returns only after COMMIT succeeded (durability as the server's
 //     synchronous_commit says). PostgreSQL unreachable, a lock wait over `lock_timeout`, a
 //     connection lost mid-transaction: kUnavailable, never a fake success. A connection lost
@@ -25,6 +26,10 @@
 //   callrec_leader   (id = 1, term bigint, holder text, expires_at timestamptz)  leader_lease.h
 // Each commit that appends also sends NOTIFY callrec_log (payload: the new last seq), which a
 // tailing node LISTENs to; it must still read to catch up, NOTIFY is only a wake-up.
+//
+// An append is one transaction in two round trips (lock + find stored keys; insert + move the
+// head + NOTIFY + COMMIT), so the head lock is held for one round trip and the commit; its
+// statements and the catch-up read are prepared once per session with one index-only plan each.
 //
 // Sessions set lock_timeout (5 s) and idle_in_transaction_session_timeout (10 s): a node stopped
 // (SIGSTOP, GC pause) while holding the head lock is cut off by the server instead of stalling
