@@ -151,7 +151,10 @@ class RocksEventStore final : public EventStore {
 
   Status OpenDb() {
     rocksdb::DBOptions db_options = BaseOptions();
-    cache_ = rocksdb::NewLRUCache(kStoreCacheBytes);
+    // Four shards, not RocksDB's 64 of 512 KiB: the memtables' reservation is made of pinned
+    // 256 KiB entries, and two of them in a 512 KiB shard leave no room to evict into, so the
+    // cache went past its bound (StoreMemory test). Two cores need no more shards than this.
+    cache_ = rocksdb::NewLRUCache(kStoreCacheBytes, /*num_shard_bits=*/2);
     // Memtables (all families) are charged to the same cache and flush past kStoreMemtableBytes of
     // it: RocksDB's memory has one bound however many events arrive (store_memory.h; RocksDB's
     // default is 64 MiB of memtable per family, on top).
