@@ -5,8 +5,11 @@
 
 #include <atomic>
 #include <ctime>
+#include <map>
+#include <sstream>
 
 #include "e2e/e2e_env.h"
+#include "fakes/private_postgres.h"
 #include "fakes/test_postgres.h"
 #include "fakes/webhook_signer.h"
 
@@ -27,6 +30,7 @@ class ClusterE2e : public ::testing::Test {
       for (size_t i = 0; i < nodes_.size(); ++i)
         std::cerr << "---- node " << i << " stderr (last 3000 bytes) ----\n"
                   << E2eEnv::Tail(nodes_[i]->Stderr(), 3000) << "\n";
+    if (HasFailure() && private_pg_) std::cerr << "---- PostgreSQL server log ----\n" << private_pg_->LogTail(3000) << "\n";
   }
 
   bool StartNode(size_t i, const std::string& lease = "1500ms") {
@@ -91,10 +95,15 @@ class ClusterE2e : public ::testing::Test {
   E2eEnv env_;
   std::string url_;
   std::string public_key_;  // "" : the sim's
+  std::unique_ptr<PrivatePostgres> private_pg_;  // outlives the nodes (declared before them)
   std::vector<std::unique_ptr<ServeProcess>> nodes_;
 };
 
+// 50 call flows over three nodes (intakes and webhooks on every node; the webhooks of calls in
+// flight at a kill go to the nodes that outlive it); the leader is SIGKILLed with calls in flight (answered, record_start
+// not yet sent or not yet answered; recordings not yet fetched), then the second leader too.
 TEST_F(ClusterE2e, ThreeNodesLoseTheirLeaderAndEveryCallIsStillRecordedOnce) {
+  const auto test_start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(StartNode(i)) << nodes_[i]->Stderr();
   int leader = WaitForLeader({0, 1, 2});
   ASSERT_GE(leader, 0) << "no node leads";
@@ -107,28 +116,40 @@ TEST_F(ClusterE2e, ThreeNodesLoseTheirLeaderAndEveryCallIsStillRecordedOnce) {
     CallIds call;
   };
   std::vector<Flow> flows;
-  auto run_calls = [&](int n, const std::vector<size_t>& nodes) {
+  // `n` intakes created round-robin on `intake_nodes`, each with a held call whose webhooks go
+  // round-robin to `webhook_nodes`.
+  auto place = [&](int n, const std::vector<size_t>& intake_nodes, const std::vector<size_t>& webhook_nodes) {
     std::vector<Flow> batch;
     for (int k = 0; k < n; ++k) {
       Flow f;
       f.phone = "+1555010" + std::to_string(1000 + flows.size() + batch.size());
-      f.id = CreateIntake(nodes[k % nodes.size()], f.phone);
-      f.call = PlaceHeldCall(nodes[(k + 1) % nodes.size()], f.phone);
+      f.id = CreateIntake(intake_nodes[k % intake_nodes.size()], f.phone);
+      f.call = PlaceHeldCall(webhook_nodes[(k + 1) % webhook_nodes.size()], f.phone);
       batch.push_back(f);
     }
+    flows.insert(flows.end(), batch.begin(), batch.end());
+    return batch;
+  };
+  // Each call is hung up once it records (record_start answered by whoever leads by then).
+  auto hang_up_when_recording = [&](const std::vector<Flow>& batch, size_t node) {
     for (auto& f : batch) {
-      EXPECT_EQ(WaitForState(nodes[0], f.id, {"recording", "failed"}), "recording") << f.id;
+      EXPECT_EQ(WaitForState(node, f.id, {"recording", "failed"}), "recording") << f.id;
       EXPECT_OK(env_.sim().HangupCall(f.call.call_control_id));
     }
-    // The hangup webhooks went to nodes that may be killed next: wait until they are in the log
-    // (a webhook to a dead node is Telnyx's failover URL's business, not this test's).
-    for (auto& f : batch)
-      EXPECT_NE(WaitForState(nodes[0], f.id, {"ended", "fetched", "stored", "failed"}), "recording") << f.id;
-    flows.insert(flows.end(), batch.begin(), batch.end());
   };
-  // Intakes on every node; webhooks to the followers (the leader is about to die).
-  run_calls(3, followers);
+  // The hangup webhooks went to nodes that may be killed next: wait until they are in the log
+  // (a webhook to a dead node is Telnyx's failover URL's business, not this test's).
+  auto wait_hung_up = [&](const std::vector<Flow>& batch, size_t node) {
+    for (auto& f : batch)
+      EXPECT_NE(WaitForState(node, f.id, {"ended", "fetched", "stored", "failed"}), "recording") << f.id;
+  };
 
+  // 20 flows over all three nodes run to their hangup (their recordings not yet fetched); 10
+  // more are dialled through the followers and the leader dies as they are answered.
+  std::vector<Flow> first = place(20, {0, 1, 2}, {0, 1, 2});
+  hang_up_when_recording(first, followers[0]);
+  wait_hung_up(first, followers[0]);
+  std::vector<Flow> second = place(10, followers, followers);
   auto killed_at = std::chrono::steady_clock::now();
   nodes_[leader]->Signal(SIGKILL);
   nodes_[leader]->WaitExit(10s);
@@ -137,28 +158,52 @@ TEST_F(ClusterE2e, ThreeNodesLoseTheirLeaderAndEveryCallIsStillRecordedOnce) {
   ASSERT_GE(next, 0) << "no node took over";
   EXPECT_LE(takeover, 10s) << "leadership moved in "
                            << std::chrono::duration_cast<std::chrono::milliseconds>(takeover).count() << " ms";
-  run_calls(3, followers);
-
-  // Then the second leader dies too: the last node takes over and finishes everything.
   size_t last = followers[0] == size_t(next) ? followers[1] : followers[0];
+  hang_up_when_recording(second, last);
+  wait_hung_up(first, last);
+  wait_hung_up(second, last);
+
+  // 10 flows dialled with intakes on both survivors; the second leader dies as they are answered.
+  std::vector<Flow> third = place(10, {size_t(next), last}, {last});
   nodes_[next]->Signal(SIGKILL);
   nodes_[next]->WaitExit(10s);
   killed_at = std::chrono::steady_clock::now();
   ASSERT_EQ(WaitForLeader({last}, 15s), int(last));
-  EXPECT_LE(std::chrono::steady_clock::now() - killed_at, 10s);
-  run_calls(2, {last});
+  takeover = std::chrono::steady_clock::now() - killed_at;
+  EXPECT_LE(takeover, 10s) << "leadership moved in "
+                           << std::chrono::duration_cast<std::chrono::milliseconds>(takeover).count() << " ms";
+  hang_up_when_recording(third, last);
+  // And the last 10 on the last node alone.
+  std::vector<Flow> fourth = place(10, {last}, {last});
+  hang_up_when_recording(fourth, last);
+  ASSERT_EQ(flows.size(), 50u);
 
   for (auto& f : flows) {
-    EXPECT_EQ(WaitForState(last, f.id, {"stored", "failed"}), "stored") << f.id;
+    EXPECT_EQ(WaitForState(last, f.id, {"stored", "failed"}, 60s), "stored") << f.id;
     Json sim_call = env_.SimCall(f.call.call_control_id);
     EXPECT_EQ(sim_call.Strings("/recording_ids").size(), 1u) << "exactly one recording: " << sim_call.text();
   }
+  // Every webhook a node acknowledged (200) is in the log exactly once.
+  std::map<std::string, int> in_log;
+  std::istringstream keys(*QueryOne(url_, "SELECT string_agg(convert_from(idempotency_key, 'UTF8'), ' ') FROM "
+                                          "callrec_log WHERE convert_from(idempotency_key, 'UTF8') LIKE 'telnyx:%'"));
+  for (std::string key; keys >> key;) ++in_log[key];
+  size_t acknowledged = 0;
+  for (const auto& d : env_.sim().WebhookDeliveries()) {
+    if (d.status != 200) continue;
+    ++acknowledged;
+    EXPECT_EQ(in_log["telnyx:" + d.event_id], 1) << d.event_type << " " << d.event_id << " (acknowledged by " << d.url << ")";
+  }
+  EXPECT_GE(acknowledged, 3 * flows.size()) << "initiated, answered and hangup of every call";
   CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
   EXPECT_EQ(check.exit_code, 0) << check.err;
-  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) = max(seq) FROM callrec_log"), "t");
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM callrec_log"), "t") << "seqs contiguous from 1";
   EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log WHERE position('\"call.answered\"'::bytea in record) > 0"),
             std::to_string(flows.size()))
       << "each call.answered once, however many times Telnyx delivered it";
+  std::cerr << "50 flows, 2 leaders killed: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - test_start).count()
+            << " ms\n";
 }
 
 // The SIGSTOP case: a paused leader is replaced; resumed, it is fenced, steps down and exits 1.
@@ -201,6 +246,146 @@ TEST_F(ClusterE2e, WhilePostgresIsUnreachableAppendsAnswer503AndNothingIsLostOrD
             "1");
   CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
   EXPECT_EQ(check.exit_code, 0) << check.err;
+}
+
+// The PostgreSQL *server* stops (immediate mode: a crash, every session cut) while Telnyx's
+// webhooks pour into two nodes, and starts again. The test's own server: the shared one serves
+// tests running in parallel. While it is down every webhook is answered 503, never 200; after it
+// is back the nodes reconnect by themselves and take webhooks again; Telnyx's retries of the
+// 503'd ones land; every webhook is in the log exactly once, seqs contiguous.
+TEST_F(ClusterE2e, PostgresServerStoppedDuringABurstAnswers503ThenNothingIsLostOrDoubled) {
+  using Clock = std::chrono::steady_clock;
+  const auto test_start = Clock::now();
+  auto pg = PrivatePostgres::Create();
+  ASSERT_OK(pg) << "a private PostgreSQL server is required: this test fails, never skips";
+  private_pg_ = std::move(*pg);
+  url_ = private_pg_->url();
+  WebhookSigner signer;
+  public_key_ = signer.PublicKeyBase64();
+  // A lease longer than the outage: the leader rides it out (past its lease it would be deposed
+  // and exit 1, which is APausedLeader...'s subject).
+  for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(StartNode(i, "10s")) << nodes_[i]->Stderr();
+  ASSERT_GE(WaitForLeader({0, 1}), 0);
+
+  struct Answer {
+    std::string id;
+    Clock::time_point sent, answered;
+    int status = 0;  // 0: no answer
+  };
+  auto send = [&](size_t node, const std::string& id) {
+    std::string body = R"({"data":{"event_type":"call.initiated","id":")" + id +
+                       R"(","occurred_at":"2026-11-20T15:04:12.411000Z","payload":{"call_control_id":"v3:)" + id +
+                       R"(","direction":"outgoing","from":"+15550100200","to":"+15550100099"}}})";
+    std::string ts = std::to_string(std::time(nullptr));
+    httplib::Client client("127.0.0.1", nodes_[node]->port());
+    client.set_connection_timeout(2);
+    client.set_read_timeout(15);
+    Answer a{id, Clock::now(), {}, 0};
+    auto res = client.Post("/api/webhooks/telnyx/call-events",
+                           {{"telnyx-timestamp", ts}, {"telnyx-signature-ed25519", signer.Sign(ts, body)}}, body,
+                           "application/json");
+    a.answered = Clock::now();
+    if (res) a.status = res->status;
+    return a;
+  };
+
+  // Four senders, each its own data.ids, alternating between the nodes, until told to stop.
+  const Clock::time_point never = Clock::time_point::max();
+  std::atomic<Clock::rep> down_from{never.time_since_epoch().count()}, up_from{never.time_since_epoch().count()};
+  std::atomic<int> acked{0}, answered_while_down{0}, acked_after_up{0};
+  std::atomic<bool> stop{false};
+  constexpr int kSenders = 4;
+  std::vector<std::vector<Answer>> answers(kSenders);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kSenders; ++t)
+    senders.emplace_back([&, t] {
+      for (int n = 0; !stop; ++n) {
+        Answer a = send(size_t(t + n) % 2, "burst-" + std::to_string(t) + "-" + std::to_string(n));
+        auto sent = a.sent.time_since_epoch().count();
+        if (a.status == 200) ++acked;
+        if (sent >= down_from) ++answered_while_down;
+        if (a.status == 200 && sent >= up_from) ++acked_after_up;
+        answers[size_t(t)].push_back(std::move(a));
+        std::this_thread::sleep_for(20ms);
+      }
+    });
+  auto join = [&] {
+    stop = true;
+    for (auto& s : senders) s.join();
+    senders.clear();
+  };
+
+  bool burst_started = Eventually([&] { return acked >= 20; }, 20s);
+  ASSERT_OK(private_pg_->Stop());
+  const auto stopped = Clock::now();
+  down_from = stopped.time_since_epoch().count();
+  std::this_thread::sleep_for(1s);
+  bool answered_down = Eventually([&] { return answered_while_down >= 20; }, 10s);
+  const auto restarting = Clock::now();
+  core::Status started = private_pg_->Start();
+  up_from = Clock::now().time_since_epoch().count();
+  bool resumed = started.ok() && Eventually([&] { return acked_after_up >= 20; }, 30s);
+  join();
+  EXPECT_TRUE(burst_started) << "the nodes took no webhooks before the outage";
+  ASSERT_OK(started);
+  EXPECT_TRUE(answered_down) << answered_while_down << " answers while PostgreSQL was down";
+  EXPECT_TRUE(resumed) << "the nodes took " << acked_after_up << " webhooks after PostgreSQL came back";
+
+  std::map<std::string, int> last_status;  // per data.id
+  int down_503 = 0, before = 0, after = 0;
+  auto first_ack_after_restart = never;
+  for (const auto& per_sender : answers)
+    for (const auto& a : per_sender) {
+      last_status[a.id] = a.status;
+      EXPECT_TRUE(a.status == 200 || a.status == 503) << a.id << " answered " << a.status;
+      if (a.sent >= stopped && a.answered <= restarting) {
+        EXPECT_EQ(a.status, 503) << a.id << ": sent while PostgreSQL was down";
+        down_503 += a.status == 503;
+      }
+      before += a.answered < stopped;
+      after += a.sent > restarting;
+      if (a.status == 200 && a.sent > restarting) first_ack_after_restart = std::min(first_ack_after_restart, a.answered);
+    }
+  EXPECT_GE(down_503, 20) << "503s while PostgreSQL was down";
+
+  // Telnyx retries what was not acknowledged, through the load balancer (either node).
+  int retried = 0;
+  for (auto& [id, status] : last_status) {
+    if (status == 200) continue;
+    ++retried;
+    for (int attempt = 0; status != 200 && attempt < 50; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(100ms);
+      status = send(size_t(attempt % 2), id).status;
+    }
+    EXPECT_EQ(status, 200) << id << ": Telnyx's retry did not land";
+  }
+
+  // Every data.id sent is in the log exactly once; seqs contiguous from 1.
+  std::map<std::string, int> in_log;
+  std::istringstream keys(*QueryOne(url_, "SELECT string_agg(convert_from(idempotency_key, 'UTF8'), ' ') FROM "
+                                          "callrec_log WHERE convert_from(idempotency_key, 'UTF8') LIKE 'telnyx:burst-%'"));
+  for (std::string key; keys >> key;) ++in_log[key];
+  EXPECT_EQ(in_log.size(), last_status.size());
+  for (const auto& [id, status] : last_status) EXPECT_EQ(in_log["telnyx:" + id], 1) << id;
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM callrec_log"), "t");
+
+  // Both nodes rode out the outage: still up, tail resumed, projections caught up, one leads.
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(nodes_[i]->running()) << "node" << i << " exited";
+    EXPECT_NE(nodes_[i]->Stderr().find("cluster.tail_resumed"), std::string::npos) << "node" << i;
+    EXPECT_TRUE(Eventually([&] { return Json(Api(i, "GET", "/readyz").body).Int("/lag_events") == 0; }, 20s))
+        << "node" << i << " projection lag: " << Api(i, "GET", "/readyz").body;
+  }
+  EXPECT_GE(WaitForLeader({0, 1}), 0);
+  CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  std::cerr << "webhooks: " << last_status.size() << " data.ids, " << before << " answered before the stop, "
+            << down_503 << " 503s while down, " << after << " sent after the restart, " << retried
+            << " retried; " << std::chrono::duration_cast<std::chrono::milliseconds>(restarting - stopped).count()
+            << " ms down; first 200 "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(first_ack_after_restart - restarting).count()
+            << " ms after the restart began; test " << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - test_start).count()
+            << " ms\n";
 }
 
 // The same Telnyx delivery arriving at every node at once (a retry racing the original through
