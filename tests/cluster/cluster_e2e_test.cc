@@ -27,10 +27,22 @@ class ClusterE2e : public ::testing::Test {
     url_ = *db;
   }
   void TearDown() override {
+    // A sanitizer report in a node fails the test even when that node was about to be killed.
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      std::string err = nodes_[i]->Stderr();
+      EXPECT_EQ(err.find("WARNING: ThreadSanitizer"), std::string::npos) << "node" << i;
+      EXPECT_EQ(err.find("ERROR: AddressSanitizer"), std::string::npos) << "node" << i;
+      EXPECT_EQ(err.find("SUMMARY: UndefinedBehaviorSanitizer"), std::string::npos) << "node" << i;
+    }
     if (HasFailure())
-      for (size_t i = 0; i < nodes_.size(); ++i)
-        std::cerr << "---- node " << i << " stderr (last 3000 bytes) ----\n"
-                  << E2eEnv::Tail(nodes_[i]->Stderr(), 3000) << "\n";
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        std::string err = nodes_[i]->Stderr();
+        // A sanitizer's report (both stacks) matters more than the last log lines.
+        size_t report = err.find("WARNING: ThreadSanitizer");
+        if (report == std::string::npos) report = err.find("ERROR: AddressSanitizer");
+        std::cerr << "---- node " << i << " stderr ----\n"
+                  << (report != std::string::npos ? err.substr(report, 20000) : E2eEnv::Tail(err, 3000)) << "\n";
+      }
     if (HasFailure() && private_pg_) std::cerr << "---- PostgreSQL server log ----\n" << private_pg_->LogTail(3000) << "\n";
   }
 
@@ -84,9 +96,15 @@ class ClusterE2e : public ::testing::Test {
     EXPECT_OK(ids);
     return ids.ok() ? *ids : CallIds{};
   }
+  // The intake's state once it is one of `states`, or the last seen; a node that exited (e.g. a
+  // sanitizer report) ends the wait at once instead of at every flow's deadline.
   std::string WaitForState(size_t node, const std::string& id, const std::set<std::string>& states, Millis timeout = 30s) {
     std::string state;
     Eventually([&] {
+      if (!nodes_[node]->running()) {
+        state = "<node" + std::to_string(node) + " exited>";
+        return true;
+      }
       state = Json(Api(node, "GET", "/api/intakes/" + id).body).Str("/state");
       return states.count(state) > 0;
     }, timeout);
