@@ -1,6 +1,7 @@
 // Cluster mode end to end: three real `callrec serve` nodes on one shared log in the PostgreSQL
 // of ./scripts/test, the in-process telnyx-sim, calls whose webhooks and intakes are spread over
-// the nodes, and the leader killed (SIGKILL) or paused (SIGSTOP) in the middle.
+// the nodes, and the leader killed (SIGKILL) or paused (SIGSTOP) in the middle; and nodes on a
+// PostgreSQL server of the test's own that is stopped and started during a webhook burst.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -145,8 +146,9 @@ class ClusterE2e : public ::testing::Test {
 };
 
 // 50 call flows over three nodes (intakes and webhooks on every node; the webhooks of calls in
-// flight at a kill go to the nodes that outlive it); the leader is SIGKILLed with calls in flight (answered, record_start
-// not yet sent or not yet answered; recordings not yet fetched), then the second leader too.
+// flight at a kill go to the nodes that outlive it). The leader is SIGKILLed with calls in flight
+// (answered, record_start not yet sent or not yet answered; recordings not yet fetched), then the
+// second leader too.
 TEST_F(ClusterE2e, ThreeNodesLoseTheirLeaderAndEveryCallIsStillRecordedOnce) {
   const auto test_start = Clock::now();
   for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(StartNode(i)) << nodes_[i]->Stderr();
