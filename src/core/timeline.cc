@@ -193,14 +193,14 @@ Status AnnotateMatch(EventStore& store, std::string_view intake_id,
                      std::vector<TimelineEntry>& entries) {
   CALLREC_ASSIGN_OR_RETURN(auto json, store.GetDerived(keys::IntakeKey(intake_id)));
   if (!json) return Status::Ok();
-  simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser;  // kept: its buffers are reused by the next timeline
   auto root = ParseJson(parser, *json);
   simdjson::dom::element md;
   if (!root.ok() || root->at_pointer("/metadata").get(md)) return Status::Ok();
   std::string note = MatchNote(md);
   if (note.empty()) return Status::Ok();
   const bool incoming = Str(md, "/call_direction") == "incoming";
-  simdjson::dom::parser body_parser;  // `md` lives in `parser`
+  thread_local simdjson::dom::parser body_parser;  // not `parser`: `md` lives in it
   for (auto& entry : entries) {
     if (!IsAnswered(entry.event)) continue;
     if (incoming) {

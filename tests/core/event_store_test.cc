@@ -229,6 +229,37 @@ TEST(EventStore, DerivedDataWritesScansAndRebuildsAtomically) {
 
 // A child appends as fast as it can and reports each seq whose Append returned; the parent
 // SIGKILLs it mid-stream. Every reported seq must be in the reopened log, which stays contiguous.
+// Scans stop at the prefix's end (RocksDB is given the first key after it as an upper bound):
+// keys just past it, and prefixes ending in 0xff bytes, which have no simple successor.
+TEST(EventStore, PrefixScansReturnExactlyTheKeysWithThePrefix) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = std::move(EventStore::Open(dir.path(), clock).value());
+  const std::string ff = "p\xff";
+  const std::string ffff = "p\xff\xff";
+  DerivedBatch b;
+  for (const std::string& k : {std::string("o\xff"), std::string("p"), std::string("p\x00", 2), std::string("pa"),
+                               ff, ff + "a", ffff, ffff + "z", std::string("q"), std::string("q\x00", 2)})
+    b.Put(k, "v");
+  ASSERT_OK(store->WriteDerived(b));
+  auto scan = [&](std::string_view prefix, std::string_view start) {
+    std::vector<std::string> keys;
+    EXPECT_OK(store->ScanDerivedFrom(prefix, start, [&](std::string_view k, std::string_view) {
+      keys.emplace_back(k);
+      return true;
+    }));
+    return keys;
+  };
+  using Keys = std::vector<std::string>;
+  EXPECT_EQ(scan("p", "p"), (Keys{"p", std::string("p\x00", 2), "pa", ff, ff + "a", ffff, ffff + "z"}));
+  EXPECT_EQ(scan("pa", "pa"), (Keys{"pa"}));
+  EXPECT_EQ(scan(ff, ff), (Keys{ff, ff + "a", ffff, ffff + "z"}));
+  EXPECT_EQ(scan(ffff, ffff), (Keys{ffff, ffff + "z"}));
+  EXPECT_EQ(scan(ff, ffff), (Keys{ffff, ffff + "z"}));
+  EXPECT_EQ(scan("q", "q"), (Keys{"q", std::string("q\x00", 2)}));
+  EXPECT_EQ(scan("", "p\xff\xff").size(), 4u);  // no prefix: every key from `start` on
+}
+
 TEST(EventStore, SigkillDuringAppendsLosesNothingAcknowledged) {
   TempDir dir;
   int fds[2];

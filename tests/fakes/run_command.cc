@@ -24,8 +24,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
     ::dup2(devnull, 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    ::close(out[0]);
-    ::close(err[0]);
+    // Nothing else of the test process (sockets, the pipes' other ends) reaches the child or
+    // what it leaves running (a server daemonized by pg_ctl would hold the pipes open forever).
+    ::close_range(3, ~0u, 0);
     for (const auto& kv : extra_env) ::putenv(const_cast<char*>(kv.c_str()));
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
