@@ -141,6 +141,43 @@ core::Result<std::vector<PgRows>> PgConn::RunAll(const std::string& sql) {
   return all;
 }
 
+core::Result<std::vector<PgRows>> PgConn::RunPipeline(const std::vector<PgCall>& calls) {
+  if (PQenterPipelineMode(pg_) == 0) return Failure(nullptr);
+  bool sent = true;
+  for (const PgCall& c : calls) {
+    ParamArrays a(c.params);
+    const int n = int(c.params.size());
+    sent = c.name.empty() ? PQsendQueryParams(pg_, c.sql.c_str(), n, nullptr, a.values.data(), a.lengths.data(),
+                                              a.formats.data(), 0) != 0
+                          : PQsendQueryPrepared(pg_, c.name.c_str(), n, a.values.data(), a.lengths.data(),
+                                                a.formats.data(), 0) != 0;
+    if (!sent) break;
+  }
+  if (sent) sent = PQpipelineSync(pg_) != 0;
+  std::vector<PgRows> all;
+  core::Status first_error = sent ? core::Status::Ok() : Failure(nullptr);
+  // Each statement's results end with a NULL; the Sync's own result ends the pipeline. Two NULLs
+  // in a row: nothing more will come (the connection is gone, or nothing was sent).
+  for (int nulls = 0; sent && nulls < 2;) {
+    pg_result* r = PQgetResult(pg_);
+    if (r == nullptr) {
+      ++nulls;
+      continue;
+    }
+    nulls = 0;
+    PgRows rows(r);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) break;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) all.push_back(std::move(rows));
+    else if (st != PGRES_PIPELINE_ABORTED && first_error.ok()) first_error = Failure(r);
+  }
+  PQexitPipelineMode(pg_);  // fails only with results unread, i.e. on a lost connection
+  if (first_error.ok() && (PQstatus(pg_) != CONNECTION_OK || all.size() != calls.size()))
+    first_error = Failure(nullptr);
+  if (!first_error.ok()) return first_error;
+  return all;
+}
+
 core::Status PgConn::Failure(pg_result* r) {
   std::string err = r ? Trim(PQresultErrorMessage(r)) : Trim(PQerrorMessage(pg_));
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;

@@ -37,6 +37,14 @@ struct PgParam {
   static PgParam Null() { return {{}, false, true}; }
 };
 
+// One statement of a pipeline (PgConn::RunPipeline): the prepared statement `name` when it is
+// set, else `sql`; text results.
+struct PgCall {
+  std::string name;
+  std::string sql;
+  std::vector<PgParam> params;
+};
+
 // A statement's result; rows and columns as libpq gives them.
 class PgRows {
  public:
@@ -78,6 +86,11 @@ class PgConn {
   // reconnect forgets them and the next call prepares again). Then `EXECUTE name(...)` in RunAll,
   // or RunPrepared, skips parsing and planning it on every call.
   core::Status Prepare(const std::string& name, const std::string& sql);
+  // Runs `calls` in ONE round trip with parameters (libpq's pipeline mode: the extended protocol,
+  // so binary parameters, and one Sync after the last). Every statement's result, in order; the
+  // first error when one failed (PostgreSQL skips the statements after it up to the Sync, and an
+  // open transaction is left aborted: Rollback()).
+  core::Result<std::vector<PgRows>> RunPipeline(const std::vector<PgCall>& calls);
   core::Result<PgRows> RunPrepared(const std::string& name, const std::vector<PgParam>& params,
                                    bool binary_result = false);
   // Reconnects when the connection is gone; kUnavailable when that fails.

@@ -112,6 +112,45 @@ std::string ByteaArray(const std::vector<std::string_view>& values) {
   return out + "}";
 }
 
+// A one-dimensional array parameter in PostgreSQL's binary format (array_send): the header
+// (dimensions, has-nulls flag, element type, length, lower bound 1), then each element as its
+// length and bytes (-1: NULL). Binary, so the records travel and are stored without hex
+// encoding, lexing or array_in (the text literals were ~4 % of the samples under load).
+constexpr uint32_t kByteaOid = 17, kInt8Oid = 20;
+class BinaryArray {
+ public:
+  explicit BinaryArray(uint32_t element_oid) : oid_(element_oid) {}
+  void Add(std::string_view bytes, bool null_when_empty = false) {
+    ++count_;
+    if (bytes.empty() && null_when_empty) {
+      has_null_ = true;
+      Put32(body_, 0xffffffffu);
+      return;
+    }
+    Put32(body_, uint32_t(bytes.size()));
+    body_.append(bytes);
+  }
+  std::string Finish() const {
+    std::string out;
+    out.reserve(20 + body_.size());
+    Put32(out, 1);
+    Put32(out, has_null_ ? 1 : 0);
+    Put32(out, oid_);
+    Put32(out, count_);
+    Put32(out, 1);
+    return out + body_;
+  }
+
+ private:
+  static void Put32(std::string& out, uint32_t v) {
+    for (int b = 0; b < 4; ++b) out.push_back(char(v >> (24 - 8 * b)));
+  }
+  uint32_t oid_;
+  uint32_t count_ = 0;
+  bool has_null_ = false;
+  std::string body_;
+};
+
 // Moves the head to `last`, wakes the tailing nodes, commits. A connection lost during COMMIT
 // leaves the outcome unknown, and the caller must say so rather than report either.
 core::Status MoveHeadAndCommit(PgConn& conn, uint64_t last) {
@@ -174,9 +213,10 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<
 // One transaction in two round trips, so the head lock is held for one trip and the commit:
 //   1. BEGIN, lock the head, [check the fence], find the keys already stored;
 //   2. insert the new events, move the head, NOTIFY, COMMIT.
-// The arrays travel as literals in the statement text (simple protocol: several statements per
-// trip); they hold only digits, hex, NULL, braces, commas, backslashes and double quotes, never a
-// single quote, and standard_conforming_strings is on (kSessionOptions).
+// Trip 1's key array travels as a literal in the statement text (simple protocol: several
+// statements per trip); it holds only hex, braces, commas, backslashes and double quotes, never a
+// single quote, and standard_conforming_strings is on (kSessionOptions). Trip 2 is a pipeline
+// (extended protocol) with the arrays as binary parameters.
 core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events,
                                                                         std::optional<uint64_t> fence_term,
                                                                         std::vector<core::Event>* committed) {
@@ -220,7 +260,8 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vect
 }
 
 // Round trip 2 of AppendLocked, inside its transaction: seqs for the new events, in order (a key
-// seen earlier in the log or in this batch is a duplicate), one INSERT, the head, COMMIT.
+// seen earlier in the log or in this batch is a duplicate), one INSERT, the head, COMMIT: one
+// pipeline, the arrays binary.
 core::Result<std::vector<core::AppendResult>> PgEventLog::InsertAndCommit(
     std::vector<core::Event>& events, uint64_t last_seq, std::map<std::string, uint64_t, std::less<>>& stored,
     std::vector<core::Event>* committed) {
@@ -229,7 +270,7 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::InsertAndCommit(
   uint64_t next = first;
   std::vector<core::AppendResult> results;
   std::vector<size_t> fresh_at;
-  std::string seqs = "{", ids = "{", intakes = "{", records = "{";
+  BinaryArray seqs(kInt8Oid), ids(kByteaOid), intakes(kByteaOid), records(kByteaOid);
   for (size_t i = 0; i < events.size(); ++i) {
     core::Event& e = events[i];
     if (!e.idempotency_key.empty()) {
@@ -240,11 +281,12 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::InsertAndCommit(
       }
     }
     e.seq = next;
-    const char* sep = next == first ? "" : ",";
-    seqs.append(sep).append(std::to_string(next));
-    AppendByteaElement(ids.append(sep), e.idempotency_key);
-    AppendByteaElement(intakes.append(sep), e.intake_id);
-    AppendByteaElement(records.append(sep), core::EncodeEventRecord(e), /*null_when_empty=*/false);
+    char be[8];
+    for (int b = 0; b < 8; ++b) be[b] = char(next >> (56 - 8 * b));
+    seqs.Add(std::string_view(be, 8));
+    ids.Add(e.idempotency_key, /*null_when_empty=*/true);
+    intakes.Add(e.intake_id, /*null_when_empty=*/true);
+    records.Add(core::EncodeEventRecord(e));
     results.push_back({next++, false});
     fresh_at.push_back(i);
   }
@@ -253,9 +295,10 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::InsertAndCommit(
     return results;
   }
   const std::string n = std::to_string(next - 1);
-  std::string sql = "EXECUTE callrec_insert('" + seqs + "}', '" + ids + "}', '" + intakes + "}', '" + records +
-                    "}'); EXECUTE callrec_move_head(" + n + "); COMMIT";
-  auto done = pg.RunAll(sql);
+  const std::string s = seqs.Finish(), k = ids.Finish(), in = intakes.Finish(), r = records.Finish();
+  auto done = pg.RunPipeline({{"callrec_insert", "", {PgParam::Bytes(s), PgParam::Bytes(k), PgParam::Bytes(in), PgParam::Bytes(r)}},
+                              {"callrec_move_head", "", {PgParam::Text(n)}},
+                              {"", "COMMIT", {}}});
   if (!done.ok()) {
     // The COMMIT went out in the same trip: with the connection gone it may have run.
     if (pg.socket() < 0)
