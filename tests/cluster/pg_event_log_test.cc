@@ -80,6 +80,58 @@ TEST_F(PgEventLogTest, PayloadBytesRoundTripExactlyWithTheirChecksum) {
   EXPECT_EQ(*log_->FindIdempotencyKey(e.idempotency_key), std::optional<uint64_t>(1));
 }
 
+// The group's arrays travel as binary parameters: keys and intakes are NULL where empty, every
+// byte of every element (NUL, quotes, backslashes, braces, commas) arrives as sent, in order.
+TEST_F(PgEventLogTest, AGroupMixingKeysIntakesAndAwkwardBytesIsStoredExactly) {
+  static constexpr char kAwkward[] = "\0\\x\"{},'NULL\xff\x00\\x41";
+  const std::string awkward(kAwkward, sizeof kAwkward - 1);
+  std::vector<core::Event> batch;
+  batch.push_back(Webhook(awkward, awkward));       // key, no intake
+  batch.push_back(Step("intake-" + awkward, "{}"));  // intake, no key
+  batch.push_back(Step("", awkward));                // neither
+  core::Event both = Step("intake-2", std::string(70000, '\x01'));
+  both.idempotency_key = "k,{\"}";
+  batch.push_back(both);
+  std::vector<core::Event> sent = batch;
+  auto r = log_->AppendAll(std::move(batch));
+  ASSERT_OK(r);
+  ASSERT_EQ(r->size(), 4u);
+  auto read = log_->ReadFrom(1, 10);
+  ASSERT_OK(read);
+  ASSERT_EQ(read->size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ((*r)[i].seq, i + 1);
+    sent[i].seq = i + 1;
+    sent[i].recorded_at_ms = testing::ManualClock::kStartMillis;
+    EXPECT_EQ((*read)[i], sent[i]) << "seq " << i + 1;
+  }
+  EXPECT_EQ(*QueryOne(url_, "SELECT string_agg(seq || ':' || (idempotency_key IS NULL) || (intake_id IS NULL), ' ' "
+                            "ORDER BY seq) FROM callrec_log"),
+            "1:falsetrue 2:truefalse 3:truetrue 4:falsefalse");
+  EXPECT_EQ(*log_->FindIdempotencyKey(sent[0].idempotency_key), std::optional<uint64_t>(1));
+  EXPECT_EQ(*log_->FindIdempotencyKey("k,{\"}"), std::optional<uint64_t>(4));
+}
+
+// A statement failing inside the commit's pipeline (here the insert: a row squats on the next
+// seq) commits nothing, moves no head and leaves the connection usable for the next append.
+TEST_F(PgEventLogTest, AFailedInsertInTheCommitTripCommitsNothingAndTheNextAppendWorks) {
+  ASSERT_OK(log_->Append(Webhook("one")));
+  ASSERT_OK(QueryOne(url_, "INSERT INTO callrec_log (seq, record) VALUES (2, '\\x00') RETURNING seq"));
+  std::vector<core::Event> batch;
+  batch.push_back(Webhook("two"));
+  batch.push_back(Webhook("three"));
+  auto failed = log_->AppendAll(std::move(batch));
+  EXPECT_THAT(failed.status(), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(*QueryOne(url_, "SELECT last_seq FROM callrec_log_head"), "1") << "the head did not move";
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log WHERE idempotency_key IS NOT NULL"), "1");
+  ASSERT_OK(QueryOne(url_, "DELETE FROM callrec_log WHERE seq = 2 RETURNING seq"));
+  auto retried = log_->Append(Webhook("two"));
+  ASSERT_OK(retried);
+  EXPECT_EQ(retried->seq, 2u);
+  EXPECT_FALSE(retried->duplicate);
+  EXPECT_EQ(*QueryOne(url_, "SELECT last_seq FROM callrec_log_head"), "2");
+}
+
 TEST_F(PgEventLogTest, SeqsAreContiguousInCommitOrderUnderConcurrentAppenders) {
   constexpr int kWriters = 4, kAppends = 40;
   std::atomic<bool> done{false};
