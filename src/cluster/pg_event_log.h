@@ -10,8 +10,8 @@
 //     whichever node gets it: checked inside the same transaction (under the head lock), with a
 //     UNIQUE constraint on the column as a backstop.
 //   - Each row holds the event record exactly as event.h encodes it (version, CRC32C, seq,
-//     payload bytes as received), read back in binary; appends send it as a hex bytea literal
-//     (decoded by the server: the same bytes).
+//     payload bytes as received), read back in binary; appends send it in binary too (an
+//     element of a binary bytea[] parameter: the same bytes, nothing to escape or decode).
 //   - An append returns only after COMMIT succeeded (durability as the server's
 //     synchronous_commit says). PostgreSQL unreachable, a lock wait over `lock_timeout`, a
 //     connection lost mid-transaction: kUnavailable, never a fake success. A connection lost
@@ -28,7 +28,8 @@
 // tailing node LISTENs to; it must still read to catch up, NOTIFY is only a wake-up.
 //
 // An append is one transaction in two round trips (lock + find stored keys; insert + move the
-// head + NOTIFY + COMMIT), so the head lock is held for one round trip and the commit; its
+// head + NOTIFY + COMMIT, the second as one libpq pipeline with binary array parameters), so the
+// head lock is held for one round trip and the commit; its
 // statements and the catch-up read are prepared once per session with one index-only plan each.
 //
 // Sessions set lock_timeout (5 s) and idle_in_transaction_session_timeout (10 s): a node stopped
