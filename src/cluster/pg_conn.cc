@@ -153,12 +153,15 @@ core::Result<std::vector<PgRows>> PgConn::RunPipeline(const std::vector<PgCall>&
                                                 a.formats.data(), 0) != 0;
     if (!sent) break;
   }
-  if (sent) sent = PQpipelineSync(pg_) != 0;
-  std::vector<PgRows> all;
   core::Status first_error = sent ? core::Status::Ok() : Failure(nullptr);
+  // After a failed send, still Sync and read what went out: libpq leaves pipeline mode only with
+  // every result read.
+  if (PQpipelineSync(pg_) == 0 && first_error.ok()) first_error = Failure(nullptr);
+  std::vector<PgRows> all;
   // Each statement's results end with a NULL; the Sync's own result ends the pipeline. Two NULLs
-  // in a row: nothing more will come (the connection is gone, or nothing was sent).
-  for (int nulls = 0; sent && nulls < 2;) {
+  // in a row: nothing more will come (the connection is gone: libpq then ends pipeline mode,
+  // and the next statement reconnects).
+  for (int nulls = 0; nulls < 2;) {
     pg_result* r = PQgetResult(pg_);
     if (r == nullptr) {
       ++nulls;

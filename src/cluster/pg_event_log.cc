@@ -115,7 +115,7 @@ std::string ByteaArray(const std::vector<std::string_view>& values) {
 // A one-dimensional array parameter in PostgreSQL's binary format (array_send): the header
 // (dimensions, has-nulls flag, element type, length, lower bound 1), then each element as its
 // length and bytes (-1: NULL). Binary, so the records travel and are stored without hex
-// encoding, lexing or array_in (the text literals were ~4 % of the samples under load).
+// encoding, lexing, array_in or hex decoding (docs/PERFORMANCE.md, cluster section).
 constexpr uint32_t kByteaOid = 17, kInt8Oid = 20;
 class BinaryArray {
  public:
@@ -296,9 +296,10 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::InsertAndCommit(
   }
   const std::string n = std::to_string(next - 1);
   const std::string s = seqs.Finish(), k = ids.Finish(), in = intakes.Finish(), r = records.Finish();
-  auto done = pg.RunPipeline({{"callrec_insert", "", {PgParam::Bytes(s), PgParam::Bytes(k), PgParam::Bytes(in), PgParam::Bytes(r)}},
-                              {"callrec_move_head", "", {PgParam::Text(n)}},
-                              {"", "COMMIT", {}}});
+  auto done = pg.RunPipeline(
+      {{"callrec_insert", "", {PgParam::Bytes(s), PgParam::Bytes(k), PgParam::Bytes(in), PgParam::Bytes(r)}},
+       {"callrec_move_head", "", {PgParam::Text(n)}},
+       {"", "COMMIT", {}}});
   if (!done.ok()) {
     // The COMMIT went out in the same trip: with the connection gone it may have run.
     if (pg.socket() < 0)
