@@ -89,26 +89,21 @@ core::Result<uint64_t> BeginAtHead(PgConn& pg) {
   return head->u64(0, 0);
 }
 
-// One element of a text-format bytea[] literal: "\\x<hex>" (the array quoting halves the
-// backslashes, leaving bytea's hex input \x<hex>), or NULL for an empty value when `null_when_empty`.
-// Text arrays keep the statement to one round trip per group however many events it holds.
-void AppendByteaElement(std::string& out, std::string_view bytes, bool null_when_empty = true) {
-  if (bytes.empty() && null_when_empty) {
-    out.append("NULL");
-    return;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.append("\"\\\\x");
-  for (char c : bytes) {
-    out.push_back(kHex[uint8_t(c) >> 4]);
-    out.push_back(kHex[uint8_t(c) & 15]);
-  }
-  out.push_back('"');
-}
-
+// A text-format bytea[] literal of non-empty values: {"\\x<hex>",...} (the array quoting halves
+// the backslashes, leaving bytea's hex input \x<hex>). It is embedded in the first round trip's
+// statement text (the stored-keys lookup: a few dozen bytes per event); the commit trip sends its
+// arrays binary (BinaryArray below).
 std::string ByteaArray(const std::vector<std::string_view>& values) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) AppendByteaElement(out.append(i ? "," : ""), values[i], false);
+  for (size_t i = 0; i < values.size(); ++i) {
+    out.append(i ? ",\"\\\\x" : "\"\\\\x");
+    for (char c : values[i]) {
+      out.push_back(kHex[uint8_t(c) >> 4]);
+      out.push_back(kHex[uint8_t(c) & 15]);
+    }
+    out.push_back('"');
+  }
   return out + "}";
 }
 
