@@ -15,12 +15,6 @@
 namespace callrec::testing {
 namespace {
 
-CommandResult Callrec(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {BinaryPath("callrec")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv);
-}
-
 class ClusterCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -37,7 +31,7 @@ class ClusterCli : public ::testing::Test {
 };
 
 TEST_F(ClusterCli, MigrateLogCopiesTheSameSeqsAndBytesAndResumesWhereItStopped) {
-  auto r = Callrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_, "--batch", "4"});
+  auto r = RunCallrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_, "--batch", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto store = core::EventStore::OpenReader(embedded());
   ASSERT_OK(store);
@@ -49,7 +43,7 @@ TEST_F(ClusterCli, MigrateLogCopiesTheSameSeqsAndBytesAndResumesWhereItStopped) 
   for (uint64_t s = 1; s <= n; ++s)
     EXPECT_EQ(**(*log)->ReadRecord(s), core::EncodeEventRecord(*(*store)->Read(s))) << "seq " << s;
 
-  r = Callrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_});
+  r = RunCallrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "nothing to copy")) << r.out;
 
@@ -59,17 +53,17 @@ TEST_F(ClusterCli, MigrateLogCopiesTheSameSeqsAndBytesAndResumesWhereItStopped) 
     ASSERT_OK(writer);
     AppendOrFail(**writer, IntakeCreated(kT0 + kMin, "intake_late_0001", "+15550100000", "", "{}"));
   }
-  r = Callrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_});
+  r = RunCallrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "copied 1 events (seqs " + std::to_string(n + 1) + ".." + std::to_string(n + 1) + ")")) << r.out;
 
-  r = Callrec({"check", "--event-log", url_, "--data-dir", embedded()});
+  r = RunCallrec({"check", "--event-log", url_, "--data-dir", embedded()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "agrees with the shared log byte for byte on seqs 1.." + std::to_string(n + 1))) << r.out;
 }
 
 TEST_F(ClusterCli, ReadersOnAReplicaShowWhatTheEmbeddedStoreShows) {
-  ASSERT_EQ(Callrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_}).exit_code, 0);
+  ASSERT_EQ(RunCallrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_}).exit_code, 0);
   for (std::vector<std::string> cmd : {std::vector<std::string>{"show", kStored, "--json"},
                                        {"timeline", kStored, "--json"},
                                        {"intakes", "--json"},
@@ -77,18 +71,18 @@ TEST_F(ClusterCli, ReadersOnAReplicaShowWhatTheEmbeddedStoreShows) {
     auto want = cmd, got = cmd;
     want.insert(want.end(), {"--data-dir", embedded()});
     got.insert(got.end(), {"--data-dir", replica(), "--event-log", url_});
-    auto expected = Callrec(want), actual = Callrec(got);
+    auto expected = RunCallrec(want), actual = RunCallrec(got);
     ASSERT_EQ(actual.exit_code, 0) << cmd[0] << ": " << actual.err;
     EXPECT_EQ(actual.out, expected.out) << cmd[0];
   }
-  auto verify = Callrec({"replay", "--verify", "--data-dir", replica(), "--event-log", url_});
+  auto verify = RunCallrec({"replay", "--verify", "--data-dir", replica(), "--event-log", url_});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  auto check = Callrec({"check", "--event-log", url_, "--data-dir", replica()});
+  auto check = RunCallrec({"check", "--event-log", url_, "--data-dir", replica()});
   EXPECT_EQ(check.exit_code, 0) << check.err;
 }
 
 TEST_F(ClusterCli, AnotherStoreIsRefusedAndReportedNeverMixedIn) {
-  ASSERT_EQ(Callrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_}).exit_code, 0);
+  ASSERT_EQ(RunCallrec({"migrate-log", "--data-dir", embedded(), "--event-log", url_}).exit_code, 0);
   std::string other = dir_.Sub("other");
   {
     ManualClock clock;
@@ -96,24 +90,24 @@ TEST_F(ClusterCli, AnotherStoreIsRefusedAndReportedNeverMixedIn) {
     ASSERT_OK(store);
     AppendOrFail(**store, IntakeCreated(kT0, "intake_other_0001", "+15550100001", "", "{}"));
   }
-  auto r = Callrec({"check", "--event-log", url_, "--data-dir", other});
+  auto r = RunCallrec({"check", "--event-log", url_, "--data-dir", other});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "differ at seq 1")) << r.err;
-  r = Callrec({"migrate-log", "--data-dir", other, "--event-log", url_});
+  r = RunCallrec({"migrate-log", "--data-dir", other, "--event-log", url_});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "holds another log")) << r.err;
-  r = Callrec({"events", "--data-dir", other, "--event-log", url_});
+  r = RunCallrec({"events", "--data-dir", other, "--event-log", url_});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "not a replica of this log")) << r.err;
 }
 
 TEST_F(ClusterCli, ABadOrUnreachableEventLogIsAClearError) {
-  auto r = Callrec({"events", "--data-dir", replica(), "--event-log", "/var/lib/callrec"});
+  auto r = RunCallrec({"events", "--data-dir", replica(), "--event-log", "/var/lib/callrec"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(Contains(r.err, "--event-log")) << r.err;
-  r = Callrec({"migrate-log", "--data-dir", embedded()});
+  r = RunCallrec({"migrate-log", "--data-dir", embedded()});
   EXPECT_EQ(r.exit_code, 2) << "--event-log is required";
-  r = Callrec({"check", "--event-log", "postgresql://callrec:s3cret@127.0.0.1:1/x"});
+  r = RunCallrec({"check", "--event-log", "postgresql://callrec:s3cret@127.0.0.1:1/x"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "cannot reach PostgreSQL")) << r.err;
   EXPECT_FALSE(Contains(r.err, "s3cret")) << r.err;
@@ -121,8 +115,8 @@ TEST_F(ClusterCli, ABadOrUnreachableEventLogIsAClearError) {
 
 // A node that cannot reach the shared log does not start (and never serves from its replica alone).
 TEST_F(ClusterCli, ServeWithAnUnreachableEventLogStopsAtStart) {
-  auto r = Callrec({"serve", "--event-log", "postgresql://callrec:s3cret@127.0.0.1:1/x", "--data-dir", dir_.Sub("serve"),
-                    "--listen", "127.0.0.1:0", "--insecure-skip-signature"});
+  auto r = RunCallrec({"serve", "--event-log", "postgresql://callrec:s3cret@127.0.0.1:1/x", "--data-dir", dir_.Sub("serve"),
+                       "--listen", "127.0.0.1:0", "--insecure-skip-signature"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "cannot reach PostgreSQL")) << r.err;
   EXPECT_FALSE(Contains(r.err, "s3cret")) << r.err;

@@ -59,13 +59,7 @@ class ClusterE2e : public ::testing::Test {
                             env_.log_dir(), "node" + std::to_string(i));
   }
   ApiAnswer Api(size_t node, const std::string& method, const std::string& path, const std::string& body = "") {
-    httplib::Client client("127.0.0.1", nodes_[node]->port());
-    client.set_connection_timeout(2);
-    client.set_read_timeout(10);
-    httplib::Headers headers = {{"Authorization", std::string("Bearer ") + kAdminToken}};
-    auto res = method == "GET" ? client.Get(path, headers) : client.Post(path, headers, body, "application/json");
-    if (!res) return {};
-    return {res->status, res->body};
+    return AdminRequest(nodes_[node]->port(), method, path, body, std::chrono::seconds(10));
   }
   // The node whose /readyz says it leads, among `alive`; -1 when none (yet).
   int Leader(const std::vector<size_t>& alive) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cluster/leader_lease.h"
+#include "cluster/log_test_events.h"
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
 #include "fakes/test_postgres.h"
@@ -19,15 +20,6 @@ namespace {
 using core::StatusCode;
 using testing::StatusIs;
 using namespace std::chrono_literals;
-
-core::Event Webhook(const std::string& data_id) {
-  core::Event e;
-  e.type = "telnyx.webhook";
-  e.source = std::string(core::source::kTelnyxWebhook);
-  e.payload = "{\"id\":\"" + data_id + "\"}";
-  e.idempotency_key = "telnyx:" + data_id;
-  return e;
-}
 
 class ClusterStoreTest : public ::testing::Test {
  protected:

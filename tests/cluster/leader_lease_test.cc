@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "cluster/log_test_events.h"
 #include "cluster/pg_event_log.h"
 #include "fakes/manual_clock.h"
 #include "fakes/test_postgres.h"
@@ -17,15 +18,6 @@ namespace {
 using core::StatusCode;
 using testing::StatusIs;
 using namespace std::chrono_literals;
-
-core::Event Step(const std::string& what) {
-  core::Event e;
-  e.type = "telnyx.record_start";
-  e.source = std::string(core::source::kTelnyxApi);
-  e.intake_id = "intake-1";
-  e.payload = what;
-  return e;
-}
 
 class LeaderLeaseTest : public ::testing::Test {
  protected:
@@ -65,18 +57,18 @@ TEST_F(LeaderLeaseTest, OneNodeLeadsAndRenewingKeepsItsTerm) {
 TEST_F(LeaderLeaseTest, ALeaderWhoseLeaseRanOutAppendsNothing) {
   auto a = Node("a", 300ms), b = Node("b", 300ms);
   uint64_t term_a = **a->TryAcquireOrRenew();
-  ASSERT_OK(log_->Append(Step("a leads"), term_a));
+  ASSERT_OK(log_->Append(Step("intake-1", "a leads"), term_a));
   std::this_thread::sleep_for(450ms);  // a is "paused" past its lease
-  EXPECT_THAT(log_->Append(Step("a, expired"), term_a).status(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(log_->Append(Step("intake-1", "a, expired"), term_a).status(), StatusIs(StatusCode::kFailedPrecondition));
   auto tb = b->TryAcquireOrRenew();
   ASSERT_OK(tb);
   ASSERT_TRUE(tb->has_value());
   EXPECT_EQ(**tb, term_a + 1);
-  EXPECT_THAT(log_->Append(Step("a, deposed"), term_a).status(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(log_->Append(Step("intake-1", "a, deposed"), term_a).status(), StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_FALSE(a->TryAcquireOrRenew()->has_value()) << "a learns it no longer leads";
-  ASSERT_OK(log_->Append(Step("b leads"), **tb));
+  ASSERT_OK(log_->Append(Step("intake-1", "b leads"), **tb));
   EXPECT_EQ(*log_->LastSeq(), 2u) << "only the leaders' appends in their terms";
-  EXPECT_OK(log_->Append(Step("a webhook"), std::nullopt)) << "unfenced appends (webhooks) need no lease";
+  EXPECT_OK(log_->Append(Step("intake-1", "a webhook"), std::nullopt)) << "unfenced appends (webhooks) need no lease";
 }
 
 TEST_F(LeaderLeaseTest, AReleasedLeaseIsTakenAtOnceWithANewTerm) {

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster/log_test_events.h"
 #include "cluster/replica.h"
 #include "core/event_store.h"
 #include "fakes/manual_clock.h"
@@ -22,24 +23,6 @@ namespace {
 using core::StatusCode;
 using testing::QueryOne;
 using testing::StatusIs;
-
-core::Event Webhook(const std::string& data_id, std::string payload = "{}") {
-  core::Event e;
-  e.type = "telnyx.webhook";
-  e.source = std::string(core::source::kTelnyxWebhook);
-  e.payload = std::move(payload);
-  e.idempotency_key = "telnyx:" + data_id;
-  return e;
-}
-
-core::Event Step(const std::string& intake, const std::string& payload) {
-  core::Event e;
-  e.type = "telnyx.record_start";
-  e.source = std::string(core::source::kTelnyxApi);
-  e.intake_id = intake;
-  e.payload = payload;
-  return e;
-}
 
 class PgEventLogTest : public ::testing::Test {
  protected:

@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -135,6 +136,18 @@ struct ApiAnswer {
   std::string body;
 };
 
+// One request with the admin token to a serve listening on 127.0.0.1:`port` (GET, else a JSON POST).
+inline ApiAnswer AdminRequest(int port, const std::string& method, const std::string& path, const std::string& body,
+                              std::chrono::seconds read_timeout) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(read_timeout.count());
+  httplib::Headers headers = {{"Authorization", std::string("Bearer ") + kAdminToken}};
+  auto res = method == "GET" ? client.Get(path, headers) : client.Post(path, headers, body, "application/json");
+  if (!res) return {};
+  return {res->status, res->body};
+}
+
 class E2eEnv {
  public:
   static SimConfig DefaultSimConfig() {
@@ -191,13 +204,7 @@ class E2eEnv {
 
   // One request to serve, with the admin token.
   ApiAnswer Api(const std::string& method, const std::string& path, const std::string& body = "") {
-    httplib::Client client("127.0.0.1", serve_.port());
-    client.set_connection_timeout(5);
-    client.set_read_timeout(15);
-    httplib::Headers headers = {{"Authorization", std::string("Bearer ") + kAdminToken}};
-    auto res = method == "GET" ? client.Get(path, headers) : client.Post(path, headers, body, "application/json");
-    if (!res) return {};
-    return {res->status, res->body};
+    return AdminRequest(serve_.port(), method, path, body, std::chrono::seconds(15));
   }
 
   // POST /api/intakes; expects 201 and returns the id ("" on failure, with a test failure).

@@ -59,4 +59,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
   return result;
 }
 
+CommandResult RunCallrec(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
+  std::vector<std::string> argv = {BinaryPath("callrec")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, extra_env);
+}
+
 }  // namespace callrec::testing

@@ -22,4 +22,7 @@ std::string BinaryPath(const std::string& name);
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::vector<std::string>& extra_env = {});
 
+// `callrec <args...>` (the binary built next to the tests), as an operator runs it.
+CommandResult RunCallrec(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {});
+
 }  // namespace callrec::testing

@@ -14,12 +14,6 @@
 namespace callrec::testing {
 namespace {
 
-CommandResult Callrec(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {BinaryPath("callrec")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv);
-}
-
 // Columns as a terminal shows them: UTF-8 continuation bytes take no column.
 size_t DisplayColumn(const std::string& line, size_t byte_offset) {
   size_t col = 0;
@@ -37,7 +31,7 @@ class AuditCli : public ::testing::Test {
 };
 
 TEST_F(AuditCli, TimelineTellsTheStoryOneLinePerEvent) {
-  auto r = Callrec({"timeline", kStored, "--data-dir", dir()});
+  auto r = RunCallrec({"timeline", kStored, "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = Lines(r.out);
   // created, initiated (tied later), answered, record_start, hangup, 2 x (scheduled, list),
@@ -83,7 +77,7 @@ TEST_F(AuditCli, TimelineTellsTheStoryOneLinePerEvent) {
 }
 
 TEST_F(AuditCli, TimelineOfAFailedIntakeSaysWhy) {
-  auto r = Callrec({"timeline", kFailed, "--data-dir", dir()});
+  auto r = RunCallrec({"timeline", kFailed, "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 4u) << r.out;
@@ -102,7 +96,7 @@ TEST_F(AuditCli, TimelineUsesColourOnlyOnATerminal) {
 }
 
 TEST_F(AuditCli, TimelineJsonIsWhatTheApiServes) {
-  auto r = Callrec({"timeline", kStored, "--json", "--data-dir", dir()});
+  auto r = RunCallrec({"timeline", kStored, "--json", "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto reader = core::EventStore::OpenReader(dir());
   ASSERT_OK(reader);
@@ -116,25 +110,25 @@ TEST_F(AuditCli, TimelineJsonIsWhatTheApiServes) {
 
 TEST_F(AuditCli, UnknownIdsAreNamedInTheError) {
   for (const char* cmd : {"timeline", "show"}) {
-    auto r = Callrec({cmd, "intake_nope", "--data-dir", dir()});
+    auto r = RunCallrec({cmd, "intake_nope", "--data-dir", dir()});
     EXPECT_EQ(r.exit_code, 1) << cmd;
     EXPECT_EQ(r.out, "") << cmd << " printed data for an unknown id";
     EXPECT_TRUE(Contains(r.err, "no intake with id 'intake_nope'")) << r.err;
-    auto json = Callrec({cmd, "intake_nope", "--json", "--data-dir", dir()});
+    auto json = RunCallrec({cmd, "intake_nope", "--json", "--data-dir", dir()});
     EXPECT_EQ(json.exit_code, 1);
     EXPECT_EQ(json.out, "");
   }
   // A webhook tied to nobody is not an intake either, even though events exist under "".
-  auto empty = Callrec({"timeline", "", "--data-dir", dir()});
+  auto empty = RunCallrec({"timeline", "", "--data-dir", dir()});
   EXPECT_NE(empty.exit_code, 0);
   EXPECT_EQ(empty.out, "");
-  auto missing = Callrec({"timeline", kStored});
+  auto missing = RunCallrec({"timeline", kStored});
   EXPECT_EQ(missing.exit_code, 1) << "the default data/store does not exist here";
-  EXPECT_EQ(Callrec({"timeline", "--data-dir", dir()}).exit_code, 2) << "id is required";
+  EXPECT_EQ(RunCallrec({"timeline", "--data-dir", dir()}).exit_code, 2) << "id is required";
 }
 
 TEST_F(AuditCli, ShowPrintsOneFieldPerLineAndMetadataKeysOnTheirOwnLines) {
-  auto json = Callrec({"show", kStored, "--json", "--data-dir", dir()});
+  auto json = RunCallrec({"show", kStored, "--json", "--data-dir", dir()});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   auto reader = core::EventStore::OpenReader(dir());
   ASSERT_OK(reader);
@@ -142,7 +136,7 @@ TEST_F(AuditCli, ShowPrintsOneFieldPerLineAndMetadataKeysOnTheirOwnLines) {
   ASSERT_TRUE(derived.ok() && derived->has_value());
   EXPECT_EQ(json.out, **derived + "\n") << "--json is the derived intake JSON byte for byte";
 
-  auto r = Callrec({"show", kStored, "--data-dir", dir()});
+  auto r = RunCallrec({"show", kStored, "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = Lines(r.out);
   auto value_of = [&](const std::string& field) -> std::string {
@@ -177,7 +171,7 @@ TEST_F(AuditCli, ShowPrintsOneFieldPerLineAndMetadataKeysOnTheirOwnLines) {
 }
 
 TEST_F(AuditCli, ShowOfAFreshIntakeListsTheSeedKeysAsNull) {
-  auto r = Callrec({"show", kWaiting, "--data-dir", dir()});
+  auto r = RunCallrec({"show", kWaiting, "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("\nstate +created\n"))) << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("\nmetadata\\.recording_id +null\n"))) << r.out;
@@ -194,7 +188,7 @@ TEST_F(AuditCli, IntakesIsAnAlignedTableThatFiltersByState) {
     AppendOrFail(*store, IntakeCreated(kT0 + 30 * kMin, long_id, "+15550166666"));
     ProjectAll(*store);
   }
-  auto r = Callrec({"intakes", "--data-dir", dir()});
+  auto r = RunCallrec({"intakes", "--data-dir", dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 5u) << r.out;  // header + 4 intakes, by id
@@ -222,23 +216,23 @@ TEST_F(AuditCli, IntakesIsAnAlignedTableThatFiltersByState) {
   EXPECT_TRUE(Contains(lines[3], "…3456"));
   EXPECT_FALSE(Contains(r.out, "+15550123456")) << "phone numbers are masked";
 
-  auto failed = Callrec({"intakes", "--state", "failed", "--data-dir", dir()});
+  auto failed = RunCallrec({"intakes", "--state", "failed", "--data-dir", dir()});
   ASSERT_EQ(failed.exit_code, 0) << failed.err;
   auto fl = Lines(failed.out);
   ASSERT_EQ(fl.size(), 2u) << failed.out;
   EXPECT_TRUE(fl[1].starts_with(kFailed + " "));
-  auto fetched = Callrec({"intakes", "--state", "fetched", "--data-dir", dir()});
+  auto fetched = RunCallrec({"intakes", "--state", "fetched", "--data-dir", dir()});
   EXPECT_EQ(fetched.exit_code, 0);
   EXPECT_EQ(Lines(fetched.out).size(), 1u) << "only the header: " << fetched.out;
   EXPECT_TRUE(Contains(fetched.err, "0 intake(s)"));
 
-  auto json = Callrec({"intakes", "--state", "stored", "--json", "--data-dir", dir()});
+  auto json = RunCallrec({"intakes", "--state", "stored", "--json", "--data-dir", dir()});
   ASSERT_EQ(json.exit_code, 0);
   auto reader = core::EventStore::OpenReader(dir());
   ASSERT_OK(reader);
   EXPECT_EQ(json.out, "{\"intakes\":[" + (*reader)->GetDerived("intake/" + kStored)->value() + "]}\n");
 
-  auto bogus = Callrec({"intakes", "--state", "bogus", "--data-dir", dir()});
+  auto bogus = RunCallrec({"intakes", "--state", "bogus", "--data-dir", dir()});
   EXPECT_EQ(bogus.exit_code, 2);
   EXPECT_EQ(bogus.out, "");
   EXPECT_TRUE(Contains(bogus.err, "bogus")) << bogus.err;
@@ -247,10 +241,10 @@ TEST_F(AuditCli, IntakesIsAnAlignedTableThatFiltersByState) {
 TEST_F(AuditCli, WorksOnACopiedStore) {
   const std::string copy = dir() + "-copy";
   std::filesystem::copy(dir(), copy, std::filesystem::copy_options::recursive);
-  auto original = Callrec({"timeline", kStored, "--data-dir", dir()});
-  auto r = Callrec({"timeline", kStored, "--data-dir", copy});
-  auto show = Callrec({"show", kStored, "--json", "--data-dir", copy});
-  auto list = Callrec({"intakes", "--data-dir", copy});
+  auto original = RunCallrec({"timeline", kStored, "--data-dir", dir()});
+  auto r = RunCallrec({"timeline", kStored, "--data-dir", copy});
+  auto show = RunCallrec({"show", kStored, "--json", "--data-dir", copy});
+  auto list = RunCallrec({"intakes", "--data-dir", copy});
   std::filesystem::remove_all(copy);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, original.out);
@@ -263,21 +257,21 @@ TEST_F(AuditCli, WorksOnACopiedStore) {
 TEST_F(AuditCli, WorksWhileAnotherProcessHoldsTheStoreAndSeesItsNewEvents) {
   ManualClock clock;
   auto store = std::move(core::EventStore::Open(dir(), clock).value());  // as `serve` holds it
-  auto r = Callrec({"timeline", kFailed, "--data-dir", dir()});
+  auto r = RunCallrec({"timeline", kFailed, "--data-dir", dir()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Lines(r.out).size(), 4u);
   // The holder keeps writing: an operator retry, projected. The next run shows it.
   AppendOrFail(*store, RetryRequested(kT0 + 20 * kMin, kFailed));
   ProjectAll(*store);
-  auto after = Callrec({"timeline", kFailed, "--data-dir", dir()});
+  auto after = RunCallrec({"timeline", kFailed, "--data-dir", dir()});
   EXPECT_EQ(after.exit_code, 0) << after.err;
   auto lines = Lines(after.out);
   ASSERT_EQ(lines.size(), 5u) << after.out;
   EXPECT_TRUE(lines[4].ends_with("retry requested by operator (api)")) << lines[4];
-  auto show = Callrec({"show", kFailed, "--json", "--data-dir", dir()});
+  auto show = RunCallrec({"show", kFailed, "--json", "--data-dir", dir()});
   EXPECT_EQ(show.exit_code, 0);
   EXPECT_FALSE(Contains(show.out, "\"state\":\"failed\"")) << "the retry re-armed it: " << show.out;
-  auto list = Callrec({"intakes", "--state", "failed", "--data-dir", dir()});
+  auto list = RunCallrec({"intakes", "--state", "failed", "--data-dir", dir()});
   EXPECT_EQ(Lines(list.out).size(), 1u) << list.out;
 }
 

@@ -23,12 +23,6 @@
 namespace callrec::testing {
 namespace {
 
-CommandResult Callrec(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv = {BinaryPath("callrec")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, env);
-}
-
 // The story store plus `lifecycles` more intakes, all projected by the live projector.
 void BuildStore(const std::string& dir, int lifecycles) {
   BuildStoryStore(dir);
@@ -90,7 +84,7 @@ TEST(ReplayCli, RebuildsDerivedDataByteForByteAsTheLiveProjectorWroteIt) {
                              "open/", "projector/unbound/", "projector/updated/"})
     EXPECT_TRUE(has_prefix(prefix)) << prefix;
 
-  auto r = Callrec({"replay", "--data-dir", dir.path()});
+  auto r = RunCallrec({"replay", "--data-dir", dir.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   DerivedKeys replayed = DerivedSnapshot(dir.path());
   EXPECT_EQ(replayed.size(), live.size());
@@ -103,7 +97,7 @@ TEST(ReplayCli, RebuildsDerivedDataByteForByteAsTheLiveProjectorWroteIt) {
   for (const auto& [key, value] : replayed)
     if (!live.count(key)) ADD_FAILURE() << "replay added " << key;
   // A second replay of the same log is a no-op too, and leaves one derived generation.
-  ASSERT_EQ(Callrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
+  ASSERT_EQ(RunCallrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == live);
   EXPECT_EQ(DerivedGenerations(dir.path()).size(), 1u);
 }
@@ -118,7 +112,7 @@ TEST(ReplayCli, RefusesWhileAnotherProcessHoldsTheStore) {
     ASSERT_OK(held);
     for (std::vector<std::string> args : {std::vector<std::string>{"replay"}, {"replay", "--verify"}}) {
       args.insert(args.end(), {"--data-dir", dir.path()});
-      auto r = Callrec(args);
+      auto r = RunCallrec(args);
       EXPECT_EQ(r.exit_code, 1) << args.back();
       EXPECT_TRUE(Contains(r.err, "in use by another process")) << r.err;
       EXPECT_TRUE(Contains(r.err, "stop `serve` first")) << r.err;
@@ -132,7 +126,7 @@ TEST(ReplayCli, VerifyPassesOnASoundStoreAndWritesNothing) {
   TempDir dir;
   BuildStore(dir.path(), 20);
   DerivedKeys before = DerivedSnapshot(dir.path());
-  auto r = Callrec({"replay", "--verify", "--data-dir", dir.path()});
+  auto r = RunCallrec({"replay", "--verify", "--data-dir", dir.path()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(Contains(r.out, "verified: the live projection equals a rebuild from")) << r.out;
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == before);
@@ -151,7 +145,7 @@ TEST(ReplayCli, VerifyNamesEachTamperedIntakeAndFieldUntilReplayRepairsIt) {
              Replace(sound.at("intake/intake_3"), "\"recording_id\":\"rec-3\"", "\"recording_id\":\"rec-X\""));
   DerivedKeys tampered = DerivedSnapshot(dir.path());
 
-  auto r = Callrec({"replay", "--verify", "--data-dir", dir.path()});
+  auto r = RunCallrec({"replay", "--verify", "--data-dir", dir.path()});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(Contains(r.out, "intake " + kStored + " differs:\n  state: live \"failed\", rebuilt \"stored\"\n")) << r.out;
   EXPECT_TRUE(Contains(r.out, "intake " + kWaiting + " differs:\n  patient_phone: live \"+15550170000\", "
@@ -162,9 +156,9 @@ TEST(ReplayCli, VerifyNamesEachTamperedIntakeAndFieldUntilReplayRepairsIt) {
   EXPECT_TRUE(Contains(r.out, "verify FAILED: 3 difference(s)")) << r.out;
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == tampered) << "--verify must not repair or write";
 
-  ASSERT_EQ(Callrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
+  ASSERT_EQ(RunCallrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == sound);
-  EXPECT_EQ(Callrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
+  EXPECT_EQ(RunCallrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
 }
 
 // Versions before issue 11 wrote a year-0 occurred_at at +01:00 as "-001-12-31T23:30:00.000Z",
@@ -178,9 +172,9 @@ TEST(ReplayCli, AStoreHoldingAnUnreadableYearMinusOneTimeIsRepairedByReplay) {
                                            "\"hangup_at\":\"-001-12-31T23:30:00.000Z\"");
   ASSERT_NE(bricked, sound.at("intake/" + kStored));
   PutDerived(dir.path(), "intake/" + kStored, bricked);
-  ASSERT_EQ(Callrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
+  ASSERT_EQ(RunCallrec({"replay", "--data-dir", dir.path()}).exit_code, 0);
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == sound);
-  EXPECT_EQ(Callrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
+  EXPECT_EQ(RunCallrec({"replay", "--verify", "--data-dir", dir.path()}).exit_code, 0);
 }
 
 TEST(ReplayCli, VerifyReportsDerivedKeysThatShouldNotExistOrAreMissing) {
@@ -193,7 +187,7 @@ TEST(ReplayCli, VerifyReportsDerivedKeysThatShouldNotExistOrAreMissing) {
   ASSERT_EQ(link.rfind("link/" + kStored + "/", 0), 0u);
   DeleteDerived(dir.path(), link);
 
-  auto r = Callrec({"replay", "--verify", "--data-dir", dir.path()});
+  auto r = RunCallrec({"replay", "--verify", "--data-dir", dir.path()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.out, "derived key state/failed/" + kStored + ": not in the rebuild")) << r.out;
   EXPECT_TRUE(Contains(r.out, "intake ghost differs:\n  missing from the rebuild")) << r.out;
@@ -211,7 +205,7 @@ TEST(ReplayCli, ShowsPlainProgressOnStderrAndTheSummaryOnStdout) {
     counts = WriteLifecycles(*store, 3000);
   }
   ASSERT_GT(counts.events, 20000u);
-  auto r = Callrec({"replay", "--data-dir", dir.path()});
+  auto r = RunCallrec({"replay", "--data-dir", dir.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string total = std::to_string(counts.events);
 
@@ -313,7 +307,7 @@ TEST(ReplayCli, KilledMidwayLeavesTheOldProjectionInPlace) {
   }
   ASSERT_GE(counts.events, 200000u);
   DerivedKeys before = DerivedSnapshot(dir.path());
-  auto show_before = Callrec({"show", "intake_27298", "--json", "--data-dir", dir.path()});
+  auto show_before = RunCallrec({"show", "intake_27298", "--json", "--data-dir", dir.path()});
   ASSERT_EQ(show_before.exit_code, 0) << show_before.err;
 
   Spawned child = Spawn({BinaryPath("callrec"), "replay", "--data-dir", dir.path()});
@@ -331,11 +325,11 @@ TEST(ReplayCli, KilledMidwayLeavesTheOldProjectionInPlace) {
   EXPECT_EQ(DerivedGenerations(dir.path()).size(), 2u);
 
   // ...but nobody sees it: readers get the old projection, intact.
-  auto show_after = Callrec({"show", "intake_27298", "--json", "--data-dir", dir.path()});
+  auto show_after = RunCallrec({"show", "intake_27298", "--json", "--data-dir", dir.path()});
   EXPECT_EQ(show_after.exit_code, 0);
   EXPECT_EQ(show_after.out, show_before.out);
   EXPECT_TRUE(DerivedSnapshot(dir.path()) == before);
-  auto verify = Callrec({"replay", "--verify", "--data-dir", dir.path()});
+  auto verify = RunCallrec({"replay", "--verify", "--data-dir", dir.path()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   // Opening the store for writing (verify did) drops the abandoned generation.
   EXPECT_EQ(DerivedGenerations(dir.path()).size(), 1u);
@@ -370,9 +364,9 @@ TEST(ReplayCli, PerformsNoApiCallEvenWithEveryEndpointConfigured) {
   std::vector<std::string> env = {"CALLREC_DATA_DIR=" + dir.path(), "TELNYX_API_BASE=" + base,
                                   "TELNYX_API_KEY=KEYtest", "SUPABASE_URL=" + base,
                                   "SUPABASE_SERVICE_ROLE_KEY=service-role-test"};
-  auto replay = Callrec({"replay"}, env);
+  auto replay = RunCallrec({"replay"}, env);
   EXPECT_EQ(replay.exit_code, 0) << replay.err;
-  auto verify = Callrec({"replay", "--verify"}, env);
+  auto verify = RunCallrec({"replay", "--verify"}, env);
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 
   EXPECT_EQ((*sim)->ApiRequestCount(), 0u);
@@ -390,7 +384,7 @@ TEST(ReplayCli, AMissingStoreIsAnErrorAndIsNotCreated) {
   const std::string missing = dir.Sub("no-such-store");
   for (std::vector<std::string> args : {std::vector<std::string>{"replay"}, {"replay", "--verify"}}) {
     args.insert(args.end(), {"--data-dir", missing});
-    auto r = Callrec(args);
+    auto r = RunCallrec(args);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_TRUE(Contains(r.err, "no callrec store in " + missing)) << r.err;
     EXPECT_FALSE(std::filesystem::exists(missing)) << "replay must not create an empty store";
@@ -399,13 +393,13 @@ TEST(ReplayCli, AMissingStoreIsAnErrorAndIsNotCreated) {
   const std::string other = dir.Sub("not-a-store");
   std::filesystem::create_directory(other);
   { std::FILE* f = std::fopen((other + "/notes.txt").c_str(), "w"); std::fclose(f); }
-  auto r = Callrec({"replay", "--data-dir", other});
+  auto r = RunCallrec({"replay", "--data-dir", other});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "no callrec store in " + other)) << r.err;
   size_t entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(other)) ++entries;
   EXPECT_EQ(entries, 1u) << "replay wrote into a directory that holds no store";
-  EXPECT_EQ(Callrec({"replay", "--bogus", "--data-dir", dir.path()}).exit_code, 2);
+  EXPECT_EQ(RunCallrec({"replay", "--bogus", "--data-dir", dir.path()}).exit_code, 2);
 }
 
 }  // namespace
