@@ -1,6 +1,10 @@
 // LeaderLease (leader_lease.h).
 #include "cluster/leader_lease.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
 #include "cluster/pg_conn.h"
 #include "cluster/pg_event_log.h"
 
@@ -18,10 +22,18 @@ UPDATE callrec_leader
 RETURNING term
 )sql";
 
+// The holder written in the row: the node id, '#', a random instance (Current() cuts at the last '#').
+std::string NewHolder(const std::string& node_id) {
+  std::random_device random;
+  char instance[20];
+  std::snprintf(instance, sizeof instance, "%08x%08x", random(), random());
+  return node_id + "#" + instance;
+}
+
 }  // namespace
 
 LeaderLease::LeaderLease(std::unique_ptr<PgConn> conn, std::string node_id, std::chrono::milliseconds lease)
-    : conn_(std::move(conn)), node_id_(std::move(node_id)), lease_(lease) {}
+    : conn_(std::move(conn)), node_id_(std::move(node_id)), holder_(NewHolder(node_id_)), lease_(lease) {}
 LeaderLease::~LeaderLease() = default;
 
 core::Result<std::unique_ptr<LeaderLease>> LeaderLease::Connect(const std::string& url, std::string node_id,
@@ -46,7 +58,7 @@ core::Result<std::optional<uint64_t>> LeaderLease::TryAcquireOrRenew() {
     return locked.status();
   }
   std::string ms = std::to_string(lease_.count());
-  auto row = conn_->Run(kAcquire, {PgParam::Text(node_id_), PgParam::Text(ms)});
+  auto row = conn_->Run(kAcquire, {PgParam::Text(holder_), PgParam::Text(ms)});
   if (!row.ok()) {
     conn_->Rollback();
     return row.status();
@@ -64,7 +76,7 @@ core::Status LeaderLease::Release(uint64_t term) {
   std::string t = std::to_string(term);
   return conn_
       ->Run("UPDATE callrec_leader SET expires_at = '-infinity' WHERE id = 1 AND term = $1::bigint AND holder = $2",
-            {PgParam::Text(t), PgParam::Text(node_id_)})
+            {PgParam::Text(t), PgParam::Text(holder_)})
       .status();
 }
 
@@ -75,7 +87,8 @@ core::Result<LeaderInfo> LeaderLease::Current() {
   LeaderInfo info;
   if (r.rows() != 1) return info;
   info.term = r.u64(0, 0);
-  info.holder = std::string(r.value(0, 1));
+  const std::string_view holder = r.value(0, 1);
+  info.holder = std::string(holder.substr(0, std::min(holder.size(), holder.rfind('#'))));
   info.expired = r.value(0, 2) == "t";
   return info;
 }

@@ -34,14 +34,16 @@ class PgConn;
 
 struct LeaderInfo {
   uint64_t term = 0;
-  std::string holder;  // "" before anyone led
+  std::string holder;  // the leading node's id ("" before anyone led), without its instance
   bool expired = true;
 };
 
 class LeaderLease {
  public:
   // Connects (creating the shared log's tables when missing). `node_id` names this node in the
-  // row and in log lines; it must be unique in the cluster.
+  // row and in log lines. The row's holder is `node_id#<instance>`, the instance drawn at random
+  // per LeaderLease: two processes given the same node id (a copied config) are still two
+  // holders, so they cannot both renew one lease and both lead.
   static core::Result<std::unique_ptr<LeaderLease>> Connect(const std::string& url, std::string node_id,
                                                             std::chrono::milliseconds lease);
   ~LeaderLease();
@@ -58,12 +60,14 @@ class LeaderLease {
   core::Result<LeaderInfo> Current();
 
   const std::string& node_id() const { return node_id_; }
+  const std::string& holder() const { return holder_; }  // node_id#instance, as in the row
   std::chrono::milliseconds lease() const { return lease_; }
 
  private:
   LeaderLease(std::unique_ptr<PgConn> conn, std::string node_id, std::chrono::milliseconds lease);
   std::unique_ptr<PgConn> conn_;
   const std::string node_id_;
+  const std::string holder_;
   const std::chrono::milliseconds lease_;
 };
 

@@ -81,6 +81,26 @@ TEST_F(LeaderLeaseTest, AReleasedLeaseIsTakenAtOnceWithANewTerm) {
   EXPECT_EQ(**tb, term_a + 1);
 }
 
+// Two processes started with the same --node-id (a copied configuration) are still two holders:
+// the second does not "renew" the first one's lease and lead beside it.
+TEST_F(LeaderLeaseTest, TwoNodesWithTheSameNodeIdDoNotBothLead) {
+  auto first = Node("node-1", 5s), copy = Node("node-1", 5s);
+  auto t1 = first->TryAcquireOrRenew();
+  ASSERT_OK(t1);
+  ASSERT_TRUE(t1->has_value());
+  auto t2 = copy->TryAcquireOrRenew();
+  ASSERT_OK(t2);
+  EXPECT_FALSE(t2->has_value()) << "the copy would lead in term " << **t2 << " beside the first";
+  EXPECT_NE(first->holder(), copy->holder());
+  auto info = copy->Current();
+  ASSERT_OK(info);
+  EXPECT_EQ(info->holder, "node-1") << "the row names the node id, the instance cut off";
+  ASSERT_OK(first->Release(**t1));
+  auto taken = copy->TryAcquireOrRenew();
+  ASSERT_OK(taken);
+  EXPECT_EQ(*taken, std::optional<uint64_t>(2)) << "released: the copy takes over with a new term";
+}
+
 TEST_F(LeaderLeaseTest, RacingNodesGetOneLeader) {
   std::vector<std::unique_ptr<LeaderLease>> nodes;
   for (int i = 0; i < 4; ++i) nodes.push_back(Node("n" + std::to_string(i), 5s));
