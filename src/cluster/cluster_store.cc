@@ -197,19 +197,27 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::AppendGrouped(std::v
   return std::move(w.results);
 }
 
-// The writer at the front commits every queued writer's events (up to kMaxGroup) in one
-// transaction, unlocked meanwhile so others keep queueing, then hands out the results.
+// The writer at the front commits queued writers' events (up to kMaxGroup) in one transaction.
+// The group is formed only once the shared log's head lock is held (PgEventLog::AppendCollected):
+// with several nodes, a commit mostly waits for the others' commits first, and what queued here
+// meanwhile joins it (bigger groups: fewer commits, each a WAL flush in PostgreSQL). group_mu_ is
+// released meanwhile, so others keep queueing; then the results are handed out.
 void ClusterStore::LeadGroup() {
   std::vector<Writer*> group;
-  std::vector<core::Event> all;
-  for (Writer* w : writers_) {
-    if (!group.empty() && all.size() + w->events->size() > kMaxGroup) break;
-    group.push_back(w);
-    for (auto& e : *w->events) all.push_back(std::move(e));
-  }
   group_mu_.Unlock();
   std::vector<core::Event> committed;
-  auto results = appenders_[0]->AppendAll(std::move(all), std::nullopt, &committed);
+  auto results = appenders_[0]->AppendCollected(
+      [&] {
+        core::MutexLock lock(group_mu_);
+        std::vector<core::Event> all;
+        for (Writer* w : writers_) {
+          if (!group.empty() && all.size() + w->events->size() > kMaxGroup) break;
+          group.push_back(w);
+          for (auto& e : *w->events) all.push_back(std::move(e));
+        }
+        return all;
+      },
+      &committed);
   if (auto copied = CopyCommitted(committed); !copied.ok())  // ReachLocally reads what it missed
     core::LogWarn("cluster.replica_copy_failed", {{"error", copied.message()}});
   group_mu_.Lock();

@@ -4,10 +4,12 @@
 // ClusterStore implements core::EventStore, so ingest, the projector and the actor work on it as
 // on the embedded store:
 //   - Append/AppendAll commit in the shared log (pg_event_log.h) with group commit, as the
-//     embedded store does: appends queue, the first in line folds every queued one (up to
-//     kMaxGroup events) into one transaction, so concurrent webhooks share one commit and one
-//     trip through the head lock. Then each brings the replica up to its seq before returning: what this node appended it can read at
-//     once (read-your-writes), and WaitForAppend wakes the projector. A failed replica copy after
+//     embedded store does: appends queue, the first in line takes the shared log's head lock
+//     and then folds every queued one (up to kMaxGroup events) into its transaction, so
+//     concurrent webhooks, also those that arrived while it waited behind other nodes' commits,
+//     share one commit and one trip through the head lock. Then each brings the replica up to
+//     its seq before returning: what this node appended it can read at once
+//     (read-your-writes), and WaitForAppend wakes the projector. A failed replica copy after
 //     the commit is logged and not reported: the append IS committed, and the tail retries.
 //   - Reads, idempotency lookups and derived data are the replica's (cluster/replica.h).
 //   - A tail thread (StartTailing) LISTENs on `callrec_log` and copies what other nodes

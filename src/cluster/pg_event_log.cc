@@ -254,6 +254,37 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vect
   return InsertAndCommit(events, last_seq, stored, committed);
 }
 
+core::Result<std::vector<core::AppendResult>> PgEventLog::AppendCollected(
+    const std::function<std::vector<core::Event>()>& take, std::vector<core::Event>* committed) {
+  core::MutexLock lock(mu_);
+  PgConn& pg = *conn_->pg;
+  auto lock_head = [&pg]() -> core::Result<uint64_t> {
+    CALLREC_RETURN_IF_ERROR(ReadyToRun(pg));
+    CALLREC_ASSIGN_OR_RETURN(std::vector<PgRows> rows, pg.RunAll("BEGIN; EXECUTE callrec_lock_head;"));
+    if (rows.size() != 2 || rows[1].rows() != 1) return core::Status::Internal("callrec_log_head has no row");
+    return rows[1].u64(0, 0);
+  };
+  const core::Result<uint64_t> last_seq = lock_head();
+  std::vector<core::Event> events = take();  // once the lock is held: the group is as big as it gets
+  if (!last_seq.ok()) {
+    pg.Rollback();
+    return last_seq.status();
+  }
+  for (auto& e : events) {
+    if (e.intake_id.size() > core::kMaxIntakeIdBytes) {
+      pg.Rollback();
+      return core::Status::InvalidArgument("intake id longer than 255 bytes");
+    }
+    if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_.WallMillis();
+  }
+  std::map<std::string, uint64_t, std::less<>> none;  // only keys repeated within the group are known
+  auto optimistic = InsertAndCommit(events, *last_seq, none, committed);
+  if (optimistic.ok() || optimistic.status().code() != core::StatusCode::kAlreadyExists) return optimistic;
+  // A key already stored (InsertAndCommit rolled back: nothing of the group was written). Rare: a
+  // redelivery, or the same delivery racing on another node. Again, with the lookup.
+  return AppendLocked(events, std::nullopt, committed);
+}
+
 // Round trip 2 of AppendLocked, inside its transaction: seqs for the new events, in order (a key
 // seen earlier in the log or in this batch is a duplicate), one INSERT, the head, COMMIT: one
 // pipeline, the arrays binary.

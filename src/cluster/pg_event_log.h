@@ -29,7 +29,8 @@
 //
 // An append is one transaction in two round trips (lock + find stored keys; insert + move the
 // head + NOTIFY + COMMIT, the second as one libpq pipeline with binary array parameters), so the
-// head lock is held for one round trip and the commit; its
+// head lock is held for one round trip and the commit (AppendCollected: lock; insert...COMMIT,
+// the lookup left to the UNIQUE constraint); its
 // statements and the catch-up read are prepared once per session with one index-only plan each.
 //
 // Sessions set lock_timeout (5 s) and idle_in_transaction_session_timeout (10 s): a node stopped
@@ -82,6 +83,16 @@ class PgEventLog {
   core::Result<std::vector<core::AppendResult>> AppendAll(std::vector<core::Event> events,
                                                           std::optional<uint64_t> fence_term = std::nullopt,
                                                           std::vector<core::Event>* committed = nullptr);
+
+  // The group commit of a node (cluster_store.h): the head lock is taken FIRST, then `take` is
+  // called, once, whether taking the lock worked or not, and returns the events to append (the
+  // caller moves them out of its queue): every append that queued while this node waited for the
+  // lock behind other nodes' commits joins this transaction. No stored-keys lookup: a key already
+  // in the log (a redelivery) makes the INSERT fail on its UNIQUE constraint, nothing of the
+  // group is written, and the group is appended again as AppendAll does (lookup first), so a
+  // duplicate is still answered as one. Results and `committed` as AppendAll's, in `take`'s order.
+  core::Result<std::vector<core::AppendResult>> AppendCollected(const std::function<std::vector<core::Event>()>& take,
+                                                                std::vector<core::Event>* committed = nullptr);
 
   // Stores events that already carry their seqs (`callrec migrate-log`): in one transaction,
   // requires events[0].seq == head + 1 and contiguous seqs, else kFailedPrecondition and nothing

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <set>
 #include <thread>
 
@@ -121,6 +122,42 @@ TEST_F(ClusterStoreTest, ConcurrentAppendsShareCommitsAndEachGetsItsOwnAnswer) {
   EXPECT_EQ(all.size(), expected);
   EXPECT_EQ(*all.rbegin(), expected) << "contiguous from 1, no seq given twice";
   EXPECT_EQ(a->LastSeq(), expected);
+}
+
+// With several nodes a commit mostly waits for the head lock behind the others' commits; the
+// appends that queue on this node meanwhile go into its next commit together (one transaction,
+// one WAL flush), not one commit each.
+TEST_F(ClusterStoreTest, AppendsQueuedBehindAnotherNodesCommitShareOneCommit) {
+  auto a = Node("a");
+  auto other_node = PgEventLog::Connect(url_, clock_);
+  ASSERT_OK(other_node);
+  std::promise<void> other_holds_the_lock, release;
+  std::thread other([&] {
+    EXPECT_OK((*other_node)->AppendCollected([&] {
+      other_holds_the_lock.set_value();
+      release.get_future().wait();
+      return std::vector<core::Event>{Webhook("other")};
+    }));
+  });
+  other_holds_the_lock.get_future().wait();
+  constexpr int kAppends = 6;
+  std::atomic<int> answered{0};
+  std::vector<std::thread> appends;
+  for (int i = 0; i < kAppends; ++i)
+    appends.emplace_back([&, i] {
+      auto r = a->Append(Webhook("queued-" + std::to_string(i)), core::Durability::kSync);
+      EXPECT_OK(r);
+      if (r.ok() && !r->duplicate && a->LastSeq() >= r->seq) ++answered;
+    });
+  std::this_thread::sleep_for(500ms);  // every append has queued behind the first, which waits for the lock
+  EXPECT_EQ(answered.load(), 0);
+  release.set_value();
+  other.join();
+  for (auto& t : appends) t.join();
+  EXPECT_EQ(answered.load(), kAppends);
+  EXPECT_EQ(*testing::QueryOne(url_, "SELECT count(DISTINCT committed_at) FROM callrec_log WHERE seq > 1"), "1")
+      << "the six appends in one transaction (committed_at is its start time)";
+  EXPECT_EQ(a->LastSeq(), uint64_t{kAppends + 1});
 }
 
 TEST_F(ClusterStoreTest, TheActorsViewAppendsOnlyWithALiveLeaderTerm) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -234,6 +235,74 @@ TEST_F(PgEventLogTest, AnAppendHandsBackTheEventsItCommittedAsStored) {
   ASSERT_OK(dup);
   EXPECT_TRUE((*dup)[0].duplicate);
   EXPECT_TRUE(again.empty()) << "a duplicate commits nothing";
+}
+
+// A node's group commit (AppendCollected) takes the head lock before it asks for the group, and
+// leaves the stored-keys lookup to the UNIQUE constraint: a key already in the log fails the
+// INSERT, nothing of the group is written, and the group goes again with the lookup. Every
+// caller still gets the right answer, and the fresh events contiguous seqs.
+TEST_F(PgEventLogTest, AGroupCommitWithAStoredKeyAnswersItAsADuplicateAndStoresTheRest) {
+  ASSERT_OK(log_->Append(Webhook("old")));
+  std::vector<core::Event> committed;
+  int taken = 0;
+  auto r = log_->AppendCollected(
+      [&] {
+        ++taken;
+        return std::vector<core::Event>{Webhook("new-1"), Webhook("old", R"({"again":true})"), Webhook("new-1"),
+                                        Step("intake-1", "{}")};
+      },
+      &committed);
+  ASSERT_OK(r);
+  EXPECT_EQ(taken, 1) << "the group is taken once, also when it is appended a second time";
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_EQ((*r)[0].seq, 2u);
+  EXPECT_FALSE((*r)[0].duplicate);
+  EXPECT_TRUE((*r)[1].duplicate);
+  EXPECT_EQ((*r)[1].seq, 1u) << "the first copy's seq";
+  EXPECT_TRUE((*r)[2].duplicate);
+  EXPECT_EQ((*r)[2].seq, 2u);
+  EXPECT_EQ((*r)[3].seq, 3u);
+  ASSERT_EQ(committed.size(), 2u);
+  EXPECT_EQ(committed[1].seq, 3u);
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log"), "3");
+  EXPECT_EQ(*QueryOne(url_, "SELECT last_seq FROM callrec_log_head"), "3");
+
+  auto fresh = log_->AppendCollected([] { return std::vector<core::Event>{Webhook("new-2")}; });
+  ASSERT_OK(fresh);
+  EXPECT_EQ((*fresh)[0].seq, 4u);
+}
+
+// The group is asked for only once the head lock is held: while another node's transaction holds
+// it, the caller waits and has taken nothing yet (what queues meanwhile will join its group).
+TEST_F(PgEventLogTest, AGroupCommitTakesItsGroupOnlyOnceItHoldsTheHeadLock) {
+  auto other_node = Connect();
+  std::promise<void> other_holds_the_lock, release;
+  std::thread other([&] {
+    // take() is called once whatever happens, so the main thread never waits forever.
+    EXPECT_OK(other_node->AppendCollected([&] {
+      other_holds_the_lock.set_value();
+      release.get_future().wait();
+      return std::vector<core::Event>{Webhook("other")};
+    }));
+  });
+  other_holds_the_lock.get_future().wait();
+  std::atomic<bool> taken{false};
+  std::thread mine([&] {
+    auto r = log_->AppendCollected([&] {
+      taken = true;
+      return std::vector<core::Event>{Webhook("mine")};
+    });
+    EXPECT_OK(r);
+    if (r.ok()) {
+      EXPECT_EQ((*r)[0].seq, 2u) << "after the other node's commit";
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(taken.load()) << "asked for its group while another transaction held the head lock";
+  release.set_value();
+  other.join();
+  mine.join();
+  EXPECT_TRUE(taken.load());
 }
 
 TEST_F(PgEventLogTest, PostgresUnreachableIsAClearErrorNeverASuccess) {
