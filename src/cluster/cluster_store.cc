@@ -187,6 +187,34 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::AppendGrouped(std::v
   for (const auto& e : events)
     if (e.intake_id.size() > core::kMaxIntakeIdBytes)
       return core::Status::InvalidArgument("intake id longer than 255 bytes");
+  // A key the replica already holds is in the shared log (the replica is a prefix of it): that
+  // event is a duplicate, answered without PostgreSQL. The group commit leaves stored keys to the
+  // INSERT's UNIQUE constraint, which rolls the whole group back (and logs an ERROR in
+  // PostgreSQL), so only a delivery racing on two nodes at once should get that far.
+  std::vector<core::AppendResult> known(events.size());  // seq 0: not in the replica
+  bool any_known = false;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].idempotency_key.empty()) continue;
+    auto found = local_->FindIdempotencyKey(events[i].idempotency_key);
+    if (found.ok() && *found) {  // a failed lookup: PostgreSQL decides
+      known[i] = {**found, true};
+      any_known = true;
+    }
+  }
+  if (!any_known) return Queue(std::move(events));
+  std::vector<core::Event> fresh;
+  for (size_t i = 0; i < events.size(); ++i)
+    if (known[i].seq == 0) fresh.push_back(std::move(events[i]));
+  if (fresh.empty()) return known;
+  CALLREC_ASSIGN_OR_RETURN(auto appended, Queue(std::move(fresh)));
+  size_t next = 0;
+  for (auto& r : known)
+    if (r.seq == 0) r = appended[next++];
+  return known;
+}
+
+// Queues the events for the group commit; the writer at the front leads it.
+core::Result<std::vector<core::AppendResult>> ClusterStore::Queue(std::vector<core::Event> events) {
   Writer w;
   w.events = &events;
   core::MutexLock lock(group_mu_);

@@ -120,6 +120,7 @@ class ClusterStore final : public core::EventStore {
   void Tail(std::chrono::milliseconds poll, std::chrono::milliseconds coalesce);
   struct Writer;
   core::Result<std::vector<core::AppendResult>> AppendGrouped(std::vector<core::Event> events);
+  core::Result<std::vector<core::AppendResult>> Queue(std::vector<core::Event> events);
   void LeadGroup() REQUIRES(group_mu_);
   core::Status ReachLocally(const std::vector<core::AppendResult>& results);
   core::Status CopyCommitted(const std::vector<core::Event>& committed);

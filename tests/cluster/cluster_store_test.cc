@@ -160,6 +160,40 @@ TEST_F(ClusterStoreTest, AppendsQueuedBehindAnotherNodesCommitShareOneCommit) {
   EXPECT_EQ(a->LastSeq(), uint64_t{kAppends + 1});
 }
 
+// A redelivery of a key the replica holds is answered from the replica (a prefix of the shared
+// log): a duplicate at once, without waiting for the head lock another node holds, and without
+// the INSERT's unique violation, which would roll back the group it joined.
+TEST_F(ClusterStoreTest, ARedeliveryTheReplicaKnowsIsADuplicateWithoutATripToPostgres) {
+  auto a = Node("a");
+  ASSERT_OK(a->Append(Webhook("1"), core::Durability::kSync));
+  auto other_node = PgEventLog::Connect(url_, clock_);
+  ASSERT_OK(other_node);
+  std::promise<void> other_holds_the_lock, release;
+  std::thread other([&] {
+    EXPECT_OK((*other_node)->AppendCollected([&] {
+      other_holds_the_lock.set_value();
+      release.get_future().wait();
+      return std::vector<core::Event>{Webhook("other")};
+    }));
+  });
+  other_holds_the_lock.get_future().wait();
+  auto again = a->AppendAll({Webhook("1", R"({"redelivered":true})")}, core::Durability::kSync);
+  release.set_value();  // before any assertion: the other thread must finish
+  other.join();
+  ASSERT_OK(again);
+  EXPECT_TRUE((*again)[0].duplicate);
+  EXPECT_EQ((*again)[0].seq, 1u);
+  EXPECT_EQ(*testing::QueryOne(url_, "SELECT count(*) FROM callrec_log"), "2");
+
+  auto mixed = a->AppendAll({Webhook("2"), Webhook("1"), Webhook("3")}, core::Durability::kSync);
+  ASSERT_OK(mixed);
+  EXPECT_EQ((*mixed)[0].seq, 3u);
+  EXPECT_FALSE((*mixed)[0].duplicate);
+  EXPECT_TRUE((*mixed)[1].duplicate);
+  EXPECT_EQ((*mixed)[1].seq, 1u);
+  EXPECT_EQ((*mixed)[2].seq, 4u) << "the answers in the caller's order";
+}
+
 TEST_F(ClusterStoreTest, TheActorsViewAppendsOnlyWithALiveLeaderTerm) {
   auto a = Node("a");
   core::Event step;
