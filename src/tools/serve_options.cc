@@ -122,6 +122,11 @@ core::Result<ServeSettings> ResolveServeSettings(const ServeOptions& o) {
   s.leader_lease = Duration(o.leader_lease);
   if (s.leader_lease < std::chrono::milliseconds(300))
     return core::Status::InvalidArgument("--leader-lease: at least 300ms, got '" + o.leader_lease + "'");
+  // The id is shown in logs, /readyz and the leader row: a name, not free text.
+  if (!o.node_id.empty() &&
+      (o.node_id.size() > 64 || o.node_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789._-") != std::string::npos))
+    return core::Status::InvalidArgument("--node-id: 1 to 64 letters, digits, '.', '_' or '-' (e.g. a host name)");
   s.host = o.listen.substr(0, colon);
   s.port = port;
   if (o.telnyx_public_key.empty() && !o.insecure_skip_signature)

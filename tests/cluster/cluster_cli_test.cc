@@ -125,6 +125,13 @@ TEST_F(ClusterCli, ServeWithAnUnreachableEventLogStopsAtStart) {
                  {"CALLREC_EVENT_LOG=" + url_});
   EXPECT_EQ(r.exit_code, 2) << "a lease too short to renew is a usage error: " << r.err;
   EXPECT_TRUE(Contains(r.err, "--leader-lease")) << r.err;
+  for (std::string bad : {std::string("node 1"), std::string("n\nforged log line"), std::string(65, 'n')}) {
+    r = RunCommand({BinaryPath("callrec"), "serve", "--data-dir", dir_.Sub("serve"), "--listen", "127.0.0.1:0",
+                    "--insecure-skip-signature", "--node-id", bad},
+                   {"CALLREC_EVENT_LOG=" + url_});
+    EXPECT_EQ(r.exit_code, 2) << "--node-id '" << bad << "': " << r.err;
+    EXPECT_TRUE(Contains(r.err, "--node-id: 1 to 64 letters")) << r.err;
+  }
 }
 
 }  // namespace
