@@ -41,7 +41,6 @@ INSERT INTO callrec_leader (id, term, holder, expires_at) VALUES (1, 0, '', '-in
   ON CONFLICT (id) DO NOTHING;
 )sql";
 
-constexpr const char* kLockHead = "BEGIN; SELECT last_seq FROM callrec_log_head WHERE id = 1 FOR UPDATE";
 // A key already stored inserts nothing and returns no row.
 constexpr const char* kInsert =
     "INSERT INTO callrec_log (seq, idempotency_key, intake_id, record) VALUES ($1::bigint, $2, $3, $4) "
@@ -80,13 +79,13 @@ PgParam OptionalBytes(const std::string& s) { return s.empty() ? PgParam::Null()
 // Opens the append transaction holding the head row's lock (every writer takes it, so seqs are
 // assigned in commit order); the log's last seq. Rolled back on failure.
 core::Result<uint64_t> BeginAtHead(PgConn& pg) {
-  CALLREC_RETURN_IF_ERROR(pg.EnsureConnected());
-  auto head = pg.Run(kLockHead);
-  if (!head.ok() || head->rows() != 1) {
+  CALLREC_RETURN_IF_ERROR(ReadyToRun(pg));
+  auto head = pg.RunAll("BEGIN; EXECUTE callrec_lock_head;");
+  if (!head.ok() || head->size() != 2 || (*head)[1].rows() != 1) {
     pg.Rollback();
     return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
   }
-  return head->u64(0, 0);
+  return (*head)[1].u64(0, 0);
 }
 
 // A text-format bytea[] literal of non-empty values: {"\\x<hex>",...} (the array quoting halves
@@ -258,18 +257,9 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendCollected(
     const std::function<std::vector<core::Event>()>& take, std::vector<core::Event>* committed) {
   core::MutexLock lock(mu_);
   PgConn& pg = *conn_->pg;
-  auto lock_head = [&pg]() -> core::Result<uint64_t> {
-    CALLREC_RETURN_IF_ERROR(ReadyToRun(pg));
-    CALLREC_ASSIGN_OR_RETURN(std::vector<PgRows> rows, pg.RunAll("BEGIN; EXECUTE callrec_lock_head;"));
-    if (rows.size() != 2 || rows[1].rows() != 1) return core::Status::Internal("callrec_log_head has no row");
-    return rows[1].u64(0, 0);
-  };
-  const core::Result<uint64_t> last_seq = lock_head();
+  const core::Result<uint64_t> last_seq = BeginAtHead(pg);
   std::vector<core::Event> events = take();  // once the lock is held: the group is as big as it gets
-  if (!last_seq.ok()) {
-    pg.Rollback();
-    return last_seq.status();
-  }
+  if (!last_seq.ok()) return last_seq.status();
   for (auto& e : events) {
     if (e.intake_id.size() > core::kMaxIntakeIdBytes) {
       pg.Rollback();
