@@ -289,6 +289,47 @@ TEST_F(ClusterE2e, WhilePostgresIsUnreachableAppendsAnswer503AndNothingIsLostOrD
   EXPECT_EQ(check.exit_code, 0) << check.err;
 }
 
+// PostgreSQL unreachable for longer than the lease (a slow failover): nobody can renew it, so the
+// leader's term ends while it cannot even learn so. When PostgreSQL is back the old leader's next
+// renewal tells it (another term, or another holder): it steps down and exits 1 for its supervisor,
+// a node leads under a new term, and what Telnyx retries lands once.
+TEST_F(ClusterE2e, ALeaderWhoseLeaseRanOutDuringAnOutageStepsDownAndANodeLeadsAgain) {
+  WebhookSigner signer;
+  public_key_ = signer.PublicKeyBase64();
+  for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(StartNode(i, "1s")) << nodes_[i]->Stderr();
+  const int leader = WaitForLeader({0, 1});
+  ASSERT_GE(leader, 0);
+  const size_t other = 1 - size_t(leader);
+  const std::string term_before = *QueryOne(url_, "SELECT term FROM callrec_leader");
+  ASSERT_EQ(PostWebhook(signer, size_t(leader), "before-outage").status, 200);
+
+  const std::string admin = std::getenv("CALLREC_TEST_POSTGRES_URL");
+  const std::string db = url_.substr(url_.rfind('/') + 1);
+  ASSERT_OK(QueryOne(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS false"));
+  ASSERT_OK(QueryOne(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'"));
+  std::this_thread::sleep_for(3s);  // the 1 s lease runs out; nobody can renew or take it
+  const Delivery during = PostWebhook(signer, other, "during-outage");
+  EXPECT_TRUE(nodes_[leader]->running()) << "the leader rides the outage out until it can learn its fate";
+  ASSERT_OK(QueryOne(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS true"));
+  EXPECT_EQ(during.status, 503) << "never 200 without a commit";
+
+  EXPECT_EQ(nodes_[leader]->WaitExit(20s), 1) << "the old leader steps down and exits 1 for its supervisor";
+  EXPECT_NE(nodes_[leader]->Stderr().find("cluster.deposed"), std::string::npos);
+  EXPECT_EQ(WaitForLeader({other}, 20s), int(other)) << "the other node leads";
+  const std::string term_after = *QueryOne(url_, "SELECT term FROM callrec_leader");
+  EXPECT_GT(std::stoull(term_after), std::stoull(term_before)) << "a new term: the old leader's appends are fenced";
+  int status = 0;
+  EXPECT_TRUE(Eventually([&] { return (status = PostWebhook(signer, other, "during-outage").status) == 200; }, 20s))
+      << "Telnyx's retry, last answered " << status;
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log WHERE idempotency_key IN "
+                            "('telnyx:before-outage'::bytea, 'telnyx:during-outage'::bytea)"),
+            "2")
+      << "each once";
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM callrec_log"), "t");
+  CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+}
+
 // The PostgreSQL *server* stops (immediate mode: a crash, every session cut) while Telnyx's
 // webhooks pour into two nodes, and starts again. The test's own server: the shared one serves
 // tests running in parallel. While it is down every webhook is answered 503, never 200; after it
