@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <unordered_map>
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -97,21 +98,49 @@ rocksdb::DBOptions BaseOptions() {
   return o;
 }
 
-rocksdb::ColumnFamilyOptions CfOptions(const std::string& name,
-                                       const std::shared_ptr<rocksdb::Cache>& cache) {
+// `bulk`: a rebuild's new derived generation (BeginRebuild), written all at once and flushed
+// before it is used: RocksDB's defaults (big L0 files, one big L1) load it fastest; CommitRebuild
+// then switches it to the steady-state sizes below (SteadyStateSizes).
+rocksdb::ColumnFamilyOptions CfOptions(const std::string& name, const std::shared_ptr<rocksdb::Cache>& cache,
+                                       bool bulk = false) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
-  if (name == kEventsCf) {
-    t.block_size = 16 << 10;
-    o.compression = rocksdb::kLZ4Compression;
+  o.compression = rocksdb::kLZ4Compression;
+  // Compaction at steady state (docs/PERFORMANCE.md): memtables are small (kStoreMemtableBytes for
+  // all families), so L0 files are a few hundred KB. A family with random keys (idempotency keys,
+  // intake ids, derived data) had everything in L1 (RocksDB's L1 holds up to 256 MiB), and every
+  // L0 -> L1 compaction rewrote all of it: on a 1M-event store 100+ MB of derived data for 0.3 MB
+  // of new data (write amplification 45-780x), a fifth more CPU per webhook than on a fresh store.
+  // Now L1 holds at most 32 MiB in 8 MiB files and the bulk sits below it (10x per level), where a
+  // compaction rewrites a slice. Each family also flushes at its own memtable size, together under
+  // the WriteBufferManager's bound: when the manager must pick, it flushes the family with the
+  // OLDEST memtable, a quiet one, into an even smaller file.
+  const bool events = name == kEventsCf;
+  if (!bulk)
+    o.write_buffer_size = events             ? kStoreMemtableBytes / 4
+                          : name == kMetaCf ? kStoreMemtableBytes / 16
+                                            : kStoreMemtableBytes / 8;
+  if (events) {
+    t.block_size = 16 << 10;  // appended in seq order: new L0 files overlap nothing below them
   } else {
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
     t.whole_key_filtering = true;
-    o.compression = rocksdb::kLZ4Compression;
+    if (!bulk) {
+      o.max_bytes_for_level_base = 32 << 20;
+      o.target_file_size_base = 8 << 20;
+    }
   }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
+}
+
+// CfOptions' sizes for `name` as DB::SetOptions takes them (all three are mutable options).
+std::unordered_map<std::string, std::string> SteadyStateSizes(const std::string& name) {
+  rocksdb::ColumnFamilyOptions o = CfOptions(name, nullptr);
+  return {{"write_buffer_size", std::to_string(o.write_buffer_size)},
+          {"max_bytes_for_level_base", std::to_string(o.max_bytes_for_level_base)},
+          {"target_file_size_base", std::to_string(o.target_file_size_base)}};
 }
 
 class RocksEventStore;
@@ -372,7 +401,7 @@ class RocksEventStore final : public EventStore {
     rocksdb::ColumnFamilyHandle* cf = nullptr;
     std::string name = DerivedCfName(generation);
     CALLREC_RETURN_IF_ERROR(
-        FromRocks(db_->CreateColumnFamily(CfOptions(name, cache_), name, &cf), "create " + name));
+        FromRocks(db_->CreateColumnFamily(CfOptions(name, cache_, /*bulk=*/true), name, &cf), "create " + name));
     return std::unique_ptr<DerivedRebuild>(new RocksDerivedRebuild(*this, cf, generation));
   }
 
@@ -381,6 +410,7 @@ class RocksEventStore final : public EventStore {
   // generation active and the new one is dropped at the next open.
   Status CommitRebuild(rocksdb::ColumnFamilyHandle* cf, uint64_t generation) {
     CALLREC_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions(), cf), "flush rebuild"));
+    CALLREC_RETURN_IF_ERROR(FromRocks(db_->SetOptions(cf, SteadyStateSizes(cf->GetName())), "size " + cf->GetName()));
     rocksdb::WriteOptions wo;
     wo.sync = true;
     CALLREC_RETURN_IF_ERROR(FromRocks(
