@@ -41,7 +41,6 @@ INSERT INTO callrec_leader (id, term, holder, expires_at) VALUES (1, 0, '', '-in
   ON CONFLICT (id) DO NOTHING;
 )sql";
 
-
 // The statements every append and catch-up runs, prepared once per session (PgConn::Prepare):
 // parsing, analysing and planning them on every call was a third of PostgreSQL's CPU under load.
 // One plan per session (plan_cache_mode=force_generic_plan), and never a sequential scan

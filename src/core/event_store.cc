@@ -111,7 +111,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::string& name, const std::share
   // all families), so L0 files are a few hundred KB. A family with random keys (idempotency keys,
   // intake ids, derived data) had everything in L1 (RocksDB's L1 holds up to 256 MiB), and every
   // L0 -> L1 compaction rewrote all of it: on a 1M-event store 100+ MB of derived data for 0.3 MB
-  // of new data (write amplification 45-780x), a fifth more CPU per webhook than on a fresh store.
+  // of new data (write amplification 45-780x), a quarter more CPU per webhook than on a fresh store.
   // Now L1 holds at most 32 MiB in 8 MiB files and the bulk sits below it (10x per level), where a
   // compaction rewrites a slice. Each family also flushes at its own memtable size, together under
   // the WriteBufferManager's bound: when the manager must pick, it flushes the family with the
