@@ -90,7 +90,9 @@ void AddServeFlags(CLI::App& cmd, ServeOptions& o) {
                  "Cluster mode: how long a leader's lease lasts; another node takes over this long after "
                  "the leader stops renewing it (it renews every third of it)")
       ->check(kDuration)->capture_default_str();
-  cmd.add_option("--node-id", o.node_id, "Cluster mode: this node's name in the leader row (default host-pid)");
+  cmd.add_option("--node-id", o.node_id,
+                 "Cluster mode: this node's name in the leader row and logs: 1-64 letters, digits, '.', '_', '-' "
+                 "(default host-pid)");
   cmd.add_option("--max-body-bytes", o.max_body_bytes, "Largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t(1024), size_t(64) << 20))->capture_default_str();
   cmd.add_option("--workers", o.workers,
