@@ -124,23 +124,6 @@ core::Result<PgRows> PgConn::Finish(pg_result* r) {
   return Failure(r);
 }
 
-core::Result<std::vector<PgRows>> PgConn::RunAll(const std::string& sql) {
-  std::vector<PgRows> all;
-  if (PQsendQuery(pg_, sql.c_str()) == 0) return Failure(nullptr);
-  core::Status first_error;
-  // Every result must be read before the connection takes the next statement.
-  while (pg_result* r = PQgetResult(pg_)) {
-    PgRows rows(r);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) all.push_back(std::move(rows));
-    else if (first_error.ok()) first_error = Failure(r);
-  }
-  // A connection lost mid-way ends the results early: say so even when no result was an error.
-  if (first_error.ok() && PQstatus(pg_) != CONNECTION_OK) first_error = Failure(nullptr);
-  if (!first_error.ok()) return first_error;
-  return all;
-}
-
 core::Result<std::vector<PgRows>> PgConn::RunPipeline(const std::vector<PgCall>& calls) {
   if (PQenterPipelineMode(pg_) == 0) return Failure(nullptr);
   bool sent = true;

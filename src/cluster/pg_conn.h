@@ -78,13 +78,9 @@ class PgConn {
   // for every column in binary.
   core::Result<PgRows> Run(const std::string& sql, const std::vector<PgParam>& params = {},
                            bool binary_result = false);
-  // Runs several statements (no params, text results) in ONE round trip: libpq's simple
-  // protocol. Every statement's result, in order; the first error when one failed (PostgreSQL
-  // skips the statements after it, and an open transaction is left aborted: Rollback()).
-  core::Result<std::vector<PgRows>> RunAll(const std::string& sql);
   // Prepares `sql` as the named statement `name` on this session, once per connection (a
-  // reconnect forgets them and the next call prepares again). Then `EXECUTE name(...)` in RunAll,
-  // or RunPrepared, skips parsing and planning it on every call.
+  // reconnect forgets them and the next call prepares again). Then RunPrepared, or a PgCall
+  // naming it in RunPipeline, skips parsing and planning it on every call.
   core::Status Prepare(const std::string& name, const std::string& sql);
   // Runs `calls` in ONE round trip with parameters (libpq's pipeline mode: the extended protocol,
   // so binary parameters, and one Sync after the last). Every statement's result, in order; the

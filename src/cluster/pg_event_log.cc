@@ -16,7 +16,7 @@ constexpr const char* kSchemaLock = "7161117183876456193";
 // up after 5 s (the webhook then answers 503 and Telnyx retries).
 constexpr const char* kSessionOptions =
     "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=10000 -c client_min_messages=warning "
-    "-c standard_conforming_strings=on -c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
+    "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS callrec_log (
@@ -69,34 +69,33 @@ core::Status ReadyToRun(PgConn& pg) {
   return core::Status::Ok();
 }
 
-// Opens the append transaction holding the head row's lock (every writer takes it, so seqs are
-// assigned in commit order); the log's last seq. Rolled back on failure.
-core::Result<uint64_t> BeginAtHead(PgConn& pg) {
-  CALLREC_RETURN_IF_ERROR(ReadyToRun(pg));
-  auto head = pg.RunAll("BEGIN; EXECUTE callrec_lock_head;");
-  if (!head.ok() || head->size() != 2 || (*head)[1].rows() != 1) {
-    pg.Rollback();
-    return head.ok() ? core::Status::Internal("callrec_log_head has no row") : head.status();
+// What every append checks and stamps before its transaction, as the embedded store does.
+core::Status CheckAndStamp(std::vector<core::Event>& events, core::Clock& clock) {
+  for (auto& e : events) {
+    if (e.intake_id.size() > core::kMaxIntakeIdBytes)
+      return core::Status::InvalidArgument("intake id longer than 255 bytes");
+    if (e.recorded_at_ms == 0) e.recorded_at_ms = clock.WallMillis();
   }
-  return (*head)[1].u64(0, 0);
+  return core::Status::Ok();
 }
 
-// A text-format bytea[] literal of non-empty values: {"\\x<hex>",...} (the array quoting halves
-// the backslashes, leaving bytea's hex input \x<hex>). It is embedded in the first round trip's
-// statement text (the stored-keys lookup: a few dozen bytes per event); the commit trip sends its
-// arrays binary (BinaryArray below).
-std::string ByteaArray(const std::vector<std::string_view>& values) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    out.append(i ? ",\"\\\\x" : "\"\\\\x");
-    for (char c : values[i]) {
-      out.push_back(kHex[uint8_t(c) >> 4]);
-      out.push_back(kHex[uint8_t(c) & 15]);
-    }
-    out.push_back('"');
+// Opens the append transaction holding the head row's lock (every writer takes it, so seqs are
+// assigned in commit order); the log's last seq. `extra` statements (the fence check, the
+// stored-keys lookup) go in the same round trip after the lock, their results into
+// `extra_results`. Rolled back on failure.
+core::Result<uint64_t> BeginAtHead(PgConn& pg, std::vector<PgCall> extra = {},
+                                   std::vector<PgRows>* extra_results = nullptr) {
+  CALLREC_RETURN_IF_ERROR(ReadyToRun(pg));
+  std::vector<PgCall> calls = {{"", "BEGIN", {}}, {"callrec_lock_head", "", {}}};
+  for (PgCall& c : extra) calls.push_back(std::move(c));
+  auto done = pg.RunPipeline(calls);
+  if (!done.ok() || (*done)[1].rows() != 1) {
+    pg.Rollback();
+    return done.ok() ? core::Status::Internal("callrec_log_head has no row") : done.status();
   }
-  return out + "}";
+  if (extra_results)
+    for (size_t i = 2; i < done->size(); ++i) extra_results->push_back(std::move((*done)[i]));
+  return (*done)[1].u64(0, 0);
 }
 
 // A one-dimensional array parameter in PostgreSQL's binary format (array_send): the header
@@ -209,11 +208,7 @@ core::Result<core::AppendResult> PgEventLog::Append(core::Event event, std::opti
 core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<core::Event> events,
                                                                      std::optional<uint64_t> fence_term,
                                                                      std::vector<core::Event>* committed) {
-  for (auto& e : events) {
-    if (e.intake_id.size() > core::kMaxIntakeIdBytes)
-      return core::Status::InvalidArgument("intake id longer than 255 bytes");
-    if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_.WallMillis();
-  }
+  CALLREC_RETURN_IF_ERROR(CheckAndStamp(events, clock_));
   core::MutexLock lock(mu_);
   return AppendLocked(events, fence_term, committed);
 }
@@ -221,47 +216,38 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendAll(std::vector<
 // One transaction in two round trips, so the head lock is held for one trip and the commit:
 //   1. BEGIN, lock the head, [check the fence], find the keys already stored;
 //   2. insert the new events, move the head, NOTIFY, COMMIT.
-// Trip 1's key array travels as a literal in the statement text (simple protocol: several
-// statements per trip); it holds only hex, braces, commas, backslashes and double quotes, never a
-// single quote, and standard_conforming_strings is on (kSessionOptions). Trip 2 is a pipeline
-// (extended protocol) with the arrays as binary parameters.
+// Each trip is a pipeline (extended protocol) with the arrays as binary parameters.
 core::Result<std::vector<core::AppendResult>> PgEventLog::AppendLocked(std::vector<core::Event>& events,
                                                                         std::optional<uint64_t> fence_term,
                                                                         std::vector<core::Event>* committed) {
   PgConn& pg = *conn_->pg;
-  CALLREC_RETURN_IF_ERROR(ReadyToRun(pg));
   std::vector<std::string_view> keys;
+  BinaryArray key_array(kByteaOid);
   for (const core::Event& e : events)
-    if (!e.idempotency_key.empty()) keys.push_back(e.idempotency_key);
-  std::string sql = "BEGIN; EXECUTE callrec_lock_head;";
-  const std::string term = fence_term ? std::to_string(*fence_term) : "";
+    if (!e.idempotency_key.empty()) {
+      keys.push_back(e.idempotency_key);
+      key_array.Add(e.idempotency_key);
+    }
+  const std::string term = fence_term ? std::to_string(*fence_term) : "", key_bytes = key_array.Finish();
+  std::vector<PgCall> extra;
   // Under the head lock, which a takeover also takes: the term cannot change until we commit.
-  if (fence_term) sql += "EXECUTE callrec_fence(" + term + ");";
+  if (fence_term) extra.push_back({"callrec_fence", "", {PgParam::Text(term)}});
   // Keys already stored (under the head lock: no other writer can add one meanwhile), by their
   // 1-based position in `keys`.
-  if (!keys.empty()) sql += "EXECUTE callrec_stored_keys('" + ByteaArray(keys) + "');";
-  auto fail = [&](core::Status st) {
+  if (!keys.empty()) extra.push_back({"callrec_stored_keys", "", {PgParam::Bytes(key_bytes)}});
+  std::vector<PgRows> found;
+  CALLREC_ASSIGN_OR_RETURN(const uint64_t last_seq, BeginAtHead(pg, std::move(extra), &found));
+  if (fence_term && (found[0].rows() != 1 || found[0].value(0, 0) != "t")) {
     pg.Rollback();
-    return st;
-  };
-  auto first = pg.RunAll(sql);
-  if (!first.ok()) return fail(first.status());
-  const size_t want = 2 + (fence_term ? 1 : 0) + (keys.empty() ? 0 : 1);
-  if (first->size() != want || (*first)[1].rows() != 1)
-    return fail(core::Status::Internal("callrec_log_head has no row"));
-  const uint64_t last_seq = (*first)[1].u64(0, 0);
-  if (fence_term) {
-    const PgRows& leads = (*first)[2];
-    if (leads.rows() != 1 || leads.value(0, 0) != "t")
-      return fail(core::Status::FailedPrecondition("fenced: this node no longer leads (term " + term +
-                                                   " is over or its lease expired); nothing appended"));
+    return core::Status::FailedPrecondition("fenced: this node no longer leads (term " + term +
+                                            " is over or its lease expired); nothing appended");
   }
   std::map<std::string, uint64_t, std::less<>> stored;
   if (!keys.empty()) {
-    const PgRows& found = first->back();
-    for (int i = 0; i < found.rows(); ++i) {
-      const uint64_t at = found.u64(i, 0);
-      if (at >= 1 && at <= keys.size()) stored.emplace(std::string(keys[at - 1]), found.u64(i, 1));
+    const PgRows& rows = found.back();
+    for (int i = 0; i < rows.rows(); ++i) {
+      const uint64_t at = rows.u64(i, 0);
+      if (at >= 1 && at <= keys.size()) stored.emplace(std::string(keys[at - 1]), rows.u64(i, 1));
     }
   }
   return InsertAndCommit(events, last_seq, stored, committed);
@@ -274,12 +260,9 @@ core::Result<std::vector<core::AppendResult>> PgEventLog::AppendCollected(
   const core::Result<uint64_t> last_seq = BeginAtHead(pg);
   std::vector<core::Event> events = take();  // once the lock is held: the group is as big as it gets
   if (!last_seq.ok()) return last_seq.status();
-  for (auto& e : events) {
-    if (e.intake_id.size() > core::kMaxIntakeIdBytes) {
-      pg.Rollback();
-      return core::Status::InvalidArgument("intake id longer than 255 bytes");
-    }
-    if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_.WallMillis();
+  if (core::Status bad = CheckAndStamp(events, clock_); !bad.ok()) {
+    pg.Rollback();
+    return bad;
   }
   std::map<std::string, uint64_t, std::less<>> none;  // only keys repeated within the group are known
   auto optimistic = InsertAndCommit(events, *last_seq, none, committed);

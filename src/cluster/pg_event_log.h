@@ -28,7 +28,7 @@
 // tailing node LISTENs to; it must still read to catch up, NOTIFY is only a wake-up.
 //
 // An append is one transaction in two round trips (lock + find stored keys; insert + move the
-// head + NOTIFY + COMMIT, the second as one libpq pipeline with binary array parameters), so the
+// head + NOTIFY + COMMIT), each one libpq pipeline with binary array parameters, so the
 // head lock is held for one round trip and the commit (AppendCollected: lock; insert...COMMIT,
 // the lookup left to the UNIQUE constraint); its
 // statements and the catch-up read are prepared once per session with one index-only plan each.
