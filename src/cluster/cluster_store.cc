@@ -14,6 +14,12 @@ namespace {
 
 constexpr size_t kMaxGroup = 512;  // events per group transaction: bounds one commit's latency
 
+// The highest seq the notifications name (each NOTIFY's payload is the head after its commit).
+uint64_t HighestNotified(const std::vector<std::string>& payloads, uint64_t highest) {
+  for (const auto& n : payloads) highest = std::max<uint64_t>(highest, std::strtoull(n.c_str(), nullptr, 10));
+  return highest;
+}
+
 // The actor's view: every method is the ClusterStore's, but appends carry the leader term.
 class FencedStore final : public core::EventStore {
  public:
@@ -158,12 +164,8 @@ core::Status ClusterStore::CopyCommitted(const std::vector<core::Event>& committ
   }
   const uint64_t have = local_->LastSeq();
   if (have >= last || have + 1 < first) return core::Status::Ok();  // the tail got it / ReachLocally will
-  std::vector<core::Event> rest(committed.begin() + ptrdiff_t(have + 1 - first), committed.end());
-  CALLREC_ASSIGN_OR_RETURN(auto results, local_->AppendAll(std::move(rest), core::Durability::kNoSync));
-  for (size_t i = 0; i < results.size(); ++i)
-    if (results[i].duplicate || results[i].seq != have + 1 + i)
-      return core::Status::Corruption("replica " + local_->dir() + " took shared seq " + std::to_string(have + 1 + i) +
-                                      " as seq " + std::to_string(results[i].seq));
+  CALLREC_RETURN_IF_ERROR(
+      AppendToReplica(*local_, std::vector<core::Event>(committed.begin() + ptrdiff_t(have + 1 - first), committed.end())));
   shared_last_.store(std::max(shared_last_.load(), last));
   return core::Status::Ok();
 }
@@ -298,7 +300,7 @@ void ClusterStore::Tail(std::chrono::milliseconds poll, std::chrono::millisecond
           problem = notes.status();
           listen.reset();
         } else {
-          for (const auto& n : *notes) notified = std::max<uint64_t>(notified, std::strtoull(n.c_str(), nullptr, 10));
+          notified = HighestNotified(*notes, notified);
         }
       }
     }
@@ -311,7 +313,7 @@ void ClusterStore::Tail(std::chrono::milliseconds poll, std::chrono::millisecond
         if (now - last_read < coalesce) {
           std::this_thread::sleep_for(coalesce - (now - last_read));
           if (auto more = listen->TakeNotifications(); more.ok())  // a lost connection shows on the next poll
-            for (const auto& n : *more) notified = std::max<uint64_t>(notified, std::strtoull(n.c_str(), nullptr, 10));
+            notified = HighestNotified(*more, notified);
           shared_last_.store(std::max(shared_last_.load(), notified));
         }
         last_read = std::chrono::steady_clock::now();

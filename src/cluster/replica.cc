@@ -23,6 +23,18 @@ core::Status VerifyReplica(PgEventLog& log, core::EventStore& local) {
   return core::Status::Ok();
 }
 
+core::Status AppendToReplica(core::EventStore& local, std::vector<core::Event> events) {
+  if (events.empty()) return core::Status::Ok();
+  const uint64_t first = events.front().seq;
+  CALLREC_ASSIGN_OR_RETURN(auto results, local.AppendAll(std::move(events), core::Durability::kNoSync));
+  for (size_t i = 0; i < results.size(); ++i)
+    if (results[i].duplicate || results[i].seq != first + i)
+      return core::Status::Corruption("replica " + local.dir() + " took shared seq " + std::to_string(first + i) +
+                                      " as seq " + std::to_string(results[i].seq) +
+                                      (results[i].duplicate ? " (a duplicate key)" : ""));
+  return core::Status::Ok();
+}
+
 core::Result<CatchUpReport> CatchUpReplica(PgEventLog& log, core::EventStore& local, uint64_t max_events,
                                            size_t batch, bool verify) {
   if (verify) CALLREC_RETURN_IF_ERROR(VerifyReplica(log, local));
@@ -34,12 +46,7 @@ core::Result<CatchUpReport> CatchUpReplica(PgEventLog& log, core::EventStore& lo
     CALLREC_ASSIGN_OR_RETURN(std::vector<core::Event> events, log.ReadFrom(from, want));
     if (events.empty()) break;
     const size_t n = events.size();
-    CALLREC_ASSIGN_OR_RETURN(auto results, local.AppendAll(std::move(events), core::Durability::kNoSync));
-    for (size_t i = 0; i < results.size(); ++i)
-      if (results[i].duplicate || results[i].seq != from + i)
-        return core::Status::Corruption("replica " + local.dir() + " took shared seq " + std::to_string(from + i) +
-                                        " as seq " + std::to_string(results[i].seq) +
-                                        (results[i].duplicate ? " (a duplicate key)" : ""));
+    CALLREC_RETURN_IF_ERROR(AppendToReplica(local, std::move(events)));
     report.copied += n;
     if (n < want) break;
   }

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "cluster/pg_event_log.h"
 #include "core/event_store.h"
@@ -37,5 +38,10 @@ core::Result<CatchUpReport> CatchUpReplica(PgEventLog& log, core::EventStore& lo
 
 // kFailedPrecondition when `local` is not a prefix of `log` (see above); Ok for an empty store.
 core::Status VerifyReplica(PgEventLog& log, core::EventStore& local);
+
+// Appends `events`, which carry their shared seqs in order from local.LastSeq() + 1, to the
+// replica (unsynced); kCorruption when the store gives any of them another seq or calls it a
+// duplicate.
+core::Status AppendToReplica(core::EventStore& local, std::vector<core::Event> events);
 
 }  // namespace callrec::cluster
