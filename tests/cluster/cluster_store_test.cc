@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <future>
 #include <set>
 #include <thread>
 
+#include "cluster/head_lock_holder.h"
 #include "cluster/leader_lease.h"
 #include "cluster/log_test_events.h"
 #include "fakes/manual_clock.h"
@@ -129,17 +129,8 @@ TEST_F(ClusterStoreTest, ConcurrentAppendsShareCommitsAndEachGetsItsOwnAnswer) {
 // one WAL flush), not one commit each.
 TEST_F(ClusterStoreTest, AppendsQueuedBehindAnotherNodesCommitShareOneCommit) {
   auto a = Node("a");
-  auto other_node = PgEventLog::Connect(url_, clock_);
-  ASSERT_OK(other_node);
-  std::promise<void> other_holds_the_lock, release;
-  std::thread other([&] {
-    EXPECT_OK((*other_node)->AppendCollected([&] {
-      other_holds_the_lock.set_value();
-      release.get_future().wait();
-      return std::vector<core::Event>{Webhook("other")};
-    }));
-  });
-  other_holds_the_lock.get_future().wait();
+  auto other = HeadLockHolder::Start(url_, clock_);
+  ASSERT_TRUE(other);
   constexpr int kAppends = 6;
   std::atomic<int> answered{0};
   std::vector<std::thread> appends;
@@ -151,8 +142,7 @@ TEST_F(ClusterStoreTest, AppendsQueuedBehindAnotherNodesCommitShareOneCommit) {
     });
   std::this_thread::sleep_for(500ms);  // every append has queued behind the first, which waits for the lock
   EXPECT_EQ(answered.load(), 0);
-  release.set_value();
-  other.join();
+  other->Release();
   for (auto& t : appends) t.join();
   EXPECT_EQ(answered.load(), kAppends);
   EXPECT_EQ(*testing::QueryOne(url_, "SELECT count(DISTINCT committed_at) FROM callrec_log WHERE seq > 1"), "1")
@@ -166,20 +156,10 @@ TEST_F(ClusterStoreTest, AppendsQueuedBehindAnotherNodesCommitShareOneCommit) {
 TEST_F(ClusterStoreTest, ARedeliveryTheReplicaKnowsIsADuplicateWithoutATripToPostgres) {
   auto a = Node("a");
   ASSERT_OK(a->Append(Webhook("1"), core::Durability::kSync));
-  auto other_node = PgEventLog::Connect(url_, clock_);
-  ASSERT_OK(other_node);
-  std::promise<void> other_holds_the_lock, release;
-  std::thread other([&] {
-    EXPECT_OK((*other_node)->AppendCollected([&] {
-      other_holds_the_lock.set_value();
-      release.get_future().wait();
-      return std::vector<core::Event>{Webhook("other")};
-    }));
-  });
-  other_holds_the_lock.get_future().wait();
+  auto other = HeadLockHolder::Start(url_, clock_);
+  ASSERT_TRUE(other);
   auto again = a->AppendAll({Webhook("1", R"({"redelivered":true})")}, core::Durability::kSync);
-  release.set_value();  // before any assertion: the other thread must finish
-  other.join();
+  other->Release();
   ASSERT_OK(again);
   EXPECT_TRUE((*again)[0].duplicate);
   EXPECT_EQ((*again)[0].seq, 1u);

@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <future>
 #include <map>
 #include <set>
 #include <thread>
 
+#include "cluster/head_lock_holder.h"
 #include "cluster/log_test_events.h"
 #include "cluster/replica.h"
 #include "core/event_store.h"
@@ -275,17 +275,8 @@ TEST_F(PgEventLogTest, AGroupCommitWithAStoredKeyAnswersItAsADuplicateAndStoresT
 // The group is asked for only once the head lock is held: while another node's transaction holds
 // it, the caller waits and has taken nothing yet (what queues meanwhile will join its group).
 TEST_F(PgEventLogTest, AGroupCommitTakesItsGroupOnlyOnceItHoldsTheHeadLock) {
-  auto other_node = Connect();
-  std::promise<void> other_holds_the_lock, release;
-  std::thread other([&] {
-    // take() is called once whatever happens, so the main thread never waits forever.
-    EXPECT_OK(other_node->AppendCollected([&] {
-      other_holds_the_lock.set_value();
-      release.get_future().wait();
-      return std::vector<core::Event>{Webhook("other")};
-    }));
-  });
-  other_holds_the_lock.get_future().wait();
+  auto other = HeadLockHolder::Start(url_, clock_);
+  ASSERT_TRUE(other);
   std::atomic<bool> taken{false};
   std::thread mine([&] {
     auto r = log_->AppendCollected([&] {
@@ -299,8 +290,7 @@ TEST_F(PgEventLogTest, AGroupCommitTakesItsGroupOnlyOnceItHoldsTheHeadLock) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(taken.load()) << "asked for its group while another transaction held the head lock";
-  release.set_value();
-  other.join();
+  other->Release();
   mine.join();
   EXPECT_TRUE(taken.load());
 }
