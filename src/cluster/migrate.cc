@@ -26,13 +26,14 @@ core::Status CheckSharedIsPrefix(core::EventStore& from, PgEventLog& to, uint64_
 }  // namespace
 
 core::Result<MigrateReport> MigrateLog(core::EventStore& from, PgEventLog& to, size_t batch,
-                                       const std::function<void(uint64_t, uint64_t)>& progress) {
+                                       const std::function<void(uint64_t, uint64_t)>& progress, size_t batch_bytes) {
   CALLREC_ASSIGN_OR_RETURN(uint64_t shared_last, to.LastSeq());
   CALLREC_RETURN_IF_ERROR(CheckSharedIsPrefix(from, to, shared_last));
   MigrateReport report;
   report.last_seq = shared_last;
   const uint64_t total = from.LastSeq() - shared_last;
   std::vector<core::Event> pending;
+  size_t pending_bytes = 0;
   core::Status failed;
   auto flush = [&] {
     failed = to.Import(pending);
@@ -41,12 +42,14 @@ core::Result<MigrateReport> MigrateLog(core::EventStore& from, PgEventLog& to, s
     report.copied += pending.size();
     report.last_seq = pending.back().seq;
     pending.clear();
+    pending_bytes = 0;
     if (progress) progress(report.copied, total);
     return true;
   };
   CALLREC_RETURN_IF_ERROR(from.ForEachFrom(shared_last + 1, [&](const core::Event& e) {
     pending.push_back(e);
-    return pending.size() < batch || flush();
+    pending_bytes += e.payload.size() + e.idempotency_key.size() + e.intake_id.size();
+    return (pending.size() < batch && pending_bytes < batch_bytes) || flush();
   }));
   CALLREC_RETURN_IF_ERROR(failed);
   if (!pending.empty() && !flush()) return failed;

@@ -93,7 +93,7 @@ void AddClusterCommands(CLI::App& app, Action& action) {
   AddDataDirOption(*cmd, o->data_dir);
   AddEventLogOption(*cmd, o->event_log, "The shared log to copy into, postgres://... (the store is --data-dir)")
       ->required();
-  cmd->add_option("--batch", o->batch, "Events per transaction")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Events per transaction (a transaction also ends at 64 MiB of events)")->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->footer(
       "Resumable and idempotent: it continues after the shared log's last seq, once it has checked\n"
       "that the shared log is a prefix of this store, so running it again copies only what is new.\n"
