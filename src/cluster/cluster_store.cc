@@ -13,6 +13,10 @@ namespace callrec::cluster {
 namespace {
 
 constexpr size_t kMaxGroup = 512;  // events per group transaction: bounds one commit's latency
+// Payload bytes per group transaction, as the embedded store's group (event_store.cc): the group
+// is ONE insert whose arrays PostgreSQL holds at once (a parameter may not pass 1 GB), and a body
+// may be up to --max-body-bytes (64 MiB). A writer bigger than this commits alone.
+constexpr size_t kMaxGroupBytes = 4 << 20;
 
 // The highest seq the notifications name (each NOTIFY's payload is the head after its commit).
 uint64_t HighestNotified(const std::vector<std::string>& payloads, uint64_t highest) {
@@ -227,7 +231,8 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::Queue(std::vector<co
   return std::move(w.results);
 }
 
-// The writer at the front commits queued writers' events (up to kMaxGroup) in one transaction.
+// The writer at the front commits queued writers' events (up to kMaxGroup events and
+// kMaxGroupBytes) in one transaction.
 // The group is formed only once the shared log's head lock is held (PgEventLog::AppendCollected):
 // with several nodes, a commit mostly waits for the others' commits first, and what queued here
 // meanwhile joins it (bigger groups: fewer commits, each a WAL flush in PostgreSQL). group_mu_ is
@@ -240,9 +245,13 @@ void ClusterStore::LeadGroup() {
       [&] {
         core::MutexLock lock(group_mu_);
         std::vector<core::Event> all;
+        size_t bytes = 0;
         for (Writer* w : writers_) {
-          if (!group.empty() && all.size() + w->events->size() > kMaxGroup) break;
+          size_t wbytes = 0;
+          for (const auto& e : *w->events) wbytes += e.payload.size() + 64;
+          if (!group.empty() && (all.size() + w->events->size() > kMaxGroup || bytes + wbytes > kMaxGroupBytes)) break;
           group.push_back(w);
+          bytes += wbytes;
           for (auto& e : *w->events) all.push_back(std::move(e));
         }
         return all;

@@ -150,6 +150,26 @@ TEST_F(ClusterStoreTest, AppendsQueuedBehindAnotherNodesCommitShareOneCommit) {
   EXPECT_EQ(a->LastSeq(), uint64_t{kAppends + 1});
 }
 
+// A group is ONE insert PostgreSQL holds at once: big bodies (up to --max-body-bytes) split the
+// queue into several commits, as the embedded store's groups are bounded by bytes.
+TEST_F(ClusterStoreTest, BigBodiesQueuedTogetherGoInSeveralCommits) {
+  auto a = Node("a");
+  auto other = HeadLockHolder::Start(url_, clock_);
+  ASSERT_TRUE(other);
+  constexpr int kAppends = 3;
+  std::vector<std::thread> appends;
+  for (int i = 0; i < kAppends; ++i)
+    appends.emplace_back([&, i] {
+      EXPECT_OK(a->Append(Webhook("big-" + std::to_string(i), std::string(3 << 20, 'x')), core::Durability::kSync));
+    });
+  std::this_thread::sleep_for(500ms);  // all three queue while the other node holds the head lock
+  other->Release();
+  for (auto& t : appends) t.join();
+  EXPECT_EQ(*testing::QueryOne(url_, "SELECT count(*) FROM callrec_log"), "4");
+  EXPECT_EQ(*testing::QueryOne(url_, "SELECT count(DISTINCT committed_at) FROM callrec_log WHERE seq > 1"), "3")
+      << "3 MiB each: one per commit (a group holds at most 4 MiB)";
+}
+
 // A redelivery of a key the replica holds is answered from the replica (a prefix of the shared
 // log): a duplicate at once, without waiting for the head lock another node holds, and without
 // the INSERT's unique violation, which would roll back the group it joined.
