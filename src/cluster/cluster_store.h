@@ -5,7 +5,7 @@
 // on the embedded store:
 //   - Append/AppendAll commit in the shared log (pg_event_log.h) with group commit, as the
 //     embedded store does: appends queue, the first in line takes the shared log's head lock
-//     and then folds every queued one (up to kMaxGroup events) into its transaction, so
+//     and then folds every queued one (up to 512 events, 4 MiB) into its transaction, so
 //     concurrent webhooks, also those that arrived while it waited behind other nodes' commits,
 //     share one commit and one trip through the head lock. Then each brings the replica up to
 //     its seq before returning: what this node appended it can read at once
