@@ -12,11 +12,8 @@
 namespace callrec::cluster {
 namespace {
 
-constexpr size_t kMaxGroup = 512;  // events per group transaction: bounds one commit's latency
-// Payload bytes per group transaction, as the embedded store's group (event_store.cc): the group
-// is ONE insert whose arrays PostgreSQL holds at once (a parameter may not pass 1 GB), and a body
-// may be up to --max-body-bytes (64 MiB). A writer bigger than this commits alone.
-constexpr size_t kMaxGroupBytes = 4 << 20;
+// Events per group transaction (besides core::kMaxGroupCommitBytes): bounds one commit's latency.
+constexpr size_t kMaxGroup = 512;
 
 // The highest seq the notifications name (each NOTIFY's payload is the head after its commit).
 uint64_t HighestNotified(const std::vector<std::string>& payloads, uint64_t highest) {
@@ -190,9 +187,7 @@ core::Status ClusterStore::ReachLocally(const std::vector<core::AppendResult>& r
 }
 
 core::Result<std::vector<core::AppendResult>> ClusterStore::AppendGrouped(std::vector<core::Event> events) {
-  for (const auto& e : events)
-    if (e.intake_id.size() > core::kMaxIntakeIdBytes)
-      return core::Status::InvalidArgument("intake id longer than 255 bytes");
+  CALLREC_RETURN_IF_ERROR(core::CheckIntakeIds(events));
   // A key the replica already holds is in the shared log (the replica is a prefix of it): that
   // event is a duplicate, answered without PostgreSQL. The group commit leaves stored keys to the
   // INSERT's UNIQUE constraint, which rolls the whole group back (and logs an ERROR in
@@ -232,7 +227,7 @@ core::Result<std::vector<core::AppendResult>> ClusterStore::Queue(std::vector<co
 }
 
 // The writer at the front commits queued writers' events (up to kMaxGroup events and
-// kMaxGroupBytes) in one transaction.
+// core::kMaxGroupCommitBytes) in one transaction.
 // The group is formed only once the shared log's head lock is held (PgEventLog::AppendCollected):
 // with several nodes, a commit mostly waits for the others' commits first, and what queued here
 // meanwhile joins it (bigger groups: fewer commits, each a WAL flush in PostgreSQL). group_mu_ is
@@ -248,8 +243,9 @@ void ClusterStore::LeadGroup() {
         size_t bytes = 0;
         for (Writer* w : writers_) {
           size_t wbytes = 0;
-          for (const auto& e : *w->events) wbytes += e.payload.size() + 64;
-          if (!group.empty() && (all.size() + w->events->size() > kMaxGroup || bytes + wbytes > kMaxGroupBytes)) break;
+          for (const auto& e : *w->events) wbytes += core::GroupCommitBytes(e);
+          if (!group.empty() && (all.size() + w->events->size() > kMaxGroup || bytes + wbytes > core::kMaxGroupCommitBytes))
+            break;
           group.push_back(w);
           bytes += wbytes;
           for (auto& e : *w->events) all.push_back(std::move(e));

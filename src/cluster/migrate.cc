@@ -48,7 +48,7 @@ core::Result<MigrateReport> MigrateLog(core::EventStore& from, PgEventLog& to, s
   };
   CALLREC_RETURN_IF_ERROR(from.ForEachFrom(shared_last + 1, [&](const core::Event& e) {
     pending.push_back(e);
-    pending_bytes += e.payload.size() + e.idempotency_key.size() + e.intake_id.size();
+    pending_bytes += core::GroupCommitBytes(e);
     return (pending.size() < batch && pending_bytes < batch_bytes) || flush();
   }));
   CALLREC_RETURN_IF_ERROR(failed);

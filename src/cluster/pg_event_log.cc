@@ -71,11 +71,9 @@ core::Status ReadyToRun(PgConn& pg) {
 
 // What every append checks and stamps before its transaction, as the embedded store does.
 core::Status CheckAndStamp(std::vector<core::Event>& events, core::Clock& clock) {
-  for (auto& e : events) {
-    if (e.intake_id.size() > core::kMaxIntakeIdBytes)
-      return core::Status::InvalidArgument("intake id longer than 255 bytes");
+  CALLREC_RETURN_IF_ERROR(core::CheckIntakeIds(events));
+  for (auto& e : events)
     if (e.recorded_at_ms == 0) e.recorded_at_ms = clock.WallMillis();
-  }
   return core::Status::Ok();
 }
 

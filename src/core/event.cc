@@ -129,6 +129,12 @@ uint32_t UnmaskCrc(uint32_t masked) {
   return (rot >> 17) | (rot << 15);
 }
 
+Status CheckIntakeIds(const std::vector<Event>& events) {
+  for (const Event& e : events)
+    if (e.intake_id.size() > kMaxIntakeIdBytes) return Status::InvalidArgument("intake id longer than 255 bytes");
+  return Status::Ok();
+}
+
 std::string EncodeEventRecord(const Event& event) {
   std::string body;
   body.reserve(64 + event.type.size() + event.source.size() + event.intake_id.size() +

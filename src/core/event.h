@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -48,6 +49,9 @@ struct Event {
 
 inline constexpr uint8_t kEventRecordVersion = 1;
 inline constexpr size_t kMaxIntakeIdBytes = 255;  // the intake index stores the length in a byte
+// kInvalidArgument when an event's intake id is longer than kMaxIntakeIdBytes. Every store's
+// append checks it before its events join a group, so a bad event fails its own call only.
+Status CheckIntakeIds(const std::vector<Event>& events);
 
 std::string EncodeEventRecord(const Event& event);
 // kCorruption when the version is unknown, the CRC does not match or the record is truncated.

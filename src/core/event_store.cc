@@ -36,8 +36,6 @@ constexpr char kMetaCf[] = "meta";
 constexpr char kDerivedPrefix[] = "derived.";
 constexpr char kActiveDerivedKey[] = "active_derived";
 constexpr char kStoreIdKey[] = "store_id";
-// Largest group the leader folds into one write: bounds the latency a follower adds.
-constexpr size_t kMaxGroupBytes = 4 << 20;
 
 // The seq as 8 big-endian bytes (core/derived_keys.h): iteration order is seq order.
 std::string SeqKey(uint64_t seq) { return keys::Be64(seq); }
@@ -267,11 +265,9 @@ class RocksEventStore final : public EventStore {
   Result<std::vector<AppendResult>> AppendAll(std::vector<Event> events,
                                               Durability durability) override {
     if (reader_) return Status::FailedPrecondition("store opened for reading only");
-    for (auto& e : events) {
-      if (e.intake_id.size() > kMaxIntakeIdBytes)
-        return Status::InvalidArgument("intake id longer than 255 bytes");
+    CALLREC_RETURN_IF_ERROR(CheckIntakeIds(events));
+    for (auto& e : events)
       if (e.recorded_at_ms == 0) e.recorded_at_ms = clock_->WallMillis();
-    }
     Writer w;
     w.events = &events;
     w.sync = durability == Durability::kSync;
@@ -476,7 +472,7 @@ class RocksEventStore final : public EventStore {
     std::condition_variable_any cv;  // waits on the store's mu_
   };
 
-  // Phase 1 (locked): take every queued writer up to kMaxGroupBytes. Phase 2 (unlocked): check
+  // Phase 1 (locked): take every queued writer up to kMaxGroupCommitBytes. Phase 2 (unlocked): check
   // idempotency keys, assign seqs and write one batch; only the leader touches next_seq_, so no
   // lock is needed and new writers keep queueing during the fsync. Phase 3 (locked): hand each
   // writer its results and wake the next leader.
@@ -486,8 +482,8 @@ class RocksEventStore final : public EventStore {
     bool sync = false;
     for (Writer* w : writers_) {
       size_t wbytes = 0;
-      for (const auto& e : *w->events) wbytes += e.payload.size() + 64;
-      if (!group.empty() && bytes + wbytes > kMaxGroupBytes) break;
+      for (const auto& e : *w->events) wbytes += GroupCommitBytes(e);
+      if (!group.empty() && bytes + wbytes > kMaxGroupCommitBytes) break;
       group.push_back(w);
       bytes += wbytes;
       sync = sync || w->sync;

@@ -54,6 +54,13 @@ struct AppendResult {
   bool duplicate = false;  // the idempotency key was already stored; nothing was written
 };
 
+// A group commit (this store's, and cluster mode's in PostgreSQL) takes queued appends up to this
+// many bytes, each event weighing GroupCommitBytes: the bound on one commit's latency and, in
+// PostgreSQL, on one INSERT's arrays, which the server holds at once (webhook bodies may be up to
+// 64 MiB). A single append bigger than it commits alone.
+inline constexpr size_t kMaxGroupCommitBytes = 4 << 20;
+inline size_t GroupCommitBytes(const Event& e) { return e.payload.size() + 64; }  // 64: the other fields
+
 enum class Durability {
   kSync,    // fsync'd before Append returns: what an acknowledged webhook needs
   kNoSync,  // in the OS page cache only: for bulk generators and benchmarks

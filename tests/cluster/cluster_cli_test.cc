@@ -120,14 +120,14 @@ TEST_F(ClusterCli, ServeWithAnUnreachableEventLogStopsAtStart) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "cannot reach PostgreSQL")) << r.err;
   EXPECT_FALSE(Contains(r.err, "s3cret")) << r.err;
-  r = RunCommand({BinaryPath("callrec"), "serve", "--data-dir", dir_.Sub("serve"), "--listen", "127.0.0.1:0",
-                  "--insecure-skip-signature", "--leader-lease", "10ms"},
+  r = RunCallrec({"serve", "--data-dir", dir_.Sub("serve"), "--listen", "127.0.0.1:0", "--insecure-skip-signature",
+                  "--leader-lease", "10ms"},
                  {"CALLREC_EVENT_LOG=" + url_});
   EXPECT_EQ(r.exit_code, 2) << "a lease too short to renew is a usage error: " << r.err;
   EXPECT_TRUE(Contains(r.err, "--leader-lease")) << r.err;
   for (std::string bad : {std::string("node 1"), std::string("n\nforged log line"), std::string(65, 'n')}) {
-    r = RunCommand({BinaryPath("callrec"), "serve", "--data-dir", dir_.Sub("serve"), "--listen", "127.0.0.1:0",
-                    "--insecure-skip-signature", "--node-id", bad},
+    r = RunCallrec({"serve", "--data-dir", dir_.Sub("serve"), "--listen", "127.0.0.1:0", "--insecure-skip-signature",
+                    "--node-id", bad},
                    {"CALLREC_EVENT_LOG=" + url_});
     EXPECT_EQ(r.exit_code, 2) << "--node-id '" << bad << "': " << r.err;
     EXPECT_TRUE(Contains(r.err, "--node-id: 1 to 64 letters")) << r.err;

@@ -247,7 +247,7 @@ TEST_F(ClusterE2e, ThreeNodesLoseTheirLeaderAndEveryCallIsStillRecordedOnce) {
     EXPECT_EQ(in_log["telnyx:" + d.event_id], 1) << d.event_type << " " << d.event_id << " (acknowledged by " << d.url << ")";
   }
   EXPECT_GE(acknowledged, 3 * flows.size()) << "initiated, answered and hangup of every call";
-  CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
+  CommandResult check = RunCallrec({"check", "--event-log", url_});
   EXPECT_EQ(check.exit_code, 0) << check.err;
   EXPECT_EQ(*QueryOne(url_, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM callrec_log"), "t") << "seqs contiguous from 1";
   EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log WHERE position('\"call.answered\"'::bytea in record) > 0"),
@@ -296,7 +296,7 @@ TEST_F(ClusterE2e, WhilePostgresIsUnreachableAppendsAnswer503AndNothingIsLostOrD
   EXPECT_EQ(Json(Api(0, "GET", "/api/intakes/outage-1").body).Str("/state"), "created");
   EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log WHERE idempotency_key = 'intake.created:outage-1'::bytea"),
             "1");
-  CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
+  CommandResult check = RunCallrec({"check", "--event-log", url_});
   EXPECT_EQ(check.exit_code, 0) << check.err;
 }
 
@@ -337,7 +337,7 @@ TEST_F(ClusterE2e, ALeaderWhoseLeaseRanOutDuringAnOutageStepsDownAndANodeLeadsAg
             "2")
       << "each once";
   EXPECT_EQ(*QueryOne(url_, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM callrec_log"), "t");
-  CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
+  CommandResult check = RunCallrec({"check", "--event-log", url_});
   EXPECT_EQ(check.exit_code, 0) << check.err;
 }
 
@@ -455,7 +455,7 @@ TEST_F(ClusterE2e, PostgresServerStoppedDuringABurstAnswers503ThenNothingIsLostO
         << "node" << i << " projection lag: " << Api(i, "GET", "/readyz").body;
   }
   EXPECT_GE(WaitForLeader({0, 1}), 0);
-  CommandResult check = RunCommand({BinaryPath("callrec"), "check", "--event-log", url_});
+  CommandResult check = RunCallrec({"check", "--event-log", url_});
   EXPECT_EQ(check.exit_code, 0) << check.err;
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   std::cerr << "webhooks: " << last_status.size() << " data.ids, " << before << " answered before the stop, "
