@@ -194,6 +194,29 @@ TEST_F(ClusterStoreTest, ARedeliveryTheReplicaKnowsIsADuplicateWithoutATripToPos
   EXPECT_EQ((*mixed)[2].seq, 4u) << "the answers in the caller's order";
 }
 
+// An intake id longer than the intake index holds fails its own append before it joins a group
+// (a group that held it would fail every webhook in it); the others queued with it commit.
+TEST_F(ClusterStoreTest, AnOverlongIntakeIdFailsOnlyItsOwnAppend) {
+  auto a = Node("a");
+  auto other = HeadLockHolder::Start(url_, clock_);
+  ASSERT_TRUE(other);
+  core::Result<core::AppendResult> good = core::Status::Internal("not run"), bad = good;
+  std::thread queued([&] { good = a->Append(Webhook("queued"), core::Durability::kSync); });
+  std::this_thread::sleep_for(200ms);  // queued behind the head lock: the next group is forming
+  std::thread overlong([&] {
+    bad = a->Append(Step(std::string(core::kMaxIntakeIdBytes + 1, 'i'), "{}"), core::Durability::kSync);
+  });
+  std::this_thread::sleep_for(200ms);
+  other->Release();
+  queued.join();
+  overlong.join();
+  EXPECT_OK(good);
+  EXPECT_THAT(bad.status(), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_OK(a->Append(Step(std::string(core::kMaxIntakeIdBytes, 'i'), "{}"), core::Durability::kSync))
+      << "255 bytes fit";
+  EXPECT_EQ(*testing::QueryOne(url_, "SELECT count(*) FROM callrec_log"), "3") << "the other node's, queued, 255";
+}
+
 TEST_F(ClusterStoreTest, TheActorsViewAppendsOnlyWithALiveLeaderTerm) {
   auto a = Node("a");
   core::Event step;

@@ -272,6 +272,21 @@ TEST_F(PgEventLogTest, AGroupCommitWithAStoredKeyAnswersItAsADuplicateAndStoresT
   EXPECT_EQ((*fresh)[0].seq, 4u);
 }
 
+// A group holding an intake id too long for the intake index fails whole, with the head lock
+// already taken: the transaction is rolled back, so the next append does not wait behind it.
+TEST_F(PgEventLogTest, AGroupCommitWithAnOverlongIntakeIdWritesNothingAndReleasesTheHeadLock) {
+  auto r = log_->AppendCollected([] {
+    return std::vector<core::Event>{Webhook("fine"), Step(std::string(core::kMaxIntakeIdBytes + 1, 'i'), "{}")};
+  });
+  EXPECT_THAT(r.status(), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(*QueryOne(url_, "SELECT count(*) FROM callrec_log"), "0");
+  auto other = PgEventLog::Connect(url_, clock_);  // another session: it needs the head lock
+  ASSERT_OK(other);
+  auto next = (*other)->Append(Webhook("fine"));
+  ASSERT_OK(next);
+  EXPECT_EQ(next->seq, 1u);
+}
+
 // The group is asked for only once the head lock is held: while another node's transaction holds
 // it, the caller waits and has taken nothing yet (what queues meanwhile will join its group).
 TEST_F(PgEventLogTest, AGroupCommitTakesItsGroupOnlyOnceItHoldsTheHeadLock) {
